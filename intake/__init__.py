@@ -1,0 +1,79 @@
+"""Testimony intake: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from intake import i18n, security, services
+from intake.config import Config
+from intake.crypto import Keyring
+from intake.db import Database
+from intake.services import Services
+from intake.storage import Store
+from intake.uploads import SpoolingRequest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the web app (and its Celery app) for `config`; nothing is built at import time."""
+    from workers.celery_app import celery_init_app, job_publisher
+
+    config = config or Config.from_env()
+    app = Flask(
+        __name__,
+        instance_path=str(config.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.request_class = SpoolingRequest
+    keyring = Keyring.load(
+        config.master_key_file,  # type: ignore[arg-type]
+        config.secret_key_file,  # type: ignore[arg-type]
+        config.receipt_pepper_file,  # type: ignore[arg-type]
+        create=config.testing,
+    )
+    app.config.update(
+        SECRET_KEY=keyring.session_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes,
+        # Text fields are small; anything larger is an attack, not a testimony.
+        MAX_FORM_MEMORY_SIZE=256 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE=i18n.DEFAULT_LOCALE,
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
+        TESTIMONY_TEMP=str(config.temp_path),
+    )
+    store = Store(config.storage_path)  # type: ignore[arg-type]
+    store.ensure()
+    config.temp_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(config.database_url)
+    celery_app = celery_init_app(app, config)
+    services.init_app(
+        app,
+        Services(
+            config=config, db=db, store=store, keyring=keyring, publish=job_publisher(celery_app)
+        ),
+    )
+    CSRFProtect(app)
+    i18n.init_app(app)
+    security.init_app(app)
+
+    from intake.views import errors, public
+
+    app.register_blueprint(public.make_blueprint(config))
+    errors.register(app)
+    _quiet_request_logs()
+    return app
+
+
+def _quiet_request_logs() -> None:
+    # Werkzeug's request log line starts with the client address; the archive keeps none.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)

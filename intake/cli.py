@@ -1,0 +1,190 @@
+"""The `testimony` command: set up, serve, run workers, transcribe a file, report status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from intake.config import Config
+
+
+def _config() -> Config:
+    return Config.from_env()
+
+
+@click.group()
+def main() -> None:
+    """Testimony intake, transcription and review."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option(
+    "--model/--no-model", default=True, help="Also assemble and verify the bundled model."
+)
+def init(model: bool) -> None:
+    """Create the instance folder, the secret keys (if missing) and the database schema."""
+    from intake import schema
+    from intake.crypto import Keyring
+    from intake.storage import Store
+
+    cfg = _config()
+    cfg.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    Keyring.load(cfg.master_key_file, cfg.secret_key_file, cfg.receipt_pepper_file, create=True)  # type: ignore[arg-type]
+    Store(cfg.storage_path).ensure()  # type: ignore[arg-type]
+    schema.upgrade(cfg.database_url)
+    click.echo(f"database ready: {_redact(cfg.database_url)}")
+    if model and cfg.whisper_model == "base":
+        from workers.engine import ensure_default_model
+
+        path = ensure_default_model(cfg.model_cache_dir)  # type: ignore[arg-type]
+        click.echo(f"model ready: {path}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", default=None, type=int, help="Port (default from config).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web app with gunicorn (threaded workers, no access log)."""
+    from gunicorn.app.base import BaseApplication
+
+    cfg = _config()
+    options = {
+        "bind": f"{host or cfg.host}:{port or cfg.port}",
+        "workers": cfg.web_workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        # A 1 GiB upload over a slow link takes long; the thread worker's heartbeat does not
+        # depend on the request, so this only bounds a hung worker.
+        "timeout": 120,
+        "graceful_timeout": 30,
+        # No access log: it would record every submitter's address.
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "disable_redirect_access_to_syslog": True,
+    }
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from intake import create_app
+
+            return create_app(cfg)
+
+    Server().run()
+
+
+@main.command()
+@click.option("--queues", default="transcribe,default", show_default=True)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Pool processes; each holds a model in memory.",
+)
+@click.option("--pool", default="prefork", show_default=True)
+@click.option("--name", default=None, help="Worker node name (default: pid@host).")
+def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
+    """Run a Celery worker, with the upkeep sweep in a thread beside it."""
+    from celery.signals import worker_process_init
+
+    from intake import create_app
+    from intake.services import Services
+    from workers.upkeep import UpkeepThread
+
+    cfg = _config()
+    app = create_app(cfg)
+    svc: Services = app.extensions["testimony"]
+    celery_app = app.extensions["celery"]
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections(**_: Any) -> None:
+        # A forked pool process must not share the parent's pooled database connections.
+        svc.db.engine.dispose(close=False)
+
+    upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
+    upkeep.start()
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if name:
+        argv += ["-n", name]
+    try:
+        celery_app.worker_main(argv)
+    finally:
+        upkeep.stop()
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--language", type=click.Choice(["fa", "en", "auto"]), default="auto", show_default=True
+)
+@click.option(
+    "--task",
+    type=click.Choice(["transcribe", "translate"]),
+    default="transcribe",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def transcribe(file: Path, language: str, task: str, as_json: bool) -> None:
+    """Run the workers' transcription engine on one audio file (batch work, benchmarks)."""
+    from workers.engine import Engine, EngineSettings
+
+    engine = Engine(EngineSettings.from_config(_config()))
+    result = engine.transcribe(file, language=None if language == "auto" else language, task=task)
+    if as_json:
+        json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    click.echo(f"# language={result.language} duration={result.duration_s:.1f}s")
+    for seg in result.segments:
+        click.echo(f"[{seg.start:8.2f} -> {seg.end:8.2f}] {seg.text}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def status(as_json: bool) -> None:
+    """Testimonies by state, jobs waiting, and what needs attention (for operators)."""
+    from intake import operations
+
+    report = operations.status_report(_config())
+    if as_json:
+        json.dump(report, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return
+    click.echo(operations.format_report(report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,142 @@
+"""Settings, read from the environment in one place.
+
+Every setting has an embedded default so that `make run` works on a fresh machine with no
+services: SQLite for the database, a SQLite-backed Celery broker, local storage under the
+instance folder and the bundled Whisper base model. Production sets the `TESTIMONY_*`
+variables listed in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TESTIMONY_"
+
+
+def _default_instance() -> Path:
+    return Path.cwd() / "instance"
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of the web app, the workers and the command line.
+
+    Built once by `Config.from_env()` and passed to `create_app(config)`; nothing reads the
+    environment anywhere else.
+    """
+
+    instance_path: Path = field(default_factory=_default_instance)
+    database_url: str = ""
+    broker_url: str = ""
+    # Secrets live in files under the instance folder (or a path given here), never in the
+    # database, so that a stolen database dump alone decrypts nothing.
+    master_key_file: Path | None = None
+    secret_key_file: Path | None = None
+    receipt_pepper_file: Path | None = None
+    storage_path: Path | None = None
+
+    # Intake limits. A 1 GiB upload is about 1.5 h of 48 kHz stereo WAV; the archive takes
+    # recordings of several hours, so both limits are generous and meant to be tuned.
+    max_upload_bytes: int = 2 * 1024**3
+    max_duration_s: float = 6 * 3600.0
+    max_files_per_submission: int = 10
+
+    # Wrong receipt codes: per browser session, and across all visitors (see docs/security.md
+    # for why there is no per-address limit).
+    receipt_failures_per_session: int = 5
+    receipt_failures_global_per_hour: int = 200
+
+    # Jobs and workers.
+    job_lease_s: float = 120.0
+    job_max_attempts: int = 3
+    job_retry_base_s: float = 30.0
+    upkeep_interval_s: float = 15.0
+    # A queued job whose message went out this long ago and was never claimed is published
+    # again (a broker can lose a message; duplicates are harmless, the claim is atomic).
+    job_republish_after_s: float = 3600.0
+    broker_visibility_timeout_s: int = 12 * 3600
+
+    # Transcription engine.
+    whisper_model: str = "base"
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = 5
+    whisper_batch_size: int = 8
+    whisper_cpu_threads: int = 0
+    whisper_window_s: float = 600.0
+    model_cache_dir: Path | None = None
+
+    # Web server.
+    host: str = "127.0.0.1"
+    port: int = 5000
+    web_workers: int = 2
+    # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
+    secure_cookies: bool = False
+    testing: bool = False
+
+    def __post_init__(self) -> None:
+        inst = Path(self.instance_path)
+        object.__setattr__(self, "instance_path", inst)
+        defaults = {
+            "database_url": f"sqlite:///{inst / 'testimony.sqlite'}",
+            "broker_url": f"sqla+sqlite:///{inst / 'broker.sqlite'}",
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        paths = {
+            "master_key_file": inst / "secrets" / "master.key",
+            "secret_key_file": inst / "secrets" / "session.key",
+            "receipt_pepper_file": inst / "secrets" / "receipt.pepper",
+            "storage_path": inst / "storage",
+            "model_cache_dir": inst / "models",
+        }
+        for name, value in paths.items():
+            current = getattr(self, name)
+            object.__setattr__(self, name, Path(current) if current else value)
+
+    @property
+    def temp_path(self) -> Path:
+        """Folder for encrypted spool files; inside the instance so it shares its disk."""
+        return self.instance_path / "tmp"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build the configuration from `TESTIMONY_*` variables, then apply `overrides`."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.type, raw, f.name)
+        values.update(overrides)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with some settings changed (used by tests and the command line)."""
+        return replace(self, **overrides)
+
+
+def _parse(type_name: Any, raw: str, name: str) -> Any:
+    text = str(type_name)
+    try:
+        if text.startswith("bool"):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+        if "Path" in text:
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as {text}") from exc
+    return raw

@@ -1,0 +1,374 @@
+"""Keys and ciphers: the only module that touches key material.
+
+Layout of the keys:
+
+* the master key (32 random bytes) lives in a file outside the database; it only wraps other
+  keys (AES key wrap, RFC 3394);
+* each testimony has its own data key, stored wrapped in its row; destroying the wrapped key
+  on withdrawal makes every file of that testimony unreadable, even in old backups of the store;
+* identity fields get a key of their own, so that the people who handle testimony content never
+  need the key that opens a name.
+
+Files are encrypted with AES-256-GCM in fixed-size chunks (the STREAM construction: each
+chunk's nonce is a per-file random prefix plus the chunk counter, and the last chunk is marked
+in the associated data so that truncation is detected). Nothing is ever held whole in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+KEY_BYTES = 32
+CHUNK_BYTES = 64 * 1024
+TAG_BYTES = 16
+MAGIC = b"TSA1"
+_HEADER = struct.Struct(">4sI8s")  # magic, chunk size, nonce prefix
+
+
+class DecryptionError(Exception):
+    """Ciphertext was altered, truncated, or opened with the wrong key."""
+
+
+# --- secrets on disk -------------------------------------------------------------------------
+
+
+def load_or_create_secret(path: Path, length: int = KEY_BYTES) -> bytes:
+    """Read a random secret from `path`, creating it (mode 0600) if it does not exist yet."""
+    if path.exists():
+        data = path.read_bytes()
+        if len(data) != length:
+            raise ValueError(f"{path} holds {len(data)} bytes, expected {length}")
+        return data
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = secrets.token_bytes(length)
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_or_create_secret(path, length)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return data
+
+
+def load_secret(path: Path, length: int = KEY_BYTES) -> bytes:
+    """Read a secret that must already exist (created by `testimony init`)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `testimony init` first")
+    return load_or_create_secret(path, length)
+
+
+# --- key wrapping ----------------------------------------------------------------------------
+
+
+def new_data_key() -> bytes:
+    """A fresh random AES-256 key."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def wrap_key(master_key: bytes, key: bytes) -> bytes:
+    """Wrap a data key under the master key for storage in the database."""
+    return aes_key_wrap(master_key, key)
+
+
+def unwrap_key(master_key: bytes, wrapped: bytes) -> bytes:
+    """Unwrap a data key; raises DecryptionError if the master key is wrong."""
+    try:
+        return aes_key_unwrap(master_key, wrapped)
+    except InvalidUnwrap as exc:
+        raise DecryptionError("wrapped key does not match the master key") from exc
+
+
+# --- small values ----------------------------------------------------------------------------
+
+
+def seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
+    """Encrypt a small value; `context` binds it to its place (table, column, row)."""
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+
+
+def unseal(key: bytes, sealed: bytes, context: bytes) -> bytes:
+    """Decrypt a value made by `seal` with the same key and context."""
+    try:
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], context)
+    except InvalidTag as exc:
+        raise DecryptionError("sealed value was altered or the key is wrong") from exc
+
+
+def receipt_digest(code: str, pepper: bytes) -> bytes:
+    """Slow, peppered hash of a receipt code (Argon2id), the only form in which it is stored.
+
+    The salt is an instance-wide secret rather than per-row so the digest can be looked up by
+    index; a 16-digit code has 53 bits of entropy, which with Argon2id's cost keeps an offline
+    search of a stolen database (and pepper) far out of reach.
+    """
+    return hash_secret_raw(
+        code.encode("ascii"),
+        pepper,
+        time_cost=2,
+        memory_cost=64 * 1024,
+        parallelism=1,
+        hash_len=32,
+        type=Type.ID,
+    )
+
+
+# --- chunked file encryption -----------------------------------------------------------------
+
+
+def _nonce(prefix: bytes, index: int) -> bytes:
+    return prefix + struct.pack(">I", index)
+
+
+def _aad(header: bytes, index: int, final: bool) -> bytes:
+    return header + struct.pack(">QB", index, 1 if final else 0)
+
+
+class EncryptingWriter(io.RawIOBase):
+    """File-like object that encrypts everything written to it into `sink`, chunk by chunk.
+
+    `close()` writes the final chunk; until then the output is incomplete and unreadable, which
+    is what a crash half-way should leave.
+    """
+
+    def __init__(self, key: bytes, sink: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> None:
+        super().__init__()
+        self._aead = AESGCM(key)
+        self._sink = sink
+        self._chunk = chunk_bytes
+        self._header = _HEADER.pack(MAGIC, chunk_bytes, secrets.token_bytes(8))
+        self._prefix = self._header[-8:]
+        self._buf = bytearray()
+        self._index = 0
+        self._written = 0
+        sink.write(self._header)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.closed:
+            raise ValueError("write to closed EncryptingWriter")
+        self._buf += data
+        while len(self._buf) > self._chunk:
+            self._emit(bytes(self._buf[: self._chunk]), final=False)
+            del self._buf[: self._chunk]
+        self._written += len(data)
+        return len(data)
+
+    def _emit(self, plain: bytes, final: bool) -> None:
+        ct = self._aead.encrypt(
+            _nonce(self._prefix, self._index), plain, _aad(self._header, self._index, final)
+        )
+        self._sink.write(ct)
+        self._index += 1
+
+    @property
+    def plaintext_bytes(self) -> int:
+        """How many plaintext bytes were written."""
+        return self._written
+
+    def close(self) -> None:
+        if not self.closed:
+            self._emit(bytes(self._buf), final=True)
+            self._buf.clear()
+        super().close()
+
+
+class DecryptingReader(io.RawIOBase):
+    """Seekable, read-only view of a file written by `EncryptingWriter`.
+
+    Random access works because chunks have a fixed size: PyAV seeks inside containers (WAV,
+    MP4) and this lets it do so without a plaintext copy anywhere.
+    """
+
+    def __init__(self, key: bytes, source: BinaryIO) -> None:
+        super().__init__()
+        self._aead = AESGCM(key)
+        self._src = source
+        header = source.read(_HEADER.size)
+        if len(header) != _HEADER.size:
+            raise DecryptionError("encrypted file is truncated")
+        magic, chunk, prefix = _HEADER.unpack(header)
+        if magic != MAGIC or chunk <= 0:
+            raise DecryptionError("not an encrypted file of this store")
+        self._header, self._chunk, self._prefix = header, chunk, prefix
+        source.seek(0, io.SEEK_END)
+        body = source.tell() - _HEADER.size
+        stride = chunk + TAG_BYTES
+        self._chunks = max(1, -(-body // stride))
+        last = body - (self._chunks - 1) * stride - TAG_BYTES
+        if last < 0:
+            raise DecryptionError("encrypted file is truncated")
+        self._size = (self._chunks - 1) * chunk + last
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        """Plaintext length in bytes."""
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _chunk_plain(self, index: int) -> bytes:
+        if self._cached and self._cached[0] == index:
+            return self._cached[1]
+        stride = self._chunk + TAG_BYTES
+        self._src.seek(_HEADER.size + index * stride)
+        ct = self._src.read(stride)
+        final = index == self._chunks - 1
+        try:
+            plain = self._aead.decrypt(
+                _nonce(self._prefix, index), ct, _aad(self._header, index, final)
+            )
+        except InvalidTag as exc:
+            raise DecryptionError(f"chunk {index} was altered or truncated") from exc
+        self._cached = (index, plain)
+        return plain
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            index, within = divmod(self._pos, self._chunk)
+            plain = self._chunk_plain(index)
+            piece = plain[within : within + len(view) - done]
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+            self._pos += len(piece)
+        return done
+
+    def close(self) -> None:
+        self._cached = None
+        super().close()
+
+
+def iter_decrypted(key: bytes, source: BinaryIO, block: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Yield the plaintext of an encrypted file in blocks."""
+    reader = DecryptingReader(key, source)
+    while True:
+        piece = reader.read(block)
+        if not piece:
+            return
+        yield piece
+
+
+class EncryptedTempFile(io.RawIOBase):
+    """A seekable, readable and writable temporary file whose bytes on disk are ciphertext.
+
+    Used to spool uploads and intermediate audio: the key lives only in this object's memory
+    and the file is unlinked from the moment it is created, so a crash leaves neither a name
+    on disk nor a way to read what was there. AES-CTR gives byte-level random access; integrity
+    is not needed for a file that lives only as long as one request.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        super().__init__()
+        import tempfile
+
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fh = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed in close()
+        self._key = secrets.token_bytes(KEY_BYTES)
+        self._iv = secrets.token_bytes(8)
+        self._pos = 0
+        self._size = 0
+
+    def _crypt(self, data: bytes | bytearray | memoryview, offset: int) -> bytes:
+        block, skip = divmod(offset, 16)
+        counter = self._iv + struct.pack(">Q", block)
+        ctx = Cipher(algorithms.AES(self._key), modes.CTR(counter)).encryptor()
+        if skip:
+            ctx.update(bytes(skip))
+        return ctx.update(bytes(data))
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        """Plaintext length in bytes."""
+        return self._size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        n = len(data)
+        if n:
+            self._fh.seek(self._pos)
+            self._fh.write(self._crypt(data, self._pos))
+            self._pos += n
+            self._size = max(self._size, self._pos)
+        return n
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._size - self._pos)
+        if want <= 0:
+            return 0
+        self._fh.seek(self._pos)
+        ct = self._fh.read(want)
+        view[: len(ct)] = self._crypt(ct, self._pos)
+        self._pos += len(ct)
+        return len(ct)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._fh.close()
+            self._key = b""
+        super().close()
+
+
+class Keyring:
+    """The instance's secrets, loaded from their files: one object to pass around."""
+
+    def __init__(self, master_key: bytes, session_key: bytes, receipt_pepper: bytes) -> None:
+        self.master_key = master_key
+        self.session_key = session_key
+        self.receipt_pepper = receipt_pepper
+
+    @classmethod
+    def load(cls, master: Path, session: Path, pepper: Path, *, create: bool) -> Keyring:
+        """Read the three secret files; with `create`, make those that are missing."""
+        read = load_or_create_secret if create else load_secret
+        return cls(read(master), read(session), read(pepper))

@@ -1,0 +1,110 @@
+"""The public forms (WTForms through Flask-WTF, which adds the CSRF token to each)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, MultipleFileField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from intake import i18n
+from intake.consent import USES, ConsentChoices
+from intake.models import Language
+
+
+class LocalDateField(StringField):
+    """A date typed in the interface's calendar (Solar Hijri in Persian)."""
+
+    data: Any
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = (valuelist[0] if valuelist else "").strip()
+        self.raw_text = text
+        if not text:
+            self.data = None
+            return
+        try:
+            self.data = i18n.parse_date(text)
+        except ValueError:
+            self.data = None
+            raise ValueError(_l("This date could not be read.")) from None
+
+    def _value(self) -> str:
+        return getattr(self, "raw_text", "") or ""
+
+
+def _future(form: FlaskForm, field: LocalDateField) -> None:
+    if field.data is not None and field.data <= date.today():
+        raise ValidationError(_l("The date must be in the future."))
+
+
+class SubmissionForm(FlaskForm):
+    """The intake form of SPEC.md section 3."""
+
+    language = RadioField(
+        _l("Language of the testimony"),
+        choices=[
+            SelectChoice(Language.fa.value, _l("Persian")),
+            SelectChoice(Language.en.value, _l("English")),
+            SelectChoice(Language.unknown.value, _l("Not sure")),
+        ],
+        validators=[DataRequired(_l("Please choose the language of the testimony."))],
+    )
+    archive = BooleanField()
+    transcribe = BooleanField()
+    translate = BooleanField()
+    publish_anonymised = BooleanField()
+    publish_named = BooleanField()
+    embargo_until = LocalDateField(validators=[Optional(), _future])
+    name = StringField(_l("Your name (optional)"), validators=[Optional(), Length(max=200)])
+    contact = StringField(
+        _l("How to reach you (optional)"), validators=[Optional(), Length(max=300)]
+    )
+    removal_notes = TextAreaField(
+        _l("Names and details to remove before publication (optional)"),
+        validators=[Optional(), Length(max=5000)],
+    )
+    audio = MultipleFileField(_l("Audio files"))
+
+    def consent_fields(self) -> list[tuple[Any, str]]:
+        """The consent checkboxes with their versioned wording, in form order."""
+        return [(getattr(self, name), text) for name, text in USES]
+
+    def choices(self) -> ConsentChoices:
+        """The consent given, as a value object."""
+        return ConsentChoices(
+            archive=bool(self.archive.data),
+            transcribe=bool(self.transcribe.data),
+            translate=bool(self.translate.data),
+            publish_anonymised=bool(self.publish_anonymised.data),
+            publish_named=bool(self.publish_named.data),
+            embargo_until=self.embargo_until.data,
+        )
+
+
+class ReceiptForm(FlaskForm):
+    """Enter a receipt code."""
+
+    code = StringField(
+        _l("Receipt code"),
+        validators=[DataRequired(_l("Please enter your receipt code.")), Length(max=64)],
+    )
+
+
+class AddAudioForm(ReceiptForm):
+    """Add files to an existing testimony (the code travels with the form, never in a URL)."""
+
+    audio = MultipleFileField(_l("Audio files"))
+
+
+class WithdrawForm(ReceiptForm):
+    """Withdraw consent; a second box must be ticked, because this cannot be undone."""
+
+    confirm = BooleanField(
+        _l("I understand that my recording and everything made from it will be destroyed."),
+        validators=[DataRequired(_l("Please tick the box to confirm."))],
+    )

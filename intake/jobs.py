@@ -1,0 +1,231 @@
+"""Jobs: the outbox and the lease, kept in the database.
+
+The database, not the broker, records what still has to be done (SPEC.md section 2):
+
+* `enqueue` writes a job row in the same transaction as the testimony; nothing is sent yet.
+* `publish_pending` sends every job that has not reached the broker (the outbox). It runs
+  right after intake commits and again from the upkeep sweep, so a broker that was down at
+  intake time gets the job when it returns.
+* a worker `claim`s a job with an atomic UPDATE and a lease; it `renew`s the lease while it
+  works; `complete` and `fail` only act while the caller still holds the claim (a fencing
+  token), so a worker that lost its lease can never write a second result.
+* `sweep` re-queues jobs whose lease expired (the worker was killed or the machine lost power)
+  and jobs published long ago but never claimed (a broker lost the message).
+
+Messages carry the job id only.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from intake.db import Database
+from intake.models import Job, JobKind, JobStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[Job], None]
+
+# Task name and queue per kind. Slow work has its own queue so upkeep never waits behind it.
+ROUTES: dict[JobKind, tuple[str, str]] = {
+    JobKind.transcribe: ("workers.transcription.run_transcription", "transcribe"),
+    JobKind.translate_draft: ("workers.transcription.run_translation_draft", "transcribe"),
+}
+
+
+def enqueue(
+    session: Session, testimony_id: int, kind: JobKind, audio_file_id: int | None = None
+) -> Job:
+    """Add a job to the outbox; it is published after the surrounding transaction commits."""
+    job = Job(
+        testimony_id=testimony_id,
+        audio_file_id=audio_file_id,
+        kind=kind,
+        status=JobStatus.queued,
+        attempts=0,
+        available_at=utcnow(),
+    )
+    session.add(job)
+    return job
+
+
+def publish_pending(db: Database, publish: Publisher, now: datetime | None = None) -> int:
+    """Send every queued job that has not reached the broker; returns how many went out.
+
+    Stops at the first failure: if the broker is down, the rest would fail too, and the next
+    sweep tries again.
+    """
+    now = now or utcnow()
+    with db.session() as session:
+        ids = session.scalars(
+            select(Job.id)
+            .where(
+                Job.status == JobStatus.queued,
+                Job.published_at.is_(None),
+                Job.available_at <= now,
+            )
+            .order_by(Job.id)
+        ).all()
+    sent = 0
+    for job_id in ids:
+        with db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status != JobStatus.queued or job.published_at is not None:
+                continue
+            try:
+                publish(job)
+            except Exception as exc:  # noqa: BLE001 - any broker failure means "try later"
+                log.warning("broker unavailable, job %s stays in the outbox: %s", job_id, exc)
+                break
+            job.published_at = utcnow()
+            sent += 1
+    return sent
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a job: the job id and the fencing token of this attempt."""
+
+    job_id: int
+    token: str
+    attempt: int
+
+
+def claim(
+    session: Session, job_id: int, lease_s: float, now: datetime | None = None
+) -> Claim | None:
+    """Take a job for this worker, or return None if it is done or another worker holds it.
+
+    One UPDATE with the conditions in its WHERE clause, so two deliveries of the same message
+    cannot both win.
+    """
+    now = now or utcnow()
+    token = secrets.token_hex(16)
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status == JobStatus.queued,
+                (Job.status == JobStatus.running) & (Job.lease_expires_at < now),
+            ),
+        )
+        .values(
+            status=JobStatus.running,
+            claim_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempts=Job.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
+    return Claim(job_id, token, attempts)
+
+
+def renew(session: Session, held: Claim, lease_s: float, progress: float | None = None) -> bool:
+    """Extend the lease (and note progress); False if the claim was lost to the sweep."""
+    values: dict[str, object] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_s)}
+    if progress is not None:
+        values["progress"] = progress
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == held.job_id, Job.claim_token == held.token, Job.status == JobStatus.running
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def complete(session: Session, held: Claim) -> bool:
+    """Mark the job done if this worker still holds it; the caller commits with its result."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == held.job_id, Job.claim_token == held.token, Job.status == JobStatus.running
+        )
+        .values(status=JobStatus.done, finished_at=utcnow(), progress=1.0, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def fail(
+    session: Session, held: Claim, error: str, *, max_attempts: int, retry_base_s: float
+) -> bool | None:
+    """Record a failed attempt. Returns True when the job gave up (attempts exhausted), False
+    when it was queued again with exponential backoff, None if the claim was already lost."""
+    job = session.get(Job, held.job_id)
+    if job is None or job.claim_token != held.token or job.status != JobStatus.running:
+        return None
+    job.last_error = error[:2000]
+    job.lease_expires_at = None
+    job.claim_token = None
+    if job.attempts >= max_attempts:
+        job.status = JobStatus.failed
+        job.finished_at = utcnow()
+        return True
+    job.status = JobStatus.queued
+    job.published_at = None
+    job.available_at = utcnow() + timedelta(seconds=retry_base_s * 2 ** (job.attempts - 1))
+    return False
+
+
+def cancel_for_testimony(session: Session, testimony_id: int) -> int:
+    """Cancel every unfinished job of a testimony (withdrawal)."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.testimony_id == testimony_id,
+            Job.status.in_([JobStatus.queued, JobStatus.running]),
+        )
+        .values(status=JobStatus.cancelled, finished_at=utcnow(), claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sweep(session: Session, republish_after_s: float, now: datetime | None = None) -> list[int]:
+    """Return to the outbox jobs whose worker vanished or whose message was lost.
+
+    A `running` job past its lease is queued again (its attempt still counts, so a file that
+    kills the worker every time ends in needs_attention rather than looping); a `queued` job
+    published more than `republish_after_s` ago is published again.
+    """
+    now = now or utcnow()
+    expired = session.scalars(
+        select(Job.id).where(Job.status == JobStatus.running, Job.lease_expires_at < now)
+    ).all()
+    if expired:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(expired), Job.status == JobStatus.running, Job.lease_expires_at < now)
+            .values(
+                status=JobStatus.queued,
+                published_at=None,
+                claim_token=None,
+                lease_expires_at=None,
+                last_error="worker stopped before finishing (lease expired)",
+            )
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(Job)
+        .where(
+            Job.status == JobStatus.queued,
+            Job.published_at < now - timedelta(seconds=republish_after_s),
+        )
+        .values(published_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return list(expired)

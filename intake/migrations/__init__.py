@@ -1,0 +1,1 @@
+"""Alembic migrations, run by `testimony init` (and `intake.schema.upgrade`)."""

@@ -1,0 +1,339 @@
+"""Database models (SQLAlchemy 2). The schema is created and changed only through Alembic.
+
+Nothing here holds plaintext that could identify a submitter or reveal what they said: names,
+contacts, "names to remove", audio and transcripts are stored sealed (see `intake.crypto`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from functools import total_ordering
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; returns aware datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention Alembic can follow."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+@total_ordering
+class OrderedEnum(enum.StrEnum):
+    """A string enum whose members compare by the order they are declared in."""
+
+    def _rank(self) -> int:
+        return list(type(self)).index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._rank() < other._rank()
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TestimonyState(OrderedEnum):
+    """Where a testimony is in its life (SPEC.md section 2); side exits come last."""
+
+    received = "received"
+    queued = "queued"
+    transcribing = "transcribing"
+    transcribed = "transcribed"
+    in_review = "in_review"
+    transcript_approved = "transcript_approved"
+    in_translation = "in_translation"
+    translation_review = "translation_review"
+    approved = "approved"
+    archived = "archived"
+    needs_attention = "needs_attention"
+    withdrawn = "withdrawn"
+
+
+class Language(enum.StrEnum):
+    """The testimony's language as the submitter gave it."""
+
+    fa = "fa"
+    en = "en"
+    unknown = "unknown"
+
+
+class JobKind(enum.StrEnum):
+    """What a job does; each kind has its own Celery task and queue."""
+
+    transcribe = "transcribe"
+    translate_draft = "translate_draft"
+
+
+class JobStatus(enum.StrEnum):
+    """A job's progress. The database, not the broker, is the record of what remains."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # VARCHAR plus CHECK rather than a native enum: the same on SQLite and PostgreSQL, and
+    # adding a state is a plain migration.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        name=cls.__name__.lower(),
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Testimony(Base):
+    """One submission. After withdrawal only a tombstone of this row remains."""
+
+    __tablename__ = "testimony"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
+    storage_id: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[TestimonyState] = mapped_column(_enum(TestimonyState), index=True)
+    language: Mapped[Language] = mapped_column(_enum(Language))
+    detected_language: Mapped[str | None] = mapped_column(String(8))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    receipt_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    progress: Mapped[float | None] = mapped_column(Float)
+    attention_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    consent: Mapped[Consent] = relationship(back_populates="testimony", uselist=False)
+    audio_files: Mapped[list[AudioFile]] = relationship(
+        back_populates="testimony", order_by="AudioFile.position"
+    )
+
+
+class Consent(Base):
+    """What the submitter agreed to, with the version of the wording they were shown."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
+    wording_version: Mapped[str] = mapped_column(String(32))
+    wording_locale: Mapped[str] = mapped_column(String(8))
+    wording_sha256: Mapped[str] = mapped_column(String(64))
+    archive: Mapped[bool] = mapped_column(Boolean)
+    transcribe: Mapped[bool] = mapped_column(Boolean)
+    translate: Mapped[bool] = mapped_column(Boolean)
+    publish_anonymised: Mapped[bool] = mapped_column(Boolean)
+    publish_named: Mapped[bool] = mapped_column(Boolean)
+    embargo_until: Mapped[date | None] = mapped_column(Date)
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    testimony: Mapped[Testimony] = relationship(back_populates="consent")
+
+
+class Identity(Base):
+    """Name and contact, sealed under a key of their own, apart from the testimony."""
+
+    __tablename__ = "identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AudioFile(Base):
+    """One uploaded or recorded file. The submitter's file name is never stored."""
+
+    __tablename__ = "audio_file"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    access_name: Mapped[str] = mapped_column(String(64))
+    original_name: Mapped[str | None] = mapped_column(String(64))
+    duration_s: Mapped[float] = mapped_column(Float)
+    source_format: Mapped[str] = mapped_column(String(64))
+    source_codec: Mapped[str] = mapped_column(String(64))
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    testimony: Mapped[Testimony] = relationship(back_populates="audio_files")
+
+
+class Job(Base):
+    """Work still to be done, with a lease: the outbox and the recovery record in one.
+
+    A row with `published_at` unset has not reached the broker yet; a `running` row whose lease
+    has expired belonged to a worker that died. The upkeep sweep publishes both again.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_status_available", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    audio_file_id: Mapped[int | None] = mapped_column(ForeignKey("audio_file.id"))
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    progress: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    """Append-only history: who changed what, when. Details carry ids, never content."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReceiptFailure(Base):
+    """A wrong receipt code, kept only as a time, to limit guessing across all visitors."""
+
+    __tablename__ = "receipt_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class ReviewState(OrderedEnum):
+    """A segment's review state, ordered: machine < edited < approved."""
+
+    machine = "machine"
+    edited = "edited"
+    approved = "approved"
+
+
+class Transcript(Base):
+    """The machine transcript of one audio file; its segments hold the (sealed) text."""
+
+    __tablename__ = "transcript"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    # One transcript per file: a second delivery of the same job cannot add another.
+    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), unique=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    language_probability: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    model_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    segments: Mapped[list[Segment]] = relationship(order_by="Segment.position")
+
+
+class Segment(Base):
+    """A stretch of a transcript short enough to check by ear (about 15 s at most).
+
+    Text and word timings are sealed with the testimony's key; the confidence figures stay
+    in clear so queues can sort by them without opening content.
+    """
+
+    __tablename__ = "segment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcript.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    avg_logprob: Mapped[float] = mapped_column(Float)
+    no_speech_prob: Mapped[float] = mapped_column(Float)
+    min_word_probability: Mapped[float | None] = mapped_column(Float)
+    review_state: Mapped[ReviewState] = mapped_column(_enum(ReviewState))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    edited_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class MachineDraft(Base):
+    """A machine translation draft (Whisper's translate task), always labelled as such and
+    never counted as an approved translation."""
+
+    __tablename__ = "machine_draft"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), unique=True)
+    target_language: Mapped[str] = mapped_column(String(8))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

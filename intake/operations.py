@@ -1,0 +1,87 @@
+"""What operators ask: how much work is waiting, where, and what needs a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from intake.config import Config
+from intake.db import Database
+from intake.jobs import ROUTES
+from intake.models import Job, JobStatus, Testimony, TestimonyState
+
+
+def broker_queue_lengths(config: Config) -> dict[str, int | None]:
+    """Messages waiting in each work queue of the broker; None where it cannot be reached."""
+    from kombu import Connection
+
+    lengths: dict[str, int | None] = {}
+    queues = sorted({queue for _, queue in ROUTES.values()} | {"default"})
+    try:
+        with Connection(config.broker_url, connect_timeout=3) as conn:
+            channel = conn.default_channel
+            for queue in queues:
+                try:
+                    lengths[queue] = int(channel.queue_declare(queue, passive=True).message_count)
+                except Exception:  # noqa: BLE001 - a queue not declared yet holds nothing
+                    lengths[queue] = 0
+    except Exception:  # noqa: BLE001 - broker down: say so rather than fail the report
+        return {queue: None for queue in queues}
+    return lengths
+
+
+def status_report(config: Config) -> dict[str, Any]:
+    """Counts by state, the outbox and the broker, and the records that need attention."""
+    db = Database(config.database_url)
+    try:
+        with db.session() as session:
+            by_state = dict(
+                session.execute(select(Testimony.state, func.count()).group_by(Testimony.state))
+                .tuples()
+                .all()
+            )
+            jobs_by_status = dict(
+                session.execute(select(Job.status, func.count()).group_by(Job.status))
+                .tuples()
+                .all()
+            )
+            outbox = session.scalar(
+                select(func.count()).where(
+                    Job.status == JobStatus.queued, Job.published_at.is_(None)
+                )
+            )
+            attention = session.execute(
+                select(Testimony.pseudonym, Testimony.attention_reason, Testimony.updated_at)
+                .where(Testimony.state == TestimonyState.needs_attention)
+                .order_by(Testimony.updated_at)
+            ).all()
+    finally:
+        db.dispose()
+    return {
+        "testimonies": {state.value: by_state.get(state, 0) for state in TestimonyState},
+        "jobs": {status.value: jobs_by_status.get(status, 0) for status in JobStatus},
+        "outbox_unpublished": outbox or 0,
+        "broker_queues": broker_queue_lengths(config),
+        "needs_attention": [
+            {"pseudonym": p, "reason": r, "since": u.isoformat()} for p, r, u in attention
+        ],
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as plain text for a terminal."""
+    lines = ["Testimonies by state:"]
+    lines += [f"  {state:22} {count}" for state, count in report["testimonies"].items() if count]
+    lines.append("Jobs:")
+    lines += [f"  {status:22} {count}" for status, count in report["jobs"].items() if count]
+    lines.append(
+        f"Waiting in the outbox (not yet sent to the broker): {report['outbox_unpublished']}"
+    )
+    for queue, length in report["broker_queues"].items():
+        shown = "broker unreachable" if length is None else str(length)
+        lines.append(f"Broker queue {queue}: {shown}")
+    lines.append(f"Needs attention: {len(report['needs_attention'])}")
+    for item in report["needs_attention"]:
+        lines.append(f"  {item['pseudonym']} since {item['since']}: {item['reason']}")
+    return "\n".join(lines)

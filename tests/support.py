@@ -1,0 +1,46 @@
+"""Helpers for driving the public forms the way a browser does (CSRF token included)."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_CODE = re.compile(r'id="receipt-code"[^>]*>([^<]+)<')
+
+ALL_CONSENT = {"archive": "y", "transcribe": "y", "translate": "y", "publish_anonymised": "y"}
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    """Fetch a page and return the CSRF token of its form."""
+    html = client.get(path).get_data(as_text=True)
+    match = _TOKEN.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def submit(
+    client: FlaskClient,
+    files: list[tuple[bytes, str]],
+    *,
+    consent: dict[str, str] | None = None,
+    **fields: Any,
+) -> TestResponse:
+    """Post the intake form with `files` as (content, filename) pairs."""
+    data: dict[str, Any] = {"csrf_token": csrf_token(client), "language": "en"}
+    data.update(ALL_CONSENT if consent is None else consent)
+    data.update(fields)
+    data["audio"] = [(io.BytesIO(content), name) for content, name in files]
+    return client.post("/submit", data=data, content_type="multipart/form-data")
+
+
+def receipt_code(response: TestResponse) -> str:
+    """The receipt code shown on the success page, as 16 ASCII digits."""
+    match = _CODE.search(response.get_data(as_text=True))
+    assert match, "no receipt code on the page"
+    shown = match.group(1).translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
+    return shown.replace(" ", "")

@@ -1,0 +1,391 @@
+"""Transcription and machine-translation tasks.
+
+Each task takes a job id, claims the job (an atomic update with a lease), keeps the lease
+alive from a heartbeat thread while the engine runs, and writes its result in the same
+transaction that marks the job done, only while it still holds the claim. So a task is safe
+to run twice, or after its worker was killed: one transcript per audio file, whatever the
+broker delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from celery import shared_task
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from intake import crypto, jobs, lifecycle
+from intake.models import (
+    AudioFile,
+    Job,
+    JobKind,
+    JobStatus,
+    Language,
+    MachineDraft,
+    ReviewState,
+    Segment,
+    Testimony,
+    TestimonyState,
+    Transcript,
+)
+from intake.services import Services, services
+from workers.engine import Engine, EngineSettings, TranscriptResult
+
+log = logging.getLogger(__name__)
+
+WORKER = "worker"
+# Hours-long recordings on a CPU take hours; the limits only stop a task that hangs.
+SOFT_TIME_LIMIT_S = 12 * 3600
+TIME_LIMIT_S = SOFT_TIME_LIMIT_S + 600
+
+_engines: dict[EngineSettings, Engine] = {}
+
+
+def engine_for(svc: Services) -> Engine:
+    """The engine of this process, loaded once (the model stays in memory between jobs)."""
+    settings = EngineSettings.from_config(svc.config)
+    if settings not in _engines:
+        _engines[settings] = Engine(settings)
+    return _engines[settings]
+
+
+def segment_context(transcript_id: int, position: int) -> bytes:
+    """Associated data binding a sealed segment to its place."""
+    return f"segment:{transcript_id}:{position}".encode()
+
+
+def draft_context(testimony_id: int, audio_file_id: int) -> bytes:
+    """Associated data binding a sealed machine draft to its place."""
+    return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
+
+
+@contextmanager
+def lease_kept(svc: Services, held: jobs.Claim, progress: list[float | None]) -> Iterator[None]:
+    """Renew the job's lease every third of its length until the block ends.
+
+    A thread rather than the engine's progress callback, because one window of a large model
+    on a CPU can take longer than a lease. If this process is killed the thread dies with it
+    and the lease runs out, which is how the sweep knows.
+    """
+    stop = threading.Event()
+    interval = max(1.0, svc.config.job_lease_s / 3)
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with svc.db.session() as session:
+                    if not jobs.renew(session, held, svc.config.job_lease_s, progress[0]):
+                        return
+                    job = session.get(Job, held.job_id)
+                    testimony = session.get(Testimony, job.testimony_id) if job else None
+                    if testimony is not None and progress[0] is not None:
+                        testimony.progress = progress[0]
+            except OperationalError:
+                log.warning("could not renew lease of job %s; will retry", held.job_id)
+
+    thread = threading.Thread(target=beat, name=f"lease-{held.job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | None:
+    """Claim the job and move the testimony to `transcribing`; None if there is nothing to do."""
+    cfg = svc.config
+    with svc.db.session() as session:
+        held = jobs.claim(session, job_id, cfg.job_lease_s)
+        if held is None:
+            return None
+        job = session.get(Job, job_id)
+        testimony = session.get(Testimony, job.testimony_id) if job else None
+        if job is None or testimony is None or testimony.wrapped_key is None:
+            if job is not None:
+                job.status = JobStatus.cancelled
+            return None
+        if held.attempt > cfg.job_max_attempts:
+            # The worker died on every earlier attempt (a file that kills the decoder):
+            # stop here rather than loop, and tell an admin.
+            jobs.fail(
+                session, held, job.last_error or "worker died", max_attempts=0, retry_base_s=0
+            )
+            _needs_attention(session, testimony, job, job.last_error or "worker died repeatedly")
+            return None
+        if job.kind == JobKind.transcribe and testimony.state == TestimonyState.queued:
+            lifecycle.transition(
+                session,
+                testimony,
+                TestimonyState.transcribing,
+                WORKER,
+                "transcription_started",
+                {"job": job.id, "attempt": held.attempt},
+            )
+        return held, job, testimony
+
+
+def _needs_attention(session: Session, testimony: Testimony, job: Job, reason: str) -> None:
+    testimony.attention_reason = f"job {job.id} ({job.kind.value}): {reason.strip()[-500:]}"
+    lifecycle.transition(
+        session,
+        testimony,
+        TestimonyState.needs_attention,
+        WORKER,
+        "job_failed",
+        {"job": job.id, "attempts": job.attempts},
+    )
+
+
+def _failed(svc: Services, held: jobs.Claim, error: str) -> None:
+    cfg = svc.config
+    with svc.db.session() as session:
+        gave_up = jobs.fail(
+            session,
+            held,
+            error,
+            max_attempts=cfg.job_max_attempts,
+            retry_base_s=cfg.job_retry_base_s,
+        )
+        job = session.get(Job, held.job_id)
+        testimony = session.get(Testimony, job.testimony_id) if job else None
+        if job is None or testimony is None or gave_up is None:
+            return
+        if gave_up:
+            _needs_attention(session, testimony, job, error)
+        elif testimony.state == TestimonyState.transcribing:
+            lifecycle.transition(
+                session,
+                testimony,
+                TestimonyState.queued,
+                WORKER,
+                "retry_scheduled",
+                {"job": job.id, "attempt": held.attempt},
+            )
+
+
+def _run_engine(
+    svc: Services,
+    testimony: Testimony,
+    audio_file_id: int,
+    task: str,
+    progress: list[float | None],
+    language: str | None,
+) -> TranscriptResult:
+    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    with svc.db.session() as session:
+        audio_row = session.get(AudioFile, audio_file_id)
+        if audio_row is None:
+            raise LookupError(f"audio file {audio_file_id} is gone")
+        access_name = audio_row.access_name
+
+    def report(fraction: float | None) -> None:
+        progress[0] = fraction
+
+    with svc.store.open(key, testimony.storage_id, access_name) as reader:
+        return engine_for(svc).transcribe(reader, language=language, task=task, progress=report)
+
+
+def _language(testimony: Testimony) -> str | None:
+    return None if testimony.language == Language.unknown else testimony.language.value
+
+
+@shared_task(
+    name="workers.transcription.run_transcription",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+    soft_time_limit=SOFT_TIME_LIMIT_S,
+    time_limit=TIME_LIMIT_S,
+)
+def run_transcription(job_id: int) -> None:
+    """Transcribe one audio file of a testimony. Safe to run twice (see the module doc)."""
+    svc = services()
+    started = _start(svc, job_id)
+    if started is None:
+        return
+    held, job, testimony = started
+    progress: list[float | None] = [0.0]
+    try:
+        with lease_kept(svc, held, progress):
+            result = _run_engine(
+                svc,
+                testimony,
+                job.audio_file_id or 0,
+                "transcribe",
+                progress,
+                _language(testimony),
+            )
+    except Exception:  # noqa: BLE001 - every failure is recorded on the job, never lost
+        _failed(svc, held, traceback.format_exc(limit=5))
+        return
+    _store_transcript(svc, held, job, testimony, result)
+
+
+def _store_transcript(
+    svc: Services, held: jobs.Claim, job: Job, testimony: Testimony, result: TranscriptResult
+) -> None:
+    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    with svc.db.sessions() as session:
+        if not jobs.complete(session, held):
+            session.rollback()  # another worker took over; its result counts
+            return
+        transcript = Transcript(
+            testimony_id=testimony.id,
+            audio_file_id=job.audio_file_id,
+            job_id=job.id,
+            language=result.language,
+            language_probability=result.language_probability,
+            duration_s=result.duration_s,
+            model_name=svc.config.whisper_model,
+        )
+        session.add(transcript)
+        try:
+            session.flush()
+        except IntegrityError:
+            # A transcript for this file exists already (an earlier delivery finished).
+            session.rollback()
+            with svc.db.session() as again:
+                jobs.complete(again, held)
+            return
+        for position, seg in enumerate(result.segments):
+            payload = {
+                "text": seg.text,
+                "words": [[w.start, w.end, w.word, w.probability] for w in seg.words],
+            }
+            session.add(
+                Segment(
+                    transcript_id=transcript.id,
+                    position=position,
+                    start_s=seg.start,
+                    end_s=seg.end,
+                    sealed=crypto.seal(
+                        key,
+                        json.dumps(payload, ensure_ascii=False).encode(),
+                        segment_context(transcript.id, position),
+                    ),
+                    avg_logprob=seg.avg_logprob,
+                    no_speech_prob=seg.no_speech_prob,
+                    min_word_probability=min((w.probability for w in seg.words), default=None),
+                    review_state=ReviewState.machine,
+                )
+            )
+        fresh = session.get(Testimony, testimony.id)
+        assert fresh is not None
+        if fresh.detected_language is None:
+            fresh.detected_language = result.language
+        lifecycle.record_event(
+            session,
+            fresh.id,
+            WORKER,
+            "transcript_stored",
+            detail={
+                "job": job.id,
+                "audio_file": job.audio_file_id,
+                "segments": len(result.segments),
+            },
+        )
+        _maybe_finish(session, fresh)
+        session.commit()
+    jobs.publish_pending(svc.db, svc.publish)
+
+
+def _maybe_finish(session: Session, testimony: Testimony) -> None:
+    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
+    files = session.scalar(
+        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
+    )
+    done = session.scalar(
+        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
+    )
+    if files != done or testimony.state != TestimonyState.transcribing:
+        if testimony.state == TestimonyState.transcribing:
+            testimony.progress = (done or 0) / max(files or 1, 1)
+        return
+    testimony.progress = 1.0
+    lifecycle.transition(session, testimony, TestimonyState.transcribed, WORKER)
+    consent = testimony.consent
+    if consent is not None and consent.translate:
+        fa_files = session.scalars(
+            select(Transcript.audio_file_id).where(
+                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
+            )
+        ).all()
+        existing = set(
+            session.scalars(
+                select(Job.audio_file_id).where(
+                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
+                )
+            ).all()
+        )
+        for audio_file_id in fa_files:
+            if audio_file_id not in existing:
+                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
+
+
+@shared_task(
+    name="workers.transcription.run_translation_draft",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+    soft_time_limit=SOFT_TIME_LIMIT_S,
+    time_limit=TIME_LIMIT_S,
+)
+def run_translation_draft(job_id: int) -> None:
+    """Make Whisper's English machine draft of a Persian file. Safe to run twice: the draft
+    row is unique per audio file and written only while the claim is held."""
+    svc = services()
+    started = _start(svc, job_id)
+    if started is None:
+        return
+    held, job, testimony = started
+    progress: list[float | None] = [0.0]
+    try:
+        with lease_kept(svc, held, progress):
+            result = _run_engine(
+                svc, testimony, job.audio_file_id or 0, "translate", progress, "fa"
+            )
+    except Exception:  # noqa: BLE001 - recorded on the job; a draft failing is not fatal
+        _failed(svc, held, traceback.format_exc(limit=5))
+        return
+    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    payload = json.dumps(result.to_json(), ensure_ascii=False).encode()
+    with svc.db.sessions() as session:
+        if not jobs.complete(session, held):
+            session.rollback()
+            return
+        session.add(
+            MachineDraft(
+                testimony_id=testimony.id,
+                audio_file_id=job.audio_file_id,
+                target_language="en",
+                sealed=crypto.seal(
+                    key, payload, draft_context(testimony.id, job.audio_file_id or 0)
+                ),
+                model_name=svc.config.whisper_model,
+            )
+        )
+        lifecycle.record_event(
+            session,
+            testimony.id,
+            WORKER,
+            "machine_draft_stored",
+            detail={"job": job.id, "audio_file": job.audio_file_id},
+        )
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()

@@ -1,0 +1,104 @@
+"""Upkeep: the periodic sweep that makes the database, not the broker, the record of work.
+
+Each pass re-queues jobs whose worker vanished (expired lease), publishes the outbox (jobs
+that never reached the broker, or whose retry time has come), and removes store folders that
+no testimony row owns (an intake that crashed before committing) or that belong to a
+withdrawn testimony whose deletion was interrupted. Every worker runs the sweep in a thread
+of its main process; the operations are atomic updates, so several workers sweeping at once
+is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from sqlalchemy import select
+
+from intake import jobs, lifecycle
+from intake.models import Job, Testimony, TestimonyState
+from intake.services import Services
+
+log = logging.getLogger(__name__)
+
+ORPHAN_AGE_S = 3600.0
+
+
+def run_once(svc: Services) -> dict[str, int]:
+    """One sweep; returns counts for the log and for tests."""
+    cfg = svc.config
+    with svc.db.session() as session:
+        expired = jobs.sweep(session, cfg.job_republish_after_s)
+        for job_id in expired:
+            job = session.get(Job, job_id)
+            testimony = session.get(Testimony, job.testimony_id) if job else None
+            if testimony is not None and testimony.state == TestimonyState.transcribing:
+                lifecycle.transition(
+                    session,
+                    testimony,
+                    TestimonyState.queued,
+                    "system",
+                    "worker_lost",
+                    {"job": job_id},
+                )
+    published = jobs.publish_pending(svc.db, svc.publish)
+    removed = remove_orphans(svc)
+    if expired or published or removed:
+        log.info(
+            "upkeep: %d leases expired, %d jobs published, %d folders removed",
+            len(expired),
+            published,
+            removed,
+        )
+    return {"expired": len(expired), "published": published, "removed": removed}
+
+
+def remove_orphans(svc: Services, min_age_s: float = ORPHAN_AGE_S) -> int:
+    """Delete store folders with no testimony row (old enough not to be an intake in
+    progress) and folders of withdrawn testimonies."""
+    on_disk = svc.store.storage_ids()
+    if not on_disk:
+        return 0
+    with svc.db.session() as session:
+        rows = dict(
+            session.execute(
+                select(Testimony.storage_id, Testimony.state).where(
+                    Testimony.storage_id.in_(on_disk)
+                )
+            )
+            .tuples()
+            .all()
+        )
+    removed = 0
+    for storage_id in on_disk:
+        state = rows.get(storage_id)
+        orphan = state is None and svc.store.age_s(storage_id) > min_age_s
+        if orphan or state == TestimonyState.withdrawn:
+            svc.store.delete_testimony(storage_id)
+            removed += 1
+    return removed
+
+
+class UpkeepThread(threading.Thread):
+    """Runs `run_once` every `interval` seconds until stopped; errors are logged, not fatal."""
+
+    def __init__(self, app: Flask, svc: Services, interval: float) -> None:
+        super().__init__(name="upkeep", daemon=True)
+        self._app = app
+        self._svc = svc
+        self._interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                with self._app.app_context():
+                    run_once(self._svc)
+            except Exception:
+                log.exception("upkeep pass failed; trying again next interval")
+            self._stop_event.wait(self._interval)
+
+    def stop(self) -> None:
+        """Ask the thread to finish after the current pass."""
+        self._stop_event.set()
