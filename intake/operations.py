@@ -37,14 +37,10 @@ def status_report(config: Config) -> dict[str, Any]:
     try:
         with db.session() as session:
             by_state = dict(
-                session.execute(select(Testimony.state, func.count()).group_by(Testimony.state))
-                .tuples()
-                .all()
+                session.execute(select(Testimony.state, func.count()).group_by(Testimony.state)).all()
             )
             jobs_by_status = dict(
-                session.execute(select(Job.status, func.count()).group_by(Job.status))
-                .tuples()
-                .all()
+                session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
             )
             outbox = session.scalar(
                 select(func.count()).where(

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import TestResponse, encode_multipart
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _CODE = re.compile(r'id="receipt-code"[^>]*>([^<]+)<')
@@ -35,7 +36,23 @@ def submit(
     data.update(ALL_CONSENT if consent is None else consent)
     data.update(fields)
     data["audio"] = [(io.BytesIO(content), name) for content, name in files]
-    return client.post("/submit", data=data, content_type="multipart/form-data")
+    return post_multipart(client, "/submit", data)
+
+
+def post_multipart(client: FlaskClient, path: str, data: dict[str, Any]) -> TestResponse:
+    """POST a multipart form built in memory.
+
+    The test client would spool bodies over 500 KB into a temporary file that it never
+    closes (a ResourceWarning, which this suite treats as an error).
+    """
+    body = MultiDict()
+    for key, value in data.items():
+        for item in value if isinstance(value, list) else [value]:
+            body.add(key, FileStorage(item[0], filename=item[1]) if isinstance(item, tuple) else item)
+    boundary, payload = encode_multipart(body)
+    return client.post(
+        path, data=payload, content_type=f"multipart/form-data; boundary={boundary}"
+    )
 
 
 def receipt_code(response: TestResponse) -> str:

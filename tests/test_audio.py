@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,7 @@ def test_extension_is_ignored() -> None:
 
 
 def test_every_whitelisted_name_is_a_demuxer() -> None:
-    """A misspelt name would silently refuse a format (or, unnoticed, let nothing through)."""
+    """A misspelt name would silently shut out a format that uploads rely on."""
     assert set(audio.INPUT_FORMATS) <= av.formats_available
     for name in audio.INPUT_FORMATS:
         assert av.ContainerFormat(name, "r").is_input
@@ -188,7 +188,7 @@ def test_variable_bitrate_estimate_is_not_taken_for_a_declared_duration() -> Non
 def test_rate_and_layout_changes_mid_stream_are_followed() -> None:
     """A new resampler takes over when the decoded frames change shape."""
 
-    def frames() -> Any:
+    def frames() -> Iterator[av.AudioFrame]:
         for rate, layout, seconds in ((44100, "stereo", 1.0), (22050, "mono", 0.5)):
             channels = 2 if layout == "stereo" else 1
             pcm = fx.pcm_tone(seconds, rate, channels)
@@ -240,6 +240,26 @@ def test_copy_has_no_tag_block_and_no_vendor_string() -> None:
     lowered = out.lower()
     for word in (b"ffmpeg", b"lavf", b"lavc", b"encoder", b"lame"):
         assert word not in lowered
+
+
+def test_muxer_options_alone_leave_only_a_bare_vendor_string() -> None:
+    """Before the comment block is blanked, bit-exact mode has already dropped the encoder
+    tag and the version: the muxer's own block says only "ffmpeg", with no comments."""
+
+    def comment_block(options: dict[str, str]) -> bytes:
+        silence = av.AudioFrame(format="s16", layout="mono", samples=1600)
+        silence.planes[0].update(bytes(silence.planes[0].buffer_size))
+        silence.sample_rate = 16000
+        dest = io.BytesIO()
+        with av.open(dest, mode="w", format="flac", container_options=options) as output:
+            audio._encode_all(iter([silence]), output, max_s=1)
+        return next(body for kind, body in flac_blocks(dest.getvalue()) if kind == 4)
+
+    assert b"encoder=Lavf" in comment_block({})  # the control: what the default adds
+    block = comment_block(audio._MUXER_OPTIONS)
+    (vendor_len,) = struct.unpack("<I", block[:4])
+    assert block[4 : 4 + vendor_len] == b"ffmpeg"
+    assert block[4 + vendor_len :] == struct.pack("<I", 0)  # no comments at all
 
 
 def test_copy_is_deterministic() -> None:

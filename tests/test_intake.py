@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from intake.config import Config
 from intake.models import AudioFile, Consent, Event, Identity, Job, Testimony, TestimonyState
 from tests import audio_fixtures as fx
-from tests.support import csrf_token, receipt_code, submit
+from tests.support import csrf_token, post_multipart, receipt_code, submit
 
 
 def _count(app: Flask, model: type) -> int:
@@ -158,9 +158,7 @@ def test_bad_second_file_refuses_whole_submission(
 def test_file_over_size_limit_gets_413_and_leaves_nothing(
     app: Flask, client: FlaskClient, config: Config
 ) -> None:
-    # A small limit keeps the body under the test client's 500 KB spooling threshold.
-    app.config["MAX_CONTENT_LENGTH"] = 200_000
-    big = fx.tone_wav(1.0) + os.urandom(200_000)
+    big = fx.tone_wav(1.0) + os.urandom(config.max_upload_bytes)
     response = submit(client, [(big, "big.wav")])
     assert response.status_code == 413
     assert "larger than this archive accepts" in response.get_data(as_text=True)
@@ -168,10 +166,7 @@ def test_file_over_size_limit_gets_413_and_leaves_nothing(
 
 
 def test_over_duration_limit_is_refused(app: Flask, client: FlaskClient, config: Config) -> None:
-    # A low limit keeps the request small (the test client spools bodies over 500 KB into a
-    # file it never closes, which the warnings-as-errors setting would report).
-    app.extensions["testimony"].config = config.with_overrides(max_duration_s=10.0)
-    long_wav = fx.tone_wav(15.0, rate=8000, channels=1)
+    long_wav = fx.tone_wav(config.max_duration_s + 5, rate=8000, channels=1)
     response = submit(client, [(long_wav, "long.wav")])
     assert response.status_code == 400
     assert "longer than this archive" in response.get_data(as_text=True)

@@ -66,9 +66,7 @@ def remove_orphans(svc: Services, min_age_s: float = ORPHAN_AGE_S) -> int:
                 select(Testimony.storage_id, Testimony.state).where(
                     Testimony.storage_id.in_(on_disk)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     removed = 0
     for storage_id in on_disk:

@@ -1,0 +1,42 @@
+"""The store keeps every path inside its root and writes files whole or not at all."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from intake import crypto
+from intake.storage import StorageError, Store
+
+
+@pytest.mark.parametrize(
+    ("storage_id", "name"),
+    [("../x", "a.flac"), ("abc", "../../etc/passwd"), ("abc", "/etc/passwd"),
+     ("abc", "a\x00b"), ("ABC", "a.flac"), ("abc", ".hidden"), ("abc", "a.flac.partial")],
+)
+def test_paths_outside_the_store_are_refused(tmp_path: Path, storage_id: str, name: str) -> None:
+    with pytest.raises(StorageError):
+        Store(tmp_path).path_for(storage_id, name)
+
+
+def test_write_is_encrypted_and_readable(tmp_path: Path) -> None:
+    store, key = Store(tmp_path), crypto.new_data_key()
+    size = store.write(key, "abc123", "audio-01.flac", io.BytesIO(b"hello " * 1000))
+    assert size == 6000
+    raw = (tmp_path / "abc123" / "audio-01.flac").read_bytes()
+    assert b"hello" not in raw
+    with store.open(key, "abc123", "audio-01.flac") as reader:
+        assert reader.read() == b"hello " * 1000
+
+
+def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    class Exploding(io.RawIOBase):
+        def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+            raise OSError("disk vanished")
+
+    store = Store(tmp_path)
+    with pytest.raises(OSError):
+        store.write(crypto.new_data_key(), "abc123", "audio-01.flac", Exploding())
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
