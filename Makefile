@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) translations
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d translations -f -q
+	$(BIN)/pybabel compile -d translations -q
 
 init: setup
 	$(BIN)/testimony init

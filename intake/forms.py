@@ -16,6 +16,9 @@ from intake.consent import USES, ConsentChoices
 from intake.models import Language
 
 
+TOO_LONG = _l("This text is too long.")
+
+
 class LocalDateField(StringField):
     """A date typed in the interface's calendar (Solar Hijri in Persian)."""
 
@@ -60,13 +63,16 @@ class SubmissionForm(FlaskForm):
     publish_anonymised = BooleanField()
     publish_named = BooleanField()
     embargo_until = LocalDateField(validators=[Optional(), _future])
-    name = StringField(_l("Your name (optional)"), validators=[Optional(), Length(max=200)])
+    name = StringField(
+        _l("Your name (optional)"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
+    )
     contact = StringField(
-        _l("How to reach you (optional)"), validators=[Optional(), Length(max=300)]
+        _l("How to reach you (optional)"),
+        validators=[Optional(), Length(max=300, message=TOO_LONG)],
     )
     removal_notes = TextAreaField(
         _l("Names and details to remove before publication (optional)"),
-        validators=[Optional(), Length(max=5000)],
+        validators=[Optional(), Length(max=5000, message=TOO_LONG)],
     )
     audio = MultipleFileField(_l("Audio files"))
 

@@ -16,7 +16,7 @@ LOCALES = ("fa", "en")
 DEFAULT_LOCALE = "fa"
 COOKIE = "lang"
 RTL = {"fa"}
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+_PERSIAN_DIGITS = str.maketrans("0123456789.", "۰۱۲۳۴۵۶۷۸۹٫")
 
 
 def select_locale() -> str:
@@ -38,7 +38,8 @@ def direction(locale: str | None = None) -> str:
 
 
 def digits(value: object, locale: str | None = None) -> str:
-    """Write numbers in the interface's digits (Persian digits in the Persian interface)."""
+    """Write numbers in the interface's digits (Persian digits and decimal separator in the
+    Persian interface)."""
     text = str(value)
     return text.translate(_PERSIAN_DIGITS) if (locale or current()) == "fa" else text
 
