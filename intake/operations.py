@@ -47,6 +47,11 @@ def status_report(config: Config) -> dict[str, Any]:
                     Job.status == JobStatus.queued, Job.published_at.is_(None)
                 )
             )
+            in_progress = session.execute(
+                select(Testimony.pseudonym, Testimony.progress)
+                .where(Testimony.state == TestimonyState.transcribing)
+                .order_by(Testimony.updated_at)
+            ).all()
             attention = session.execute(
                 select(Testimony.pseudonym, Testimony.attention_reason, Testimony.updated_at)
                 .where(Testimony.state == TestimonyState.needs_attention)
@@ -59,6 +64,7 @@ def status_report(config: Config) -> dict[str, Any]:
         "jobs": {status.value: jobs_by_status.get(status, 0) for status in JobStatus},
         "outbox_unpublished": outbox or 0,
         "broker_queues": broker_queue_lengths(config),
+        "transcribing": [{"pseudonym": p, "progress": g} for p, g in in_progress],
         "needs_attention": [
             {"pseudonym": p, "reason": r, "since": u.isoformat()} for p, r, u in attention
         ],
@@ -77,6 +83,9 @@ def format_report(report: dict[str, Any]) -> str:
     for queue, length in report["broker_queues"].items():
         shown = "broker unreachable" if length is None else str(length)
         lines.append(f"Broker queue {queue}: {shown}")
+    for item in report["transcribing"]:
+        done = "?" if item["progress"] is None else f"{item['progress'] * 100:.0f}%"
+        lines.append(f"  transcribing {item['pseudonym']}: {done}")
     lines.append(f"Needs attention: {len(report['needs_attention'])}")
     for item in report["needs_attention"]:
         lines.append(f"  {item['pseudonym']} since {item['since']}: {item['reason']}")

@@ -1,0 +1,74 @@
+"""The `testimony` command: init on a fresh instance, status, and transcribe on a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
+
+from intake.cli import main
+from intake.config import Config
+from tests.conftest import espeak_wav
+
+
+def _env(config: Config) -> dict[str, str]:
+    return {
+        "TESTIMONY_INSTANCE_PATH": str(config.instance_path),
+        "TESTIMONY_DATABASE_URL": config.database_url,
+        "TESTIMONY_BROKER_URL": config.broker_url,
+        "TESTIMONY_MODEL_CACHE_DIR": str(config.model_cache_dir),
+    }
+
+
+def test_init_creates_schema_and_private_secrets(config: Config) -> None:
+    result = CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    assert result.exit_code == 0, result.output
+    engine = create_engine(config.database_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"testimony", "consent", "identity", "audio_file", "job", "event"} <= tables
+    for path in (config.master_key_file, config.secret_key_file, config.receipt_pepper_file):
+        assert path is not None and path.stat().st_mode & 0o077 == 0
+    key = config.master_key_file.read_bytes()  # type: ignore[union-attr]
+    again = CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    assert again.exit_code == 0
+    assert config.master_key_file.read_bytes() == key  # type: ignore[union-attr]
+
+
+def test_status_reports_states_outbox_and_attention(config: Config) -> None:
+    CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    result = CliRunner().invoke(main, ["status", "--json"], env=_env(config))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["testimonies"]["received"] == 0
+    assert report["outbox_unpublished"] == 0
+    assert set(report["broker_queues"]) >= {"transcribe", "default"}
+    assert report["needs_attention"] == []
+
+
+@pytest.mark.model
+def test_transcribe_command_on_a_file(config: Config, tmp_path: Path) -> None:
+    wav = espeak_wav(tmp_path / "speech.wav", "Good morning. Today I will speak about my father and the prison.")
+    exe = Path(sys.executable).with_name("testimony")
+    result = subprocess.run(
+        [str(exe), "transcribe", str(wav), "--language", "auto", "--json"],
+        env={**os.environ, **_env(config)}, capture_output=True, text=True, check=True,
+    )
+    data = json.loads(result.stdout)
+    assert data["language"] == "en"
+    import wave
+
+    with wave.open(str(wav)) as w:
+        assert data["duration"] == pytest.approx(w.getnframes() / w.getframerate(), abs=0.05)
+    text = " ".join(seg["text"] for seg in data["segments"]).lower()
+    assert "morning" in text and "father" in text and "prison" in text
+    for seg in data["segments"]:
+        assert {"start", "end", "text", "avg_logprob", "no_speech_prob"} <= set(seg)
