@@ -32,9 +32,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.request_class = SpoolingRequest
     keyring = Keyring.load(
-        config.master_key_file,  # type: ignore[arg-type]
-        config.secret_key_file,  # type: ignore[arg-type]
-        config.receipt_pepper_file,  # type: ignore[arg-type]
+        config.master_key_file,
+        config.secret_key_file,
+        config.receipt_pepper_file,
         create=config.testing,
     )
     app.config.update(
@@ -51,7 +51,7 @@ def create_app(config: Config | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
         TESTIMONY_TEMP=str(config.temp_path),
     )
-    store = Store(config.storage_path)  # type: ignore[arg-type]
+    store = Store(config.storage_path)
     store.ensure()
     config.temp_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(config.database_url)

@@ -38,14 +38,14 @@ def init(model: bool) -> None:
 
     cfg = _config()
     cfg.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Keyring.load(cfg.master_key_file, cfg.secret_key_file, cfg.receipt_pepper_file, create=True)  # type: ignore[arg-type]
-    Store(cfg.storage_path).ensure()  # type: ignore[arg-type]
+    Keyring.load(cfg.master_key_file, cfg.secret_key_file, cfg.receipt_pepper_file, create=True)
+    Store(cfg.storage_path).ensure()
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
     if model and cfg.whisper_model == "base":
         from workers.engine import ensure_default_model
 
-        path = ensure_default_model(cfg.model_cache_dir)  # type: ignore[arg-type]
+        path = ensure_default_model(cfg.model_cache_dir)
         click.echo(f"model ready: {path}")
 
 

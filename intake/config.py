@@ -17,6 +17,10 @@ from typing import Any
 ENV_PREFIX = "TESTIMONY_"
 
 
+# Paths left unset are derived from the instance folder in __post_init__.
+UNSET = Path("")
+
+
 def _default_instance() -> Path:
     return Path.cwd() / "instance"
 
@@ -34,10 +38,10 @@ class Config:
     broker_url: str = ""
     # Secrets live in files under the instance folder (or a path given here), never in the
     # database, so that a stolen database dump alone decrypts nothing.
-    master_key_file: Path | None = None
-    secret_key_file: Path | None = None
-    receipt_pepper_file: Path | None = None
-    storage_path: Path | None = None
+    master_key_file: Path = UNSET
+    secret_key_file: Path = UNSET
+    receipt_pepper_file: Path = UNSET
+    storage_path: Path = UNSET
 
     # Intake limits. A 1 GiB upload is about 1.5 h of 48 kHz stereo WAV; the archive takes
     # recordings of several hours, so both limits are generous and meant to be tuned.
@@ -68,7 +72,7 @@ class Config:
     whisper_batch_size: int = 8
     whisper_cpu_threads: int = 0
     whisper_window_s: float = 600.0
-    model_cache_dir: Path | None = None
+    model_cache_dir: Path = UNSET
 
     # Web server.
     host: str = "127.0.0.1"
@@ -85,9 +89,9 @@ class Config:
             "database_url": f"sqlite:///{inst / 'testimony.sqlite'}",
             "broker_url": f"sqla+sqlite:///{inst / 'broker.sqlite'}",
         }
-        for name, value in defaults.items():
+        for name, url in defaults.items():
             if not getattr(self, name):
-                object.__setattr__(self, name, value)
+                object.__setattr__(self, name, url)
         paths = {
             "master_key_file": inst / "secrets" / "master.key",
             "secret_key_file": inst / "secrets" / "session.key",
@@ -95,9 +99,10 @@ class Config:
             "storage_path": inst / "storage",
             "model_cache_dir": inst / "models",
         }
-        for name, value in paths.items():
+        for name, derived in paths.items():
             current = getattr(self, name)
-            object.__setattr__(self, name, Path(current) if current else value)
+            unset = current is None or Path(current) == UNSET
+            object.__setattr__(self, name, derived if unset else Path(current))
 
     @property
     def temp_path(self) -> Path:

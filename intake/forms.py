@@ -15,7 +15,6 @@ from intake import i18n
 from intake.consent import USES, ConsentChoices
 from intake.models import Language
 
-
 TOO_LONG = _l("This text is too long.")
 
 

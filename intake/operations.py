@@ -37,7 +37,9 @@ def status_report(config: Config) -> dict[str, Any]:
     try:
         with db.session() as session:
             by_state = dict(
-                session.execute(select(Testimony.state, func.count()).group_by(Testimony.state)).all()
+                session.execute(
+                    select(Testimony.state, func.count()).group_by(Testimony.state)
+                ).all()
             )
             jobs_by_status = dict(
                 session.execute(select(Job.status, func.count()).group_by(Job.status)).all()

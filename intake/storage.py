@@ -8,6 +8,7 @@ and renamed, so a file either exists whole or not at all.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -55,7 +56,7 @@ class Store:
             raise StorageError("path escapes the store")
         return path
 
-    def write(self, key: bytes, storage_id: str, name: str, source: BinaryIO) -> int:
+    def write(self, key: bytes, storage_id: str, name: str, source: BinaryIO | io.RawIOBase) -> int:
         """Encrypt `source` (read to its end) into a new file; returns the plaintext size."""
         path = self.path_for(storage_id, name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

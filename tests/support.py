@@ -48,11 +48,11 @@ def post_multipart(client: FlaskClient, path: str, data: dict[str, Any]) -> Test
     body = MultiDict()
     for key, value in data.items():
         for item in value if isinstance(value, list) else [value]:
-            body.add(key, FileStorage(item[0], filename=item[1]) if isinstance(item, tuple) else item)
+            body.add(
+                key, FileStorage(item[0], filename=item[1]) if isinstance(item, tuple) else item
+            )
     boundary, payload = encode_multipart(body)
-    return client.post(
-        path, data=payload, content_type=f"multipart/form-data; boundary={boundary}"
-    )
+    return client.post(path, data=payload, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def receipt_code(response: TestResponse) -> str:

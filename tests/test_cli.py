@@ -56,11 +56,16 @@ def test_status_reports_states_outbox_and_attention(config: Config) -> None:
 
 @pytest.mark.model
 def test_transcribe_command_on_a_file(config: Config, tmp_path: Path) -> None:
-    wav = espeak_wav(tmp_path / "speech.wav", "Good morning. Today I will speak about my father and the prison.")
+    wav = espeak_wav(
+        tmp_path / "speech.wav", "Good morning. Today I will speak about my father and the prison."
+    )
     exe = Path(sys.executable).with_name("testimony")
     result = subprocess.run(
         [str(exe), "transcribe", str(wav), "--language", "auto", "--json"],
-        env={**os.environ, **_env(config)}, capture_output=True, text=True, check=True,
+        env={**os.environ, **_env(config)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data = json.loads(result.stdout)
     assert data["language"] == "en"

@@ -57,7 +57,7 @@ def test_submission_stores_encrypted_record_and_queues_job(
         assert len(jobs) == 2 and all(j.published_at is not None for j in jobs)
         actions = [e.action for e in s.scalars(select(Event).order_by(Event.id))]
         assert actions == ["received", "transcription_queued"]
-    stored = _files_under(config.storage_path)  # type: ignore[arg-type]
+    stored = _files_under(config.storage_path)
     assert len(stored) == 4
 
 
@@ -279,14 +279,14 @@ def test_add_audio_with_receipt(app: Flask, client: FlaskClient) -> None:
     import io
 
     token = csrf_token(client, "/receipt")
-    response = client.post(
+    response = post_multipart(
+        client,
         "/receipt/add",
-        data={
+        {
             "csrf_token": token,
             "code": code,
             "audio": [(io.BytesIO(fx.tone_ogg_opus(1.0)), "b.ogg")],
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "was added" in response.get_data(as_text=True)

@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from intake import i18n, jobs, receipts, submissions
 from intake.config import Config
@@ -216,7 +217,7 @@ def make_blueprint(config: Config) -> Blueprint:
         return make_response(render_template("public/withdrawn.html", testimony=testimony))
 
     @bp.get("/language/<code>")
-    def language(code: str) -> Response:
+    def language(code: str) -> WerkzeugResponse:
         if code not in i18n.LOCALES:
             abort(404)
         target = request.args.get("next", "/")

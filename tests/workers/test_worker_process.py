@@ -140,13 +140,18 @@ def _texts(app: Flask) -> list[str]:
             select(Segment).join(Transcript).order_by(Transcript.id, Segment.position)
         ).all()
         return [
-            json.loads(crypto.unseal(key, seg.sealed, segment_context(seg.transcript_id, seg.position)))["text"]
+            json.loads(
+                crypto.unseal(key, seg.sealed, segment_context(seg.transcript_id, seg.position))
+            )["text"]
             for seg in segments
         ]
 
 
 def test_worker_transcribes_english_speech(
-    app: Flask, client: FlaskClient, config: Config, tmp_path: Path,
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    tmp_path: Path,
     workers: list[WorkerProcess],
 ) -> None:
     log = tmp_path / "worker.log"
@@ -170,7 +175,10 @@ def test_worker_transcribes_english_speech(
 
 
 def test_worker_killed_mid_job_is_recovered_exactly_once(
-    app: Flask, client: FlaskClient, config: Config, tmp_path: Path,
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    tmp_path: Path,
     workers: list[WorkerProcess],
 ) -> None:
     log = tmp_path / "worker.log"
@@ -201,7 +209,10 @@ def test_worker_killed_mid_job_is_recovered_exactly_once(
 
 
 def test_file_that_breaks_the_decoder_ends_in_needs_attention(
-    app: Flask, client: FlaskClient, config: Config, tmp_path: Path,
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    tmp_path: Path,
     workers: list[WorkerProcess],
 ) -> None:
     log = tmp_path / "worker.log"
@@ -215,7 +226,9 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
         # Replace the stored access copy with well-encrypted bytes that are not audio: the
         # store opens it fine, the decoder fails on it every time.
         svc.store.delete(testimony.storage_id, audio.access_name)
-        svc.store.write(key, testimony.storage_id, audio.access_name, io.BytesIO(os.urandom(50_000)))
+        svc.store.write(
+            key, testimony.storage_id, audio.access_name, io.BytesIO(os.urandom(50_000))
+        )
     workers.append(WorkerProcess(config, log).start())
     wait_for(lambda: _state(app) == TestimonyState.needs_attention, 180, "needs_attention", log)
     with svc.db.session() as s:
