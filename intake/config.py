@@ -72,6 +72,9 @@ class Config:
     whisper_batch_size: int = 8
     whisper_cpu_threads: int = 0
     whisper_window_s: float = 600.0
+    # Glossary terms (prisons, places, organisations) given to Whisper as hotwords; see
+    # docs/transcription.md for whether they help.
+    whisper_hotwords: str = ""
     model_cache_dir: Path = UNSET
 
     # Web server.

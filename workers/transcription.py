@@ -190,7 +190,13 @@ def _run_engine(
         progress[0] = fraction
 
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
-        return engine_for(svc).transcribe(reader, language=language, task=task, progress=report)
+        return engine_for(svc).transcribe(
+            reader,
+            language=language,
+            task=task,
+            hotwords=svc.config.whisper_hotwords or None,
+            progress=report,
+        )
 
 
 def _language(testimony: Testimony) -> str | None:
