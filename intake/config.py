@@ -69,7 +69,9 @@ class Config:
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_beam_size: int = 5
-    whisper_batch_size: int = 8
+    # Batch 8 peaks at 1.6-1.85 GiB on a 600 s window (batch x beam dominates memory); batch 4
+    # peaks near 1 GiB and runs as fast on 2 cores (benchmarks/transcribe.py). Raise on a GPU.
+    whisper_batch_size: int = 4
     whisper_cpu_threads: int = 0
     whisper_window_s: float = 600.0
     # Glossary terms (prisons, places, organisations) given to Whisper as hotwords; see

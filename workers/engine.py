@@ -205,13 +205,20 @@ def _install_dir(tmp: Path, target: Path, expected_size: int) -> None:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """How to run Whisper; mirrors the `whisper_*` settings of `intake.config.Config`."""
+    """How to run Whisper; mirrors the `whisper_*` settings of `intake.config.Config`.
+
+    Memory is set by `batch_size` × `beam_size`, not by the recording's length: every
+    hypothesis in a batch holds its own copy of the encoder's cross-attention keys and values.
+    Measured on 2 CPU cores with Whisper base int8 and beam 5, peak RSS per worker was about
+    1.0 GiB with batch 4 and 1.6-1.8 GiB with batch 8, at the same speed; more batch only pays
+    on a GPU or many cores.
+    """
 
     model: str = "base"  # "base" = the bundled default; else a faster-whisper name or a path
     device: str = "cpu"  # cpu | cuda
     compute_type: str = "int8"
     beam_size: int = 5
-    batch_size: int = 8  # BatchedInferencePipeline batch; 0 or 1 = sequential
+    batch_size: int = 4  # BatchedInferencePipeline batch; 0 or 1 = sequential
     cpu_threads: int = 0  # 0 = CTranslate2's default
     window_s: float = 600.0  # decode long recordings in windows of this length
     cache_dir: Path = Path("instance/models")
@@ -449,7 +456,11 @@ class _WindowReader:
 
 
 class Engine:
-    """Whisper via faster-whisper, loaded lazily once per process and reused for every job."""
+    """Whisper via faster-whisper, loaded lazily once per process and reused for every job.
+
+    One transcription at a time per Engine (the batched pipeline keeps per-call state); a
+    Celery prefork worker runs one job per process, which is what this is built for.
+    """
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
@@ -537,27 +548,24 @@ class Engine:
                 return begin + int(chunks[0]["start"])
         return None
 
-    def has_speech(self, audio: np.ndarray) -> bool:
-        """Whether Silero VAD finds any speech in `audio` (16 kHz mono float32)."""
-        return self._first_speech(audio) is not None
-
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The more probable of Persian and English in `audio` (16 kHz mono float32).
 
-        Whisper base, asked freely, calls short Persian clips Arabic, Urdu, Turkish or Welsh; the
-        archive only works in ARCHIVE_LANGUAGES, so we compare just those. Whisper's language
-        probabilities for up to 3 × 30 s of audio from the first speech on are averaged,
-        weighted by length. Each piece is padded with
-        silence before the mel spectrogram, as in Whisper's training: on the 18 Persian test
-        clips that picked Persian for 14, against 12 when only the VAD's speech was fed in.
-        Returns the language and its probability renormalised over the archive languages.
+        Whisper base, asked freely, calls short Persian clips Arabic, Urdu, Turkish or Welsh;
+        the archive only works in ARCHIVE_LANGUAGES, so we compare just those. Whisper's
+        probabilities for up to 3 × 30 s of audio, from a second before the first speech (so a
+        long silent or noisy lead-in does not vote), are averaged, weighted by length. Each
+        piece is padded with silence before the mel spectrogram, as Whisper was trained: on 18
+        Persian test clips that picked Persian for 14, against 12 when only the VAD's speech
+        was fed in. Returns the language and its probability renormalised over the two.
         """
+        return self._detect(audio, self._first_speech(audio) or 0)
+
+    def _detect(self, audio: np.ndarray, first_speech: int) -> tuple[str, float]:
         model = self.model
         extractor = model.feature_extractor
         piece_len = extractor.n_samples  # 30 s
-        # From a second before the first speech: close to how Whisper's training audio starts,
-        # and a long silent or noisy lead-in does not vote.
-        start = max(0, (self._first_speech(audio) or 0) - SAMPLE_RATE)
+        start = max(0, first_speech - SAMPLE_RATE)
         totals = dict.fromkeys(ARCHIVE_LANGUAGES, 0.0)
         for k in range(DETECT_PIECES):
             piece = audio[start + k * piece_len : start + (k + 1) * piece_len]
@@ -603,22 +611,29 @@ class Engine:
         batched, _ = self.pipeline.transcribe(audio, batch_size=s.batch_size, **common)
         raw = list(batched)  # at most one window's worth: some tens of segments
         window_end = audio.shape[0] / SAMPLE_RATE
-        for i, seg in enumerate(raw):
-            if seg.compression_ratio <= LOOP_COMPRESSION_RATIO:
-                yield 0.0, seg
+        i = 0
+        while i < len(raw):
+            if raw[i].compression_ratio <= LOOP_COMPRESSION_RATIO:
+                yield 0.0, raw[i]
+                i += 1
                 continue
             # A repetition loop ("ایم ایم ایم ..."): the batched pipeline decodes once, at
-            # temperature 0, with no fallback. Decode the span between the neighbouring segments
+            # temperature 0, with no fallback. Decode the stretch between the good neighbours
             # again, sequentially, with Whisper's temperature fallback, which exists for this.
+            # Looping segments in a row form one stretch, so no audio is decoded twice.
+            j = i
+            while j + 1 < len(raw) and raw[j + 1].compression_ratio > LOOP_COMPRESSION_RATIO:
+                j += 1
             begin = raw[i - 1].end if i else 0.0
-            end = raw[i + 1].start if i + 1 < len(raw) else window_end
+            end = raw[j + 1].start if j + 1 < len(raw) else window_end
             if end <= begin:
-                begin, end = seg.start, seg.end
+                begin, end = raw[i].start, raw[j].end
             log.info("repetition in %.1f-%.1f s, decoding it again sequentially", begin, end)
             piece = audio[int(begin * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
             again, _ = self.model.transcribe(piece, condition_on_previous_text=False, **common)
             for redone in again:
                 yield begin, redone
+            i = j + 1
 
     def transcribe(
         self,
@@ -670,10 +685,11 @@ class Engine:
         for offset, audio in reader:
             window_end = offset + audio.shape[0] / SAMPLE_RATE
             if lang is None:
-                if not self.has_speech(audio):
+                first_speech = self._first_speech(audio)
+                if first_speech is None:  # nothing said yet: nothing to transcribe either
                     report(window_end)
                     continue
-                lang, lang_prob = self.detect_language(audio)
+                lang, lang_prob = self._detect(audio, first_speech)
                 log.info("detected language %s (p=%.2f of %s)", lang, lang_prob, ARCHIVE_LANGUAGES)
             for shift, raw in self._decode_window(audio, lang, task, hotwords, initial_prompt):
                 for seg in split_segment(_convert(raw, offset + shift)):
