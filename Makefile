@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) translations
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile -d translations -q
+	$(BIN)/pybabel compile -d translations
 
 init: setup
 	$(BIN)/testimony init
