@@ -14,7 +14,7 @@ from intake.crypto import Keyring
 from intake.db import Database
 from intake.services import Services
 from intake.storage import Store
-from intake.uploads import SpoolingRequest
+from intake.uploads import LargeReads, SpoolingRequest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.request_class = SpoolingRequest
+    app.wsgi_app = LargeReads(app.wsgi_app)  # type: ignore[method-assign]
     keyring = Keyring.load(
         config.master_key_file,
         config.secret_key_file,

@@ -354,3 +354,12 @@ def test_no_address_or_user_agent_is_written(
     for path in _files_under(config.instance_path):
         blob = path.read_bytes()
         assert marker_ip.encode() not in blob and marker_ua.encode() not in blob
+
+
+def test_large_body_is_read_in_large_blocks(app: Flask, client: FlaskClient) -> None:
+    wav = fx.tone_wav(12.0)  # 2.3 MB: over the 1 MiB block of the LargeReads middleware
+    assert len(wav) > 2 * 1024 * 1024
+    response = submit(client, [(wav, "long.wav")])
+    assert response.status_code == 200
+    with app.extensions["testimony"].db.session() as s:
+        assert round(s.scalars(select(AudioFile)).one().duration_s, 1) == 12.0
