@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from celery import shared_task
 from sqlalchemy import func, select
@@ -44,6 +45,20 @@ WORKER = "worker"
 # Hours-long recordings on a CPU take hours; the limits only stop a task that hangs.
 SOFT_TIME_LIMIT_S = 12 * 3600
 TIME_LIMIT_S = SOFT_TIME_LIMIT_S + 600
+
+# Delivery and retry settings shared by every job task: acknowledged only when done, given
+# back if the worker process dies, retried with backoff when the database is briefly away
+# (other failures are counted on the job row instead, see `_failed`).
+JOB_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+    "soft_time_limit": SOFT_TIME_LIMIT_S,
+    "time_limit": TIME_LIMIT_S,
+}
 
 _engines: dict[EngineSettings, Engine] = {}
 
@@ -199,43 +214,39 @@ def _run_engine(
         )
 
 
-def _language(testimony: Testimony) -> str | None:
-    return None if testimony.language == Language.unknown else testimony.language.value
+def _claim_and_run(
+    svc: Services, job_id: int, task: str
+) -> tuple[jobs.Claim, Job, Testimony, TranscriptResult] | None:
+    """Claim the job and run the engine under a kept lease. None when there is nothing to do
+    or the attempt failed (the failure is then recorded on the job, never lost)."""
+    started = _start(svc, job_id)
+    if started is None:
+        return None
+    held, job, testimony = started
+    if task == "translate":
+        language: str | None = "fa"  # drafts are made only from Persian transcripts
+    else:
+        language = None if testimony.language == Language.unknown else testimony.language.value
+    progress: list[float | None] = [0.0]
+    try:
+        with lease_kept(svc, held, progress):
+            result = _run_engine(svc, testimony, job.audio_file_id or 0, task, progress, language)
+    except Exception:  # noqa: BLE001 - every failure is recorded on the job
+        _failed(svc, held, traceback.format_exc(limit=5))
+        return None
+    return held, job, testimony, result
 
 
 @shared_task(
     name="workers.transcription.run_transcription",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=5,
-    soft_time_limit=SOFT_TIME_LIMIT_S,
-    time_limit=TIME_LIMIT_S,
+    **JOB_TASK_OPTIONS,
 )
 def run_transcription(job_id: int) -> None:
     """Transcribe one audio file of a testimony. Safe to run twice (see the module doc)."""
     svc = services()
-    started = _start(svc, job_id)
-    if started is None:
-        return
-    held, job, testimony = started
-    progress: list[float | None] = [0.0]
-    try:
-        with lease_kept(svc, held, progress):
-            result = _run_engine(
-                svc,
-                testimony,
-                job.audio_file_id or 0,
-                "transcribe",
-                progress,
-                _language(testimony),
-            )
-    except Exception:  # noqa: BLE001 - every failure is recorded on the job, never lost
-        _failed(svc, held, traceback.format_exc(limit=5))
-        return
-    _store_transcript(svc, held, job, testimony, result)
+    ran = _claim_and_run(svc, job_id, "transcribe")
+    if ran is not None:
+        _store_transcript(svc, *ran)
 
 
 def _store_transcript(
@@ -341,32 +352,16 @@ def _maybe_finish(session: Session, testimony: Testimony) -> None:
 
 @shared_task(
     name="workers.transcription.run_translation_draft",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=5,
-    soft_time_limit=SOFT_TIME_LIMIT_S,
-    time_limit=TIME_LIMIT_S,
+    **JOB_TASK_OPTIONS,
 )
 def run_translation_draft(job_id: int) -> None:
     """Make Whisper's English machine draft of a Persian file. Safe to run twice: the draft
     row is unique per audio file and written only while the claim is held."""
     svc = services()
-    started = _start(svc, job_id)
-    if started is None:
+    ran = _claim_and_run(svc, job_id, "translate")
+    if ran is None:
         return
-    held, job, testimony = started
-    progress: list[float | None] = [0.0]
-    try:
-        with lease_kept(svc, held, progress):
-            result = _run_engine(
-                svc, testimony, job.audio_file_id or 0, "translate", progress, "fa"
-            )
-    except Exception:  # noqa: BLE001 - recorded on the job; a draft failing is not fatal
-        _failed(svc, held, traceback.format_exc(limit=5))
-        return
+    held, job, testimony, result = ran
     key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
     payload = json.dumps(result.to_json(), ensure_ascii=False).encode()
     with svc.db.sessions() as session:
