@@ -95,12 +95,11 @@ def check_filename(filename: str) -> None:
     """Refuse names no honest browser sends; the name itself is never stored or used."""
     if len(filename.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
         raise SubmissionRejected("bad_filename")
-    if _BAD_NAME.search(filename) or ".." in filename.split("."):
+    if _BAD_NAME.search(filename) or ".." in Path(filename).parts:
         raise SubmissionRejected("bad_filename")
     if any(unicodedata.category(ch) in {"Cf", "Cc", "Cs"} and ch != "\u200c" for ch in filename):
-        # Right-to-left overrides and other invisible formatting disguise a file's real kind.
-        raise SubmissionRejected("bad_filename")
-    if ".." in Path(filename).parts:
+        # Right-to-left overrides and other invisible formatting disguise a file's real kind
+        # (the zero-width non-joiner is ordinary Persian spelling).
         raise SubmissionRejected("bad_filename")
 
 
@@ -114,15 +113,17 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
             except SubmissionRejected as exc:
                 raise SubmissionRejected(exc.reason, index) from None
             access = crypto.EncryptedTempFile(config.temp_path)
-            prepared.append(_Prepared(access, upload.stream, audio.AccessCopyInfo(0, "", "", 0, 0)))
             try:
                 upload.stream.seek(0)
                 info = audio.make_access_copy(
                     upload.stream, access, max_duration_s=config.max_duration_s
                 )
-            except audio.AudioRejected as exc:
-                raise SubmissionRejected(exc.reason, index) from None
-            prepared[-1].info = info
+            except BaseException as exc:
+                access.close()
+                if isinstance(exc, audio.AudioRejected):
+                    raise SubmissionRejected(exc.reason, index) from None
+                raise
+            prepared.append(_Prepared(access, upload.stream, info))
         total = sum(p.info.duration_s for p in prepared)
         if total > config.max_duration_s:
             raise SubmissionRejected("too_long")

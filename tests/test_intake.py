@@ -363,3 +363,10 @@ def test_large_body_is_read_in_large_blocks(app: Flask, client: FlaskClient) -> 
     assert response.status_code == 200
     with app.extensions["testimony"].db.session() as s:
         assert round(s.scalars(select(AudioFile)).one().duration_s, 1) == 12.0
+
+
+def test_persian_file_name_is_accepted(app: Flask, client: FlaskClient) -> None:
+    # The zero-width non-joiner is ordinary Persian spelling, not a disguise.
+    response = submit(client, [(fx.tone_wav(1.0), "شهادت\u200cپدرم ۱۳۶۷.wav")])
+    assert response.status_code == 200
+    assert _count(app, AudioFile) == 1

@@ -1,8 +1,8 @@
 """The transcription engine with the real bundled Whisper base model (no mocks).
 
-Speech comes from espeak-ng, generated per session; nothing here reads the shared recordings. The model
-is assembled and loaded once per session. The model-assembly failure cases use small fake parts
-through `locate_model_parts`, the one seam the engine offers for where the parts live.
+Speech comes from espeak-ng, generated per session; nothing here reads the shared recordings.
+The model is assembled and loaded once per session. The model-assembly failure cases use small
+fake parts through `locate_model_parts`, the one seam the engine offers for where the parts live.
 """
 
 from __future__ import annotations
