@@ -20,7 +20,6 @@ import io
 import os
 import secrets
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -271,16 +270,6 @@ class DecryptingReader(io.RawIOBase):
     def close(self) -> None:
         self._cached = None
         super().close()
-
-
-def iter_decrypted(key: bytes, source: BinaryIO, block: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Yield the plaintext of an encrypted file in blocks."""
-    reader = DecryptingReader(key, source)
-    while True:
-        piece = reader.read(block)
-        if not piece:
-            return
-        yield piece
 
 
 class EncryptedTempFile(io.RawIOBase):

@@ -87,10 +87,6 @@ class Store:
             finally:
                 reader.close()
 
-    def exists(self, storage_id: str, name: str) -> bool:
-        """Whether a file of that name is stored."""
-        return self.path_for(storage_id, name).exists()
-
     def delete(self, storage_id: str, name: str) -> None:
         """Remove one file, if present."""
         self.path_for(storage_id, name).unlink(missing_ok=True)

@@ -142,19 +142,24 @@ def _store_files(
     prepared: list[_Prepared],
     keep_original: bool,
     first_position: int,
+    written: list[str],
 ) -> list[AudioFile]:
+    """Write each file to the store, noting every name in `written` as soon as it exists so
+    that the caller can remove them all if anything later fails."""
     rows = []
     for offset, item in enumerate(prepared):
         position = first_position + offset
         access_name = f"audio-{position:02d}{audio.ACCESS_SUFFIX}"
         item.access.seek(0)
         store.write(key, testimony.storage_id, access_name, item.access)
+        written.append(access_name)
         original_name = None
         size = 0
         if keep_original:
             original_name = f"original-{position:02d}.bin"
             item.source.seek(0)
             size = store.write(key, testimony.storage_id, original_name, item.source)
+            written.append(original_name)
         else:
             item.source.seek(0, 2)
             size = item.source.tell()
@@ -176,16 +181,23 @@ def _store_files(
 
 
 def _queue_transcription(session: Session, testimony: Testimony, files: list[AudioFile]) -> None:
+    """One transcription job per file; the testimony goes (back) to `queued` unless a worker
+    is already on it, in which case the new jobs simply join the queue."""
     for row in files:
         jobs.enqueue(session, testimony.id, JobKind.transcribe, audio_file_id=row.id)
-    lifecycle.transition(
-        session,
-        testimony,
-        TestimonyState.queued,
-        "system",
-        "transcription_queued",
-        {"audio_files": [row.id for row in files]},
-    )
+    if testimony.state in {
+        TestimonyState.received,
+        TestimonyState.transcribed,
+        TestimonyState.needs_attention,
+    }:
+        lifecycle.transition(
+            session,
+            testimony,
+            TestimonyState.queued,
+            "system",
+            "transcription_queued",
+            {"audio_files": [row.id for row in files]},
+        )
 
 
 def _removal_context(testimony_id: int) -> bytes:
@@ -241,7 +253,8 @@ def accept(
             )
         )
         identity.store_identity(session, keyring.master_key, testimony.id, sub.name, sub.contact)
-        files = _store_files(session, store, key, testimony, prepared, c.archive, 1)
+        # On failure the whole folder goes, so the names need not be tracked here.
+        files = _store_files(session, store, key, testimony, prepared, c.archive, 1, [])
         session.flush()
         lifecycle.record_event(
             session,
@@ -295,9 +308,8 @@ def add_audio(
     names: list[str] = []
     try:
         files = _store_files(
-            session, store, key, testimony, prepared, testimony.consent.archive, existing + 1
+            session, store, key, testimony, prepared, testimony.consent.archive, existing + 1, names
         )
-        names = [f.access_name for f in files] + [f.original_name for f in files if f.original_name]
         session.flush()
         lifecycle.record_event(
             session,
@@ -307,14 +319,7 @@ def add_audio(
             detail={"audio_files": [f.id for f in files]},
         )
         if testimony.consent.transcribe:
-            if testimony.state == TestimonyState.needs_attention:
-                lifecycle.transition(session, testimony, TestimonyState.queued, SUBMITTER)
-            for row in files:
-                jobs.enqueue(session, testimony.id, JobKind.transcribe, audio_file_id=row.id)
-            if testimony.state in {TestimonyState.received, TestimonyState.transcribed}:
-                lifecycle.transition(
-                    session, testimony, TestimonyState.queued, "system", "transcription_queued"
-                )
+            _queue_transcription(session, testimony, files)
         session.commit()
     except BaseException:
         session.rollback()

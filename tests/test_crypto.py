@@ -24,7 +24,6 @@ def test_round_trip_at_chunk_boundaries(size: int) -> None:
     key = crypto.new_data_key()
     data = os.urandom(size)
     blob = _encrypt(key, data)
-    assert data == b"".join(crypto.iter_decrypted(key, io.BytesIO(blob))) or size == 0
     reader = crypto.DecryptingReader(key, io.BytesIO(blob))
     assert reader.size == size
     assert reader.read() == data

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -369,4 +370,30 @@ def test_persian_file_name_is_accepted(app: Flask, client: FlaskClient) -> None:
     # The zero-width non-joiner is ordinary Persian spelling, not a disguise.
     response = submit(client, [(fx.tone_wav(1.0), "شهادت\u200cپدرم ۱۳۶۷.wav")])
     assert response.status_code == 200
+    assert _count(app, AudioFile) == 1
+
+
+def test_failed_store_write_while_adding_audio_leaves_no_new_file(
+    app: Flask, client: FlaskClient, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = receipt_code(submit(client, [(fx.tone_wav(1.0), "a.wav")]))
+    before = sorted(_files_under(config.storage_path))
+    store = app.extensions["testimony"].store
+    real_write = store.write
+    calls = []
+
+    def write_then_fail(*args: object, **kwargs: object) -> int:
+        # The disk fills up after the first new file: the one seam is the store's write.
+        calls.append(args)
+        if len(calls) > 1:
+            raise OSError("no space left on device")
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "write", write_then_fail)
+    token = csrf_token(client, "/receipt")
+    data = {"csrf_token": token, "code": code, "audio": [(io.BytesIO(fx.tone_wav(1.0)), "b.wav")]}
+    with pytest.raises(OSError):
+        post_multipart(client, "/receipt/add", data)
+    assert len(calls) == 2
+    assert sorted(_files_under(config.storage_path)) == before
     assert _count(app, AudioFile) == 1
