@@ -43,7 +43,7 @@ def init(model: bool) -> None:
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
     if model and cfg.whisper_model == "base":
-        from workers.engine import ensure_default_model
+        from workers.model_bundle import ensure_default_model
 
         path = ensure_default_model(cfg.model_cache_dir)
         click.echo(f"model ready: {path}")
