@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from intake.models import Event, Testimony, TestimonyState
+from intake.audit import record_event
+from intake.events import Action, Actor
+from intake.models import Testimony, TestimonyState
 
 S = TestimonyState
 
@@ -31,35 +33,12 @@ class TransitionError(Exception):
     """A state change that the life of a testimony does not allow."""
 
 
-def record_event(
-    session: Session,
-    testimony_id: int | None,
-    actor: str,
-    action: str,
-    *,
-    from_state: TestimonyState | None = None,
-    to_state: TestimonyState | None = None,
-    detail: dict[str, Any] | None = None,
-) -> Event:
-    """Append one event. `detail` holds ids and counts only, never names or text."""
-    event = Event(
-        testimony_id=testimony_id,
-        actor=actor,
-        action=action,
-        from_state=from_state.value if from_state else None,
-        to_state=to_state.value if to_state else None,
-        detail=detail,
-    )
-    session.add(event)
-    return event
-
-
 def transition(
     session: Session,
     testimony: Testimony,
     to_state: TestimonyState,
-    actor: str,
-    action: str | None = None,
+    actor: Actor,
+    action: Action = Action.state_changed,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Move a testimony to `to_state` and record who did it; refuse moves not in ALLOWED."""
@@ -73,7 +52,7 @@ def transition(
         session,
         testimony.id,
         actor,
-        action or f"state:{to_state.value}",
+        action,
         from_state=current,
         to_state=to_state,
         detail=detail,

@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from intake.events import Action, Actor
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -137,6 +139,20 @@ def _enum(cls: type[enum.Enum]) -> Enum:
         create_constraint=True,
         length=32,
         name=cls.__name__.lower(),
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def _vocabulary(cls: type[enum.Enum]) -> Enum:
+    # Checked by the ORM on every write but stored as plain VARCHAR(64) without a CHECK
+    # constraint: the event vocabulary grows with every feature, and each new word should not
+    # need a table rebuild.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        validate_strings=True,
+        length=64,
         values_callable=lambda members: [m.value for m in members],
     )
 
@@ -256,8 +272,8 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[Actor] = mapped_column(_vocabulary(Actor))
+    action: Mapped[Action] = mapped_column(_vocabulary(Action))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

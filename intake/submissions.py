@@ -22,8 +22,9 @@ from typing import BinaryIO
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from intake import audio, consent, crypto, identity, jobs, lifecycle, pseudonyms, receipts
+from intake import audio, audit, consent, crypto, identity, jobs, lifecycle, pseudonyms, receipts
 from intake.config import Config
+from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Consent,
@@ -39,7 +40,6 @@ from intake.models import (
 )
 from intake.storage import Store
 
-SUBMITTER = "submitter"
 _MAX_NAME_BYTES = 255
 # Path separators, NUL and every control or bidirectional-formatting character.
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -194,8 +194,8 @@ def _queue_transcription(session: Session, testimony: Testimony, files: list[Aud
             session,
             testimony,
             TestimonyState.queued,
-            "system",
-            "transcription_queued",
+            Actor.system,
+            Action.transcription_queued,
             {"audio_files": [row.id for row in files]},
         )
 
@@ -256,11 +256,11 @@ def accept(
         # On failure the whole folder goes, so the names need not be tracked here.
         files = _store_files(session, store, key, testimony, prepared, c.archive, 1, [])
         session.flush()
-        lifecycle.record_event(
+        audit.record_event(
             session,
             testimony.id,
-            SUBMITTER,
-            "received",
+            Actor.submitter,
+            Action.received,
             to_state=TestimonyState.received,
             detail={"audio_files": len(files), "consent_version": consent.WORDING_VERSION},
         )
@@ -311,11 +311,11 @@ def add_audio(
             session, store, key, testimony, prepared, testimony.consent.archive, existing + 1, names
         )
         session.flush()
-        lifecycle.record_event(
+        audit.record_event(
             session,
             testimony.id,
-            SUBMITTER,
-            "audio_added",
+            Actor.submitter,
+            Action.audio_added,
             detail={"audio_files": [f.id for f in files]},
         )
         if testimony.consent.transcribe:
@@ -357,8 +357,8 @@ def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
         session,
         testimony,
         TestimonyState.withdrawn,
-        SUBMITTER,
-        "consent_withdrawn",
+        Actor.submitter,
+        Action.consent_withdrawn,
         {"jobs_cancelled": cancelled},
     )
     session.commit()

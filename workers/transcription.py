@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from intake import crypto, jobs, lifecycle
+from intake import audit, crypto, jobs, lifecycle
+from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Job,
@@ -41,7 +42,6 @@ from workers.engine import Engine, EngineSettings, TranscriptResult
 
 log = logging.getLogger(__name__)
 
-WORKER = "worker"
 # Hours-long recordings on a CPU take hours; the limits only stop a task that hangs.
 SOFT_TIME_LIMIT_S = 12 * 3600
 TIME_LIMIT_S = SOFT_TIME_LIMIT_S + 600
@@ -140,8 +140,8 @@ def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | No
                 session,
                 testimony,
                 TestimonyState.transcribing,
-                WORKER,
-                "transcription_started",
+                Actor.worker,
+                Action.transcription_started,
                 {"job": job.id, "attempt": held.attempt},
             )
         return held, job, testimony
@@ -153,8 +153,8 @@ def _needs_attention(session: Session, testimony: Testimony, job: Job, reason: s
         session,
         testimony,
         TestimonyState.needs_attention,
-        WORKER,
-        "job_failed",
+        Actor.worker,
+        Action.job_failed,
         {"job": job.id, "attempts": job.attempts},
     )
 
@@ -180,8 +180,8 @@ def _failed(svc: Services, held: jobs.Claim, error: str) -> None:
                 session,
                 testimony,
                 TestimonyState.queued,
-                WORKER,
-                "retry_scheduled",
+                Actor.worker,
+                Action.retry_scheduled,
                 {"job": job.id, "attempt": held.attempt},
             )
 
@@ -301,11 +301,11 @@ def _store_transcript(
         assert fresh is not None
         if fresh.detected_language is None:
             fresh.detected_language = result.language
-        lifecycle.record_event(
+        audit.record_event(
             session,
             fresh.id,
-            WORKER,
-            "transcript_stored",
+            Actor.worker,
+            Action.transcript_stored,
             detail={
                 "job": job.id,
                 "audio_file": job.audio_file_id,
@@ -330,7 +330,9 @@ def _maybe_finish(session: Session, testimony: Testimony) -> None:
             testimony.progress = (done or 0) / max(files or 1, 1)
         return
     testimony.progress = 1.0
-    lifecycle.transition(session, testimony, TestimonyState.transcribed, WORKER)
+    lifecycle.transition(
+        session, testimony, TestimonyState.transcribed, Actor.worker, Action.transcribed
+    )
     consent = testimony.consent
     if consent is not None and consent.translate:
         fa_files = session.scalars(
@@ -379,11 +381,11 @@ def run_translation_draft(job_id: int) -> None:
                 model_name=svc.config.whisper_model,
             )
         )
-        lifecycle.record_event(
+        audit.record_event(
             session,
             testimony.id,
-            WORKER,
-            "machine_draft_stored",
+            Actor.worker,
+            Action.machine_draft_stored,
             detail={"job": job.id, "audio_file": job.audio_file_id},
         )
         try:

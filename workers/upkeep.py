@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from intake import jobs, lifecycle
+from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
 
@@ -38,8 +39,8 @@ def run_once(svc: Services) -> dict[str, int]:
                     session,
                     testimony,
                     TestimonyState.queued,
-                    "system",
-                    "worker_lost",
+                    Actor.system,
+                    Action.worker_lost,
                     {"job": job_id},
                 )
     published = jobs.publish_pending(svc.db, svc.publish)
