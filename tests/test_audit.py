@@ -36,13 +36,11 @@ def test_record_event_writes_the_enum_values(migrated: Config) -> None:
 def test_a_word_outside_the_vocabulary_is_refused(migrated: Config) -> None:
     db = Database(migrated.database_url)
     try:
-        with pytest.raises(ValueError):
-            with db.session() as session:
-                audit.record_event(session, None, Actor.system, "made_up")  # type: ignore[arg-type]
+        with pytest.raises(ValueError), db.session() as session:
+            audit.record_event(session, None, Actor.system, "made_up")  # type: ignore[arg-type]
         # Even written past `record_event`, the column refuses it.
-        with pytest.raises(StatementError):
-            with db.session() as session:
-                session.add(Event(actor="system", action="made_up"))
-                session.flush()
+        with pytest.raises(StatementError), db.session() as session:
+            session.add(Event(actor="system", action="made_up"))
+            session.flush()
     finally:
         db.dispose()
