@@ -157,10 +157,23 @@ def _vocabulary(cls: type[enum.Enum]) -> Enum:
     )
 
 
+# Erasure marks, read by `intake.erasure` and checked by tests/test_erasure.py: every table
+# says what withdrawal does to it ("rows": its rows of the testimony are deleted; "columns": its
+# columns marked ERASE are cleared; "keep": nothing, with the reason), and every binary, text or
+# JSON column outside a "rows" table says whether it is erased.
+ERASE: dict[str, Any] = {"erase": True}
+
+
+def keep(why: str) -> dict[str, Any]:
+    """Column info for a column that survives withdrawal, with the reason."""
+    return {"erase": False, "why": why}
+
+
 class Testimony(Base):
     """One submission. After withdrawal only a tombstone of this row remains."""
 
     __tablename__ = "testimony"
+    __table_args__ = {"info": {"erase": "columns"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
@@ -168,11 +181,14 @@ class Testimony(Base):
     state: Mapped[TestimonyState] = mapped_column(_enum(TestimonyState), index=True)
     language: Mapped[Language] = mapped_column(_enum(Language))
     detected_language: Mapped[str | None] = mapped_column(String(8))
-    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
-    receipt_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64), info=ERASE)
+    # Kept so that the code still shows "withdrawn" to its owner.
+    receipt_digest: Mapped[bytes] = mapped_column(
+        LargeBinary(32), unique=True, info=keep("the code shows its owner the withdrawal")
+    )
+    removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary, info=ERASE)
     progress: Mapped[float | None] = mapped_column(Float)
-    attention_reason: Mapped[str | None] = mapped_column(Text)
+    attention_reason: Mapped[str | None] = mapped_column(Text, info=ERASE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -187,6 +203,12 @@ class Consent(Base):
     """What the submitter agreed to, with the version of the wording they were shown."""
 
     __tablename__ = "consent"
+    __table_args__ = {
+        "info": {
+            "erase": "keep",
+            "why": "what was consented, and when it was withdrawn: the tombstone",
+        }
+    }
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
@@ -209,6 +231,7 @@ class Identity(Base):
     """Name and contact, sealed under a key of their own, apart from the testimony."""
 
     __tablename__ = "identity"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
@@ -221,6 +244,9 @@ class AudioFile(Base):
     """One uploaded or recorded file. The submitter's file name is never stored."""
 
     __tablename__ = "audio_file"
+    __table_args__ = {
+        "info": {"erase": "keep", "why": "duration and format only; the files go with the key"}
+    }
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -246,7 +272,10 @@ class Job(Base):
     """
 
     __tablename__ = "job"
-    __table_args__ = (Index("ix_job_status_available", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_job_status_available", "status", "available_at"),
+        {"info": {"erase": "keep", "why": "ids and states of work, cancelled on withdrawal"}},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -259,7 +288,7 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
     progress: Mapped[float | None] = mapped_column(Float)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text, info=keep("a worker's traceback"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -268,6 +297,7 @@ class Event(Base):
     """Append-only history: who changed what, when. Details carry ids, never content."""
 
     __tablename__ = "event"
+    __table_args__ = {"info": {"erase": "keep", "why": "append-only history of ids and states"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -276,13 +306,16 @@ class Event(Base):
     action: Mapped[Action] = mapped_column(_vocabulary(Action))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str | None] = mapped_column(String(32))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, info=keep("ids, counts and states only")
+    )
 
 
 class ReceiptFailure(Base):
     """A wrong receipt code, kept only as a time, to limit guessing across all visitors."""
 
     __tablename__ = "receipt_failure"
+    __table_args__ = {"info": {"erase": "keep", "why": "times only, of no testimony"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -300,6 +333,7 @@ class Transcript(Base):
     """The machine transcript of one audio file; its segments hold the (sealed) text."""
 
     __tablename__ = "transcript"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -323,6 +357,7 @@ class Segment(Base):
     """
 
     __tablename__ = "segment"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     transcript_id: Mapped[int] = mapped_column(ForeignKey("transcript.id"), index=True)
@@ -345,6 +380,7 @@ class MachineDraft(Base):
     never counted as an approved translation."""
 
     __tablename__ = "machine_draft"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)

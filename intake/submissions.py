@@ -19,23 +19,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from intake import audio, audit, consent, crypto, identity, jobs, lifecycle, pseudonyms, receipts
+from intake import (
+    audio,
+    audit,
+    consent,
+    crypto,
+    erasure,
+    identity,
+    jobs,
+    lifecycle,
+    pseudonyms,
+    receipts,
+    sealing,
+)
 from intake.config import Config
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Consent,
-    Identity,
     JobKind,
     Language,
-    MachineDraft,
-    Segment,
     Testimony,
     TestimonyState,
-    Transcript,
     utcnow,
 )
 from intake.storage import Store
@@ -200,10 +207,6 @@ def _queue_transcription(session: Session, testimony: Testimony, files: list[Aud
         )
 
 
-def _removal_context(testimony_id: int) -> bytes:
-    return f"removal_notes:{testimony_id}".encode()
-
-
 def accept(
     session: Session, store: Store, keyring: crypto.Keyring, config: Config, sub: Submission
 ) -> Receipt:
@@ -220,22 +223,22 @@ def accept(
     if len(sub.uploads) > config.max_files_per_submission:
         raise SubmissionRejected("too_many_files")
     prepared = _prepare(sub.uploads, config)
-    key = crypto.new_data_key()
+    key, wrapped_key = sealing.new_testimony_key(keyring)
     code = receipts.new_code()
     testimony = Testimony(
         pseudonym=pseudonyms.new_pseudonym(),
         storage_id=pseudonyms.new_storage_id(),
         state=TestimonyState.received,
         language=sub.language,
-        wrapped_key=crypto.wrap_key(keyring.master_key, key),
+        wrapped_key=wrapped_key,
         receipt_digest=receipts.digest(code, keyring.receipt_pepper),
     )
     try:
         session.add(testimony)
         session.flush()
         if sub.removal_notes:
-            testimony.removal_notes = crypto.seal(
-                key, sub.removal_notes.encode(), _removal_context(testimony.id)
+            testimony.removal_notes = sealing.seal_removal_notes(
+                key, testimony.id, sub.removal_notes
             )
         c = sub.choices
         session.add(
@@ -252,7 +255,7 @@ def accept(
                 embargo_until=c.embargo_until,
             )
         )
-        identity.store_identity(session, keyring.master_key, testimony.id, sub.name, sub.contact)
+        identity.store_identity(session, keyring, testimony.id, sub.name, sub.contact)
         # On failure the whole folder goes, so the names need not be tracked here.
         files = _store_files(session, store, key, testimony, prepared, c.archive, 1, [])
         session.flush()
@@ -304,7 +307,7 @@ def add_audio(
     if existing + len(uploads) > config.max_files_per_submission:
         raise SubmissionRejected("too_many_files")
     prepared = _prepare(uploads, config)
-    key = crypto.unwrap_key(keyring.master_key, testimony.wrapped_key)
+    key = sealing.testimony_key(keyring, testimony.wrapped_key)
     names: list[str] = []
     try:
         files = _store_files(
@@ -341,18 +344,14 @@ def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
     if testimony.state == TestimonyState.withdrawn:
         return
     now = utcnow()
-    testimony.wrapped_key = None
-    testimony.removal_notes = None
     testimony.progress = None
     testimony.withdrawn_at = now
     if testimony.consent is not None:
         testimony.consent.withdrawn_at = now
     cancelled = jobs.cancel_for_testimony(session, testimony.id)
-    for table in (Identity, MachineDraft):
-        session.execute(delete(table).where(table.testimony_id == testimony.id))
-    transcript_ids = select(Transcript.id).where(Transcript.testimony_id == testimony.id)
-    session.execute(delete(Segment).where(Segment.transcript_id.in_(transcript_ids)))
-    session.execute(delete(Transcript).where(Transcript.testimony_id == testimony.id))
+    session.flush()
+    erasure.erase_testimony_content(session, testimony.id)
+    session.expire(testimony)
     lifecycle.transition(
         session,
         testimony,

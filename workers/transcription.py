@@ -9,7 +9,6 @@ broker delivered.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import traceback
@@ -22,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from intake import audit, crypto, jobs, lifecycle
+from intake import audit, jobs, lifecycle, sealing
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
@@ -69,16 +68,6 @@ def engine_for(svc: Services) -> Engine:
     if settings not in _engines:
         _engines[settings] = Engine(settings)
     return _engines[settings]
-
-
-def segment_context(transcript_id: int, position: int) -> bytes:
-    """Associated data binding a sealed segment to its place."""
-    return f"segment:{transcript_id}:{position}".encode()
-
-
-def draft_context(testimony_id: int, audio_file_id: int) -> bytes:
-    """Associated data binding a sealed machine draft to its place."""
-    return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
 
 
 @contextmanager
@@ -194,7 +183,7 @@ def _run_engine(
     progress: list[float | None],
     language: str | None,
 ) -> TranscriptResult:
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
@@ -252,7 +241,7 @@ def run_transcription(job_id: int) -> None:
 def _store_transcript(
     svc: Services, held: jobs.Claim, job: Job, testimony: Testimony, result: TranscriptResult
 ) -> None:
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()  # another worker took over; its result counts
@@ -286,11 +275,7 @@ def _store_transcript(
                     position=position,
                     start_s=seg.start,
                     end_s=seg.end,
-                    sealed=crypto.seal(
-                        key,
-                        json.dumps(payload, ensure_ascii=False).encode(),
-                        segment_context(transcript.id, position),
-                    ),
+                    sealed=sealing.seal_segment(key, transcript.id, position, payload),
                     avg_logprob=seg.avg_logprob,
                     no_speech_prob=seg.no_speech_prob,
                     min_word_probability=min((w.probability for w in seg.words), default=None),
@@ -364,8 +349,7 @@ def run_translation_draft(job_id: int) -> None:
     if ran is None:
         return
     held, job, testimony, result = ran
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
-    payload = json.dumps(result.to_json(), ensure_ascii=False).encode()
+    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()
@@ -375,8 +359,8 @@ def run_translation_draft(job_id: int) -> None:
                 testimony_id=testimony.id,
                 audio_file_id=job.audio_file_id,
                 target_language="en",
-                sealed=crypto.seal(
-                    key, payload, draft_context(testimony.id, job.audio_file_id or 0)
+                sealed=sealing.seal_draft(
+                    key, testimony.id, job.audio_file_id or 0, result.to_json()
                 ),
                 model_name=svc.config.whisper_model,
             )
