@@ -33,6 +33,7 @@ from intake import (
     pseudonyms,
     receipts,
     sealing,
+    storage,
 )
 from intake.config import Config
 from intake.events import Action, Actor
@@ -156,14 +157,14 @@ def _store_files(
     rows = []
     for offset, item in enumerate(prepared):
         position = first_position + offset
-        access_name = f"audio-{position:02d}{audio.ACCESS_SUFFIX}"
+        access_name = storage.file_name(storage.FileKind.access, position)
         item.access.seek(0)
         store.write(key, testimony.storage_id, access_name, item.access)
         written.append(access_name)
         original_name = None
         size = 0
         if keep_original:
-            original_name = f"original-{position:02d}.bin"
+            original_name = storage.file_name(storage.FileKind.original, position)
             item.source.seek(0)
             size = store.write(key, testimony.storage_id, original_name, item.source)
             written.append(original_name)
