@@ -185,6 +185,45 @@ def status(as_json: bool) -> None:
     click.echo(operations.format_report(report))
 
 
+@main.group()
+def audit() -> None:
+    """The tamper-evident event log: verify the chain, print its head."""
+
+
+@audit.command("verify")
+@click.option("--head", "expected_head", default=None, help="A SEQ:HASH written down earlier.")
+def audit_verify(expected_head: str | None) -> None:
+    """Recompute the whole chain; name the first bad entry and exit 1 if one is found."""
+    from intake import audit as chain
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            verdict = chain.verify(session, expected_head)
+    finally:
+        db.dispose()
+    if verdict.ok:
+        click.echo(f"ok: {verdict.entries} entries, head {verdict.head}")
+        return
+    click.echo(f"BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}", err=True)
+    sys.exit(1)
+
+
+@audit.command("head")
+def audit_head() -> None:
+    """Print the chain's head (SEQ:HASH) to write down or publish."""
+    from intake import audit as chain
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            click.echo(chain.head(session))
+    finally:
+        db.dispose()
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

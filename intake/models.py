@@ -309,6 +309,26 @@ class Event(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, info=keep("ids, counts and states only")
     )
+    # The hash chain (intake.audit): the entry's place, the hash of the entry before it, and
+    # the hash of this entry over all of the above.
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The newest entry of the event chain: one row, updated with every event.
+
+    Updating it first in every event-writing transaction takes the write lock on SQLite and
+    the row lock on PostgreSQL, so concurrent writers line up and the chain never forks.
+    """
+
+    __tablename__ = "audit_head"
+    __table_args__ = {"info": {"erase": "keep", "why": "a count and a hash, of no testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class ReceiptFailure(Base):
