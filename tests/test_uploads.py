@@ -8,6 +8,7 @@ either way, so the test records what the app asks of the server's input stream.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -46,7 +47,9 @@ def test_large_body_is_read_from_the_server_in_1_mib_blocks(
     app: Flask, client: FlaskClient
 ) -> None:
     wav = fx.tone_wav(20.0)  # 3.8 MB
-    fields = MultiDict({"csrf_token": csrf_token(client), "language": "en", **ALL_CONSENT})
+    fields: MultiDict[str, Any] = MultiDict(
+        {"csrf_token": csrf_token(client), "language": "en", **ALL_CONSENT}
+    )
     fields.add("audio", FileStorage(io.BytesIO(wav), filename="long.wav"))
     boundary, body = encode_multipart(fields)
     assert len(body) > 3 * MIB
