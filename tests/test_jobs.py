@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from intake import create_app, jobs, schema
 from intake.config import Config
+from intake.db import make_engine
 from intake.models import Job, JobKind, JobStatus, Testimony, TestimonyState, utcnow
 from tests import audio_fixtures as fx
 from tests.support import submit
@@ -148,19 +151,28 @@ def test_failures_back_off_then_give_up(app: Flask, client: FlaskClient) -> None
     job_id = _job(app, client)
     db = app.extensions["testimony"].db
     outcomes = []
-    for _ in range(3):
+    delays = []
+    for _ in range(4):
         with db.session() as s:
             s.execute(
                 Job.__table__.update().where(Job.id == job_id).values(available_at=utcnow())
             )
             held = jobs.claim(s, job_id, lease_s=60)
             assert held is not None
-            outcomes.append(jobs.fail(s, held, "boom", max_attempts=3, retry_base_s=10))
+            before = utcnow()
+            outcomes.append(jobs.fail(s, held, "boom", max_attempts=4, retry_base_s=10))
+            after = utcnow()
+        with db.session() as s:
             job = s.get(Job, job_id)
             assert job is not None
             if outcomes[-1] is False:
-                assert job.available_at > utcnow() + timedelta(seconds=5)
-    assert outcomes == [False, False, True]
+                # The wait is counted from the failure: between the clock before and after it.
+                earliest = (job.available_at - after).total_seconds()
+                latest = (job.available_at - before).total_seconds()
+                assert earliest <= latest
+                delays.append((round(earliest), round(latest)))
+    assert outcomes == [False, False, False, True]
+    assert delays == [(10, 10), (20, 20), (40, 40)]  # base x 2^(attempt - 1)
     with db.session() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status == JobStatus.failed and job.last_error == "boom"
@@ -189,5 +201,22 @@ def test_sweep_moves_testimony_back_to_queued(app: Flask, client: FlaskClient) -
         assert s.get(Job, job_id).kind == JobKind.transcribe  # type: ignore[union-attr]
 
 
-def test_schema_module_is_idempotent(migrated: Config) -> None:
-    schema.upgrade(migrated.database_url)
+def test_schema_module_is_idempotent(app: Flask, client: FlaskClient, migrated: Config) -> None:
+    """A second upgrade (a second `testimony init`) keeps the revision, the tables and the rows."""
+    job_id = _job(app, client)
+    engine = make_engine(migrated.database_url)
+    try:
+        with engine.connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+            tables = sorted(inspect(conn).get_table_names())
+        schema.upgrade(migrated.database_url)
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == revision
+            assert sorted(inspect(conn).get_table_names()) == tables
+    finally:
+        engine.dispose()
+    heads = ScriptDirectory.from_config(schema.alembic_config(migrated.database_url)).get_heads()
+    assert [revision] == heads
+    with app.extensions["testimony"].db.session() as s:
+        assert s.scalars(select(Job.id)).all() == [job_id]
+        assert s.scalars(select(Testimony)).one().state == TestimonyState.queued

@@ -1,0 +1,116 @@
+"""Withdrawal after the workers have written: transcripts, segments and machine drafts go too.
+
+The intake tests withdraw before any transcript exists, so they cannot tell whether withdrawal
+erases what the workers add later. Here the worker's own tasks run in this process and write a
+transcript, its segments and a machine draft; then the submitter withdraws with the receipt.
+
+The one stand-in is the speech engine: a scripted engine returns a fixed Persian transcript.
+The real model cannot be used for this: espeak-ng's Persian is not recognised as Persian, and a
+model run would make this a slow test when what it guards is the erasure, not the recognition
+(tests/workers covers the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from intake.models import (
+    Event,
+    Identity,
+    Job,
+    JobKind,
+    JobStatus,
+    MachineDraft,
+    Segment,
+    Testimony,
+    TestimonyState,
+    Transcript,
+)
+from tests import audio_fixtures as fx
+from tests.support import csrf_token, receipt_code, submit
+from workers import transcription
+from workers.engine import Segment as SpokenSegment
+from workers.engine import TranscriptResult, Word
+
+
+class ScriptedEngine:
+    """Answers every request with the same two Persian segments, after reading the audio it
+    was given (so the stored access copy is really opened and decrypted)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+
+    def transcribe(self, source: Any, *, task: str = "transcribe", **_: Any) -> TranscriptResult:
+        assert source.read(), "the worker handed over an empty access copy"
+        self.tasks.append(task)
+        words = [Word(0.0, 0.5, " سلام", 0.9), Word(0.6, 1.0, " پدرم", 0.8)]
+        return TranscriptResult(
+            language="fa",
+            language_probability=0.9,
+            duration_s=1.0,
+            task=task,
+            segments=[
+                SpokenSegment(0.0, 0.5, "سلام", -0.2, 0.01, words[:1]),
+                SpokenSegment(0.6, 1.0, "پدرم", -0.3, 0.02, words[1:]),
+            ],
+        )
+
+
+def _count(app: Flask, model: type) -> int:
+    with app.extensions["testimony"].db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _job_id(app: Flask, kind: JobKind) -> int:
+    with app.extensions["testimony"].db.session() as s:
+        return int(s.scalars(select(Job.id).where(Job.kind == kind)).one())
+
+
+def _run(task: Callable[[int], None], job_id: int) -> None:
+    task(job_id)  # the task's own wrapper pushes the app context, as in a worker
+
+
+def test_withdrawal_erases_transcripts_segments_and_drafts(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ScriptedEngine()
+    monkeypatch.setattr(transcription, "engine_for", lambda _svc: engine)
+    response = submit(client, [(fx.tone_wav(1.0), "a.wav")], language="fa", name="Parvaneh")
+    assert response.status_code == 200
+    code = receipt_code(response)
+
+    _run(transcription.run_transcription, _job_id(app, JobKind.transcribe))
+    _run(transcription.run_translation_draft, _job_id(app, JobKind.translate_draft))
+    assert engine.tasks == ["transcribe", "translate"]
+    # The control: the workers really wrote what withdrawal has to erase.
+    assert _count(app, Transcript) == 1
+    assert _count(app, Segment) == 2
+    assert _count(app, MachineDraft) == 1
+    assert _count(app, Identity) == 1
+
+    token = csrf_token(client, "/receipt")
+    withdrawn = client.post(
+        "/receipt/withdraw", data={"csrf_token": token, "code": code, "confirm": "y"}
+    )
+    assert withdrawn.status_code == 200
+
+    assert _count(app, Transcript) == 0
+    assert _count(app, Segment) == 0
+    assert _count(app, MachineDraft) == 0
+    assert _count(app, Identity) == 0
+    with app.extensions["testimony"].db.session() as s:
+        tombstone = s.scalars(select(Testimony)).one()
+        assert tombstone.state == TestimonyState.withdrawn
+        assert tombstone.wrapped_key is None and tombstone.withdrawn_at is not None
+        assert tombstone.pseudonym.startswith("T-")
+        actions = s.scalars(select(Event.action).order_by(Event.id)).all()
+        assert actions[-1] == "consent_withdrawn"
+        assert "transcript_stored" in actions and "machine_draft_stored" in actions
+        statuses = s.scalars(select(Job.status)).all()
+        assert sorted(statuses) == [JobStatus.done, JobStatus.done]
