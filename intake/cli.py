@@ -56,40 +56,17 @@ def _redact(url: str) -> str:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (default from config).")
-@click.option("--port", default=None, type=int, help="Port (default from config).")
+@click.option("--host", default=None, help="Address to listen on (default: TESTIMONY_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default: TESTIMONY_PORT).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the web app with gunicorn (threaded workers, no access log)."""
-    from gunicorn.app.base import BaseApplication
+    """Serve the web app with gunicorn (gevent workers, no access log)."""
+    from intake import serving
 
     cfg = _config()
-    options = {
-        "bind": f"{host or cfg.host}:{port or cfg.port}",
-        "workers": cfg.web_workers,
-        "worker_class": "gthread",
-        "threads": 4,
-        # A 1 GiB upload over a slow link takes long; the thread worker's heartbeat does not
-        # depend on the request, so this only bounds a hung worker.
-        "timeout": 120,
-        "graceful_timeout": 30,
-        # No access log: it would record every submitter's address.
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "info",
-        "disable_redirect_access_to_syslog": True,
-    }
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            from intake import create_app
-
-            return create_app(cfg)
-
-    Server().run()
+    host = host or cfg.host
+    port = port or cfg.port
+    click.echo(f"Serving the intake on http://{host}:{port}", err=True)
+    serving.serve(cfg, host, port)
 
 
 @main.command()
