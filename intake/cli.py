@@ -81,8 +81,13 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--pool", default="prefork", show_default=True)
 @click.option("--name", default=None, help="Worker node name (default: pid@host).")
 def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
-    """Run a Celery worker, with the upkeep sweep in a thread beside it."""
-    from celery.signals import worker_process_init
+    """Run a Celery worker, with the upkeep sweep in a thread beside it.
+
+    SIGTERM (and Ctrl-C) stop it at once, even mid-transcription: Celery's warm shutdown would
+    wait for the task, which can take an hour. Nothing is lost: the job's lease expires and
+    the next sweep queues it again."""
+    _cold_shutdown_on_sigterm()
+    from celery.signals import worker_process_init, worker_ready
 
     from intake import create_app
     from intake.services import Services
@@ -97,6 +102,13 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
     def _fresh_connections(**_: Any) -> None:
         # A forked pool process must not share the parent's pooled database connections.
         svc.db.engine.dispose(close=False)
+
+    @worker_ready.connect(weak=False)
+    def _ctrl_c_is_cold(**_: Any) -> None:
+        # Celery's first Ctrl-C is a warm shutdown; make it the same as SIGTERM.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
 
     upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
     upkeep.start()
@@ -119,6 +131,15 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
         celery_app.worker_main(argv)
     finally:
         upkeep.stop()
+
+
+def _cold_shutdown_on_sigterm() -> None:
+    """Make Celery treat SIGTERM as a cold shutdown (billiard reads REMAP_SIGTERM when it is
+    first imported; its pool processes inherit the variable)."""
+    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    import billiard.common
+
+    billiard.common.REMAP_SIGTERM = "SIGQUIT"
 
 
 @main.command()
