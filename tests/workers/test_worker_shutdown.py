@@ -17,6 +17,7 @@ from intake.config import Config
 from intake.models import Job, JobStatus, Testimony, TestimonyState
 from tests.support import submit
 from tests.workers.test_worker_process import WorkerProcess, _spoken, wait_for
+from tests.workers.test_worker_process import workers as workers  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.worker, pytest.mark.model]
 
