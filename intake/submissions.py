@@ -22,7 +22,7 @@ from typing import BinaryIO
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from intake import audio, consent, crypto, identity, jobs, lifecycle, pseudonyms, receipts
+from intake import audio, consent, crypto, identity, jobs, lifecycle, offload, pseudonyms, receipts
 from intake.config import Config
 from intake.models import (
     AudioFile,
@@ -115,8 +115,12 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
-                info = audio.make_access_copy(
-                    upload.stream, access, max_duration_s=config.max_duration_s
+                # Seconds of decoding and encoding: off the server's event loop.
+                info = offload.blocking(
+                    audio.make_access_copy,
+                    upload.stream,
+                    access,
+                    max_duration_s=config.max_duration_s,
                 )
             except BaseException as exc:
                 access.close()
