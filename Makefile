@@ -20,12 +20,18 @@ translations: $(STAMP)
 init: setup
 	$(BIN)/testimony init
 
-# Serve the app on http://127.0.0.1:5000 with a worker beside it (embedded defaults).
+# Serve the app with a worker beside it (embedded defaults), on TESTIMONY_HOST:TESTIMONY_PORT
+# (127.0.0.1:5000 unless set). Ctrl-C or SIGTERM stops both within 10 seconds: the web app
+# after 5 s of grace, the worker at once (a job it held comes back through its lease).
+TESTIMONY_HOST ?= 127.0.0.1
+TESTIMONY_PORT ?= 5000
+export TESTIMONY_HOST TESTIMONY_PORT
 run: init
-	@echo "Serving on http://127.0.0.1:5000 (Ctrl-C stops the web app and the worker)"
-	$(BIN)/testimony worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/testimony serve
+	@echo "Serving on http://$(TESTIMONY_HOST):$(TESTIMONY_PORT) (Ctrl-C stops the web app and the worker)"
+	@$(BIN)/testimony worker & worker=$$!; \
+	$(BIN)/testimony serve & web=$$!; \
+	trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web 2>/dev/null; exit 0' INT TERM; \
+	wait $$web; kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -56,40 +56,17 @@ def _redact(url: str) -> str:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (default from config).")
-@click.option("--port", default=None, type=int, help="Port (default from config).")
+@click.option("--host", default=None, help="Address to listen on (default: TESTIMONY_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default: TESTIMONY_PORT).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the web app with gunicorn (threaded workers, no access log)."""
-    from gunicorn.app.base import BaseApplication
+    """Serve the web app with gunicorn (gevent workers, no access log)."""
+    from intake import serving
 
     cfg = _config()
-    options = {
-        "bind": f"{host or cfg.host}:{port or cfg.port}",
-        "workers": cfg.web_workers,
-        "worker_class": "gthread",
-        "threads": 4,
-        # A 1 GiB upload over a slow link takes long; the thread worker's heartbeat does not
-        # depend on the request, so this only bounds a hung worker.
-        "timeout": 120,
-        "graceful_timeout": 30,
-        # No access log: it would record every submitter's address.
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "info",
-        "disable_redirect_access_to_syslog": True,
-    }
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            from intake import create_app
-
-            return create_app(cfg)
-
-    Server().run()
+    host = host or cfg.host
+    port = port or cfg.port
+    click.echo(f"Serving the intake on http://{host}:{port}", err=True)
+    serving.serve(cfg, host, port)
 
 
 @main.command()
@@ -104,8 +81,13 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--pool", default="prefork", show_default=True)
 @click.option("--name", default=None, help="Worker node name (default: pid@host).")
 def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
-    """Run a Celery worker, with the upkeep sweep in a thread beside it."""
-    from celery.signals import worker_process_init
+    """Run a Celery worker, with the upkeep sweep in a thread beside it.
+
+    SIGTERM (and Ctrl-C) stop it at once, even mid-transcription: Celery's warm shutdown would
+    wait for the task, which can take an hour. Nothing is lost: the job's lease expires and
+    the next sweep queues it again."""
+    _cold_shutdown_on_sigterm()
+    from celery.signals import worker_process_init, worker_ready
 
     from intake import create_app
     from intake.services import Services
@@ -120,6 +102,13 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
     def _fresh_connections(**_: Any) -> None:
         # A forked pool process must not share the parent's pooled database connections.
         svc.db.engine.dispose(close=False)
+
+    @worker_ready.connect(weak=False)
+    def _ctrl_c_is_cold(**_: Any) -> None:
+        # Celery's first Ctrl-C is a warm shutdown; make it the same as SIGTERM.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
 
     upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
     upkeep.start()
@@ -142,6 +131,15 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
         celery_app.worker_main(argv)
     finally:
         upkeep.stop()
+
+
+def _cold_shutdown_on_sigterm() -> None:
+    """Make Celery treat SIGTERM as a cold shutdown (billiard reads REMAP_SIGTERM when it is
+    first imported; its pool processes inherit the variable)."""
+    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    import billiard.common
+
+    billiard.common.REMAP_SIGTERM = "SIGQUIT"
 
 
 @main.command()

@@ -83,6 +83,13 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 5000
     web_workers: int = 2
+    # Connections each web worker holds at once (gevent: one greenlet each, so a slow upload
+    # costs little), and how long a request may send nothing before it is dropped.
+    web_connections: int = 1000
+    upload_stall_timeout_s: float = 30.0
+    # How long publishing a job may wait to connect to the broker; the outbox keeps the job
+    # when it cannot, so a submitter's reply never waits on a broker that is down.
+    broker_connect_timeout_s: float = 0.5
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False

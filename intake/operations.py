@@ -19,7 +19,10 @@ def broker_queue_lengths(config: Config) -> dict[str, int | None]:
     lengths: dict[str, int | None] = {}
     queues = sorted({queue for _, queue in ROUTES.values()} | {"default"})
     try:
-        with Connection(config.broker_url, connect_timeout=3) as conn:
+        # One try: a broker that is down is reported as such, not retried for seconds.
+        with Connection(
+            config.broker_url, connect_timeout=3, transport_options={"max_retries": 0}
+        ) as conn:
             channel = conn.default_channel
             for queue in queues:
                 try:

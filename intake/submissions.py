@@ -30,6 +30,7 @@ from intake import (
     identity,
     jobs,
     lifecycle,
+    offload,
     pseudonyms,
     receipts,
     sealing,
@@ -123,8 +124,12 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
-                info = audio.make_access_copy(
-                    upload.stream, access, max_duration_s=config.max_duration_s
+                # Seconds of decoding and encoding: off the server's event loop.
+                info = offload.blocking(
+                    audio.make_access_copy,
+                    upload.stream,
+                    access,
+                    max_duration_s=config.max_duration_s,
                 )
             except BaseException as exc:
                 access.close()

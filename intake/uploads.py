@@ -1,18 +1,22 @@
-"""Request class that spools uploaded files into encrypted temporary files.
+"""Reading request bodies: encrypted spools, large reads, and bodies that stall.
 
 Werkzeug writes file parts larger than 500 KB to a plaintext temporary file; a testimony must
 never touch the disk in plaintext, so each part goes to an `EncryptedTempFile` instead, in
-the instance's own temporary folder, unlinked from the start.
+the instance's own temporary folder, unlinked from the start. A body that stops arriving
+(the server's socket timeout, see `intake.serving`) drops the connection and closes every
+spool of that request, so a stalled upload leaves neither bytes on disk nor a file open.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from flask import Request, current_app
+from werkzeug.exceptions import RequestTimeout
 
 from intake.crypto import EncryptedTempFile
 
@@ -31,34 +35,67 @@ class SpoolingRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         folder = Path(current_app.config["TESTIMONY_TEMP"])
-        return EncryptedTempFile(folder)  # type: ignore[return-value]
+        spool = EncryptedTempFile(folder)
+        self.__dict__.setdefault("_spools", []).append(spool)
+        return spool  # type: ignore[return-value]
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except BaseException:
+            # The body broke off (stalled, too large, malformed): the parts spooled so far
+            # belong to no form; close them now rather than when the garbage collector
+            # finds them, so their disk space comes back at once.
+            for spool in self.__dict__.pop("_spools", []):
+                spool.close()
+            raise
+
+
+class BodyStalled(ConnectionResetError):
+    """The client sent nothing for the configured time: the server drops the connection
+    without an answer (gunicorn treats a reset as the client's doing and logs nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.ECONNRESET, "request body stalled")
 
 
 class _InputAdapter(io.RawIOBase):
-    """The WSGI input as a raw stream of exactly Content-Length bytes, so that
-    `io.BufferedReader` can sit on top of it without reading past the body (a plain socket
-    would then block, waiting for bytes the client never sends)."""
+    """The WSGI input as a raw stream of exactly Content-Length bytes (or up to the end of a
+    chunked body), so that `io.BufferedReader` can sit on top of it without reading past the
+    body (a plain socket would then block, waiting for bytes the client never sends).
 
-    def __init__(self, stream: IO[bytes], length: int) -> None:
+    A read that times out (the server's socket timeout) marks the body stalled and raises
+    408, which unwinds the form parser and the view; `LargeReads` then drops the connection.
+    """
+
+    def __init__(self, stream: IO[bytes], length: int | None) -> None:
         super().__init__()
         self._stream = stream
         self._left = length
+        self.stalled = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
-        if self._left <= 0:
+        want = len(view) if self._left is None else min(len(view), self._left)
+        if want <= 0:
             return 0
-        data = self._stream.read(min(len(view), self._left))
+        try:
+            data = self._stream.read(want)
+        except TimeoutError:
+            self.stalled = True
+            raise RequestTimeout() from None
         view[: len(data)] = data
-        self._left -= len(data)
+        if self._left is not None:
+            self._left -= len(data)
         return len(data)
 
 
 class LargeReads:
-    """WSGI middleware: read the request body from the server in 1 MiB blocks.
+    """WSGI middleware: read the request body from the server in 1 MiB blocks, and drop a
+    connection whose body stalls.
 
     Werkzeug's multipart parser asks for 64 KiB at a time, and gunicorn copies the rest of its
     own read-ahead buffer on every such call; a 1 GiB upload spent about 3 CPU-seconds there
@@ -73,6 +110,18 @@ class LargeReads:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("wsgi.input")
         length = environ.get("CONTENT_LENGTH", "")
-        if raw is not None and length.isdigit() and int(length) > self.BLOCK:
-            environ["wsgi.input"] = io.BufferedReader(_InputAdapter(raw, int(length)), self.BLOCK)
-        return self.app(environ, start_response)
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if raw is None or not (length.isdigit() or chunked):
+            return self.app(environ, start_response)
+        adapter = _InputAdapter(raw, int(length) if length.isdigit() else None)
+        if length.isdigit() and int(length) > self.BLOCK:
+            environ["wsgi.input"] = io.BufferedReader(adapter, self.BLOCK)
+        else:
+            environ["wsgi.input"] = adapter
+        result = self.app(environ, start_response)
+        if adapter.stalled:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise BodyStalled()
+        return result

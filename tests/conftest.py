@@ -108,6 +108,6 @@ def espeak_wav(path: Path, sentence: str) -> Path:
     """Speak `sentence` into a WAV file with espeak-ng (skip the test if it is missing)."""
     exe = shutil.which("espeak-ng")
     if exe is None:
-        pytest.skip("espeak-ng is not installed (make test installs it through .ci/run)")
+        pytest.skip("espeak-ng is not installed: sudo apt-get install espeak-ng (.ci/run does)")
     subprocess.run([exe, "-v", "en-us", "-s", "140", "-w", str(path), sentence], check=True)
     return path

@@ -67,7 +67,10 @@ class RedisProcess:
 @pytest.fixture
 def private_redis() -> Iterator[RedisProcess]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed; the outage test needs a broker to stop")
+        pytest.skip(
+            "redis-server is not installed; the outage test starts and stops its own broker: "
+            "sudo apt-get install redis-server (.ci/run does)"
+        )
     server = RedisProcess(_free_port())
     yield server
     server.stop()

@@ -25,8 +25,9 @@ def celery_settings(config: Config) -> dict[str, Any]:
         "broker_url": config.broker_url,
         "broker_connection_retry_on_startup": True,
         # Intake must not hang when the broker is down: fail fast, the outbox keeps the job.
-        "broker_connection_timeout": 3,
-        "redis_socket_connect_timeout": 3,
+        # (The worker's consumer retries its own connection forever, with its own loop.)
+        "broker_connection_timeout": config.broker_connect_timeout_s,
+        "redis_socket_connect_timeout": config.broker_connect_timeout_s,
         "broker_transport_options": transport_options(config.broker_url, config),
         "task_ignore_result": True,
         "result_backend": None,
@@ -49,15 +50,22 @@ def celery_settings(config: Config) -> dict[str, Any]:
 def transport_options(broker_url: str, config: Config) -> dict[str, Any]:
     """Options for the broker's transport.
 
+    `max_retries: 0`: a publisher that cannot connect gives up at once. kombu otherwise
+    retries the connection of every publish with a growing pause (about 6 s in all with
+    Redis down), although the task is sent with `retry=False`; the job stays in the outbox
+    and the sweep sends it later, so waiting helps no one.
+
     Redis (and SQS) redeliver an unacknowledged message after the visibility timeout, so it
     must outlast the longest job; the job lease makes an early redelivery harmless anyway.
     The SQLite transport hands its options to SQLAlchemy's create_engine, which takes none of
-    these: its lost messages are recovered by the upkeep sweep instead.
+    the others (it drops `max_retries` itself): its lost messages are recovered by the upkeep
+    sweep instead.
     """
+    options: dict[str, Any] = {"max_retries": 0}
     scheme = broker_url.split(":", 1)[0]
     if scheme in {"redis", "rediss", "sqs"}:
-        return {"visibility_timeout": config.broker_visibility_timeout_s}
-    return {}
+        options["visibility_timeout"] = config.broker_visibility_timeout_s
+    return options
 
 
 def celery_init_app(app: Flask, config: Config) -> Celery:

@@ -3,7 +3,10 @@
 Each pass re-queues jobs whose worker vanished (expired lease), publishes the outbox (jobs
 that never reached the broker, or whose retry time has come), and removes store folders that
 no testimony row owns (an intake that crashed before committing) or that belong to a
-withdrawn testimony whose deletion was interrupted. Every worker runs the sweep in a thread
+withdrawn testimony whose deletion was interrupted. With the embedded SQLite broker it also
+deletes the messages that broker has handed out: kombu's SQLAlchemy transport only marks a
+delivered message invisible and never deletes it, so its table would grow by one row per job
+forever. Every worker runs the sweep in a thread
 of its main process; the operations are atomic updates, so several workers sweeping at once
 is harmless.
 """
@@ -14,7 +17,7 @@ import logging
 import threading
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select, text
 
 from intake import jobs, lifecycle
 from intake.events import Action, Actor
@@ -45,14 +48,46 @@ def run_once(svc: Services) -> dict[str, int]:
                 )
     published = jobs.publish_pending(svc.db, svc.publish)
     removed = remove_orphans(svc)
-    if expired or published or removed:
+    pruned = prune_broker_messages(cfg.broker_url)
+    if expired or published or removed or pruned:
         log.info(
-            "upkeep: %d leases expired, %d jobs published, %d folders removed",
+            "upkeep: %d leases expired, %d jobs published, %d folders removed, "
+            "%d delivered broker messages deleted",
             len(expired),
             published,
             removed,
+            pruned,
         )
-    return {"expired": len(expired), "published": published, "removed": removed}
+    return {
+        "expired": len(expired),
+        "published": published,
+        "removed": removed,
+        "pruned": pruned,
+    }
+
+
+def prune_broker_messages(broker_url: str) -> int:
+    """Delete the messages the SQLite (SQLAlchemy) broker has delivered; returns how many.
+
+    A delivered message is invisible for good: that transport never shows it again, not even
+    when the worker that fetched it dies (the job lease recovers that job, not the message).
+    So deleting it loses nothing, even while its task still runs. Other brokers delete
+    acknowledged messages themselves; for them this does nothing.
+    """
+    if not broker_url.startswith("sqla+"):
+        return 0
+    engine = create_engine(broker_url.removeprefix("sqla+"))
+    try:
+        with engine.begin() as conn:
+            # The transport creates its tables on first use; before that there is nothing.
+            if not inspect(conn).has_table("kombu_message"):
+                return 0
+            result = conn.execute(
+                text("DELETE FROM kombu_message WHERE visible = :no"), {"no": False}
+            )
+            return int(result.rowcount)
+    finally:
+        engine.dispose()
 
 
 def remove_orphans(svc: Services, min_age_s: float = ORPHAN_AGE_S) -> int:

@@ -48,7 +48,10 @@ def live_server(app: Flask) -> Iterator[str]:
 @pytest.fixture
 def playwright_browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip(
+            "no Chromium at /usr/bin/chromium: install the Debian packages chromium and "
+            "chromium-driver (sudo apt-get install chromium chromium-driver; .ci/run does)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

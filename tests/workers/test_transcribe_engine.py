@@ -43,7 +43,7 @@ SENTENCE_2 = "Seven yellow bicycles crossed the narrow bridge at midnight."
 
 def _espeak(text: str, out: Path) -> Path:
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
+        pytest.skip("espeak-ng is not installed: sudo apt-get install espeak-ng (.ci/run does)")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(out), text], check=True)
     return out
 

@@ -1,0 +1,211 @@
+"""The public app under the real server `testimony serve` starts (gunicorn, gevent workers):
+no visitor address reaches any log, slow and stalled uploads keep no one out, and a stalled
+body is dropped with its encrypted spool."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from intake.config import Config
+
+MARKED_ADDRESS = "127.0.0.73"  # any 127.x address is the loopback; this one is recognisable
+STALL_TIMEOUT_S = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`testimony serve` as a subprocess on a free loopback port, output kept in files."""
+
+    def __init__(self, config: Config, folder: Path) -> None:
+        self.port = _free_port()
+        self.out = folder / "serve.out"
+        self.err = folder / "serve.err"
+        exe = Path(sys.executable).with_name("testimony")
+        env = {
+            **os.environ,
+            "TESTIMONY_INSTANCE_PATH": str(config.instance_path),
+            "TESTIMONY_DATABASE_URL": config.database_url,
+            "TESTIMONY_BROKER_URL": config.broker_url,
+            "TESTIMONY_MODEL_CACHE_DIR": str(config.model_cache_dir),
+            "TESTIMONY_MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
+            # One worker: what it survives, it survives alone.
+            "TESTIMONY_WEB_WORKERS": "1",
+            "TESTIMONY_UPLOAD_STALL_TIMEOUT_S": str(STALL_TIMEOUT_S),
+            "PYTHONUNBUFFERED": "1",
+        }
+        subprocess.run([str(exe), "init", "--no-model"], env=env, check=True, capture_output=True)
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(
+                [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("testimony serve did not start: " + self.err.read_text())
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, float]:
+        """GET `path` on a new connection; (status, seconds)."""
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(64)
+        return int(head.split()[1]), time.monotonic() - started
+
+    def web_workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def server(migrated: Config, tmp_path: Path) -> Iterator[Server]:
+    running = Server(migrated, tmp_path)
+    yield running
+    running.stop()
+
+
+def _upload_head(port: int, length: int, source: str | None = None) -> socket.socket:
+    """Open a connection and send an upload's headers and the start of its file part."""
+    s = socket.socket()
+    if source:
+        s.bind((source, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(
+        b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+        + f"Content-Length: {length}\r\n\r\n".encode()
+        + b'--XyZ\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\nRIFF"
+    )
+    return s
+
+
+def test_no_visitor_address_reaches_any_log_or_file(server: Server, migrated: Config) -> None:
+    requests = [
+        b"GARBAGE\x01 / HTTP/1.1\r\n\r\n",  # malformed request line
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",  # malformed header
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",  # request line too long
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 404
+    ]
+    for raw in requests:
+        with socket.socket() as s:
+            s.bind((MARKED_ADDRESS, 0))
+            s.settimeout(10)
+            s.connect(("127.0.0.1", server.port))
+            s.sendall(raw)
+            assert s.recv(64).startswith(b"HTTP/1.1 4")
+    # A stalled upload from the marked address too: dropped by the timeout, logged nowhere.
+    stalled = _upload_head(server.port, 10_000_000, source=MARKED_ADDRESS)
+    time.sleep(STALL_TIMEOUT_S + 1.5)
+    stalled.close()
+    server.stop()
+    outputs = server.out.read_bytes() + server.err.read_bytes()
+    assert b"Invalid request" in outputs  # the malformed requests were seen and logged...
+    assert MARKED_ADDRESS.encode() not in outputs  # ...without the address
+    for path in migrated.instance_path.rglob("*"):
+        if path.is_file():
+            assert MARKED_ADDRESS.encode() not in path.read_bytes(), path
+
+
+def test_slow_and_stalled_uploads_keep_no_one_out(server: Server) -> None:
+    stalled = [_upload_head(server.port, 5_000_000) for _ in range(30)]
+    slow = [_upload_head(server.port, 5_000_000) for _ in range(30)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        # 30 visitors at about 2 KB/s each, for as long as the test runs.
+        while not stop.is_set():
+            for s in slow:
+                with contextlib.suppress(OSError):
+                    s.sendall(b"\0" * 1000)
+            stop.wait(0.5)
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        time.sleep(1.0)
+        timings = []
+        for _ in range(8):
+            status, took = server.get("/", timeout=5)
+            assert status == 200
+            timings.append(took)
+        assert max(timings) < 2.0, timings
+    finally:
+        stop.set()
+        sender.join(timeout=5)
+        for s in stalled + slow:
+            s.close()
+
+
+def _spools_open(workers: list[psutil.Process], temp: Path) -> int:
+    count = 0
+    for worker in workers:
+        for fd in Path(f"/proc/{worker.pid}/fd").iterdir():
+            try:
+                if os.readlink(fd).startswith(str(temp)):
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+def test_stalled_upload_is_dropped_and_its_spool_closed(
+    server: Server, migrated: Config
+) -> None:
+    s = _upload_head(server.port, 6_000_000)
+    s.sendall(b"\0" * 2_000_000)  # spooled (encrypted) while it arrives
+    workers = server.web_workers()
+    deadline = time.monotonic() + 10
+    while _spools_open(workers, migrated.temp_path) == 0:
+        assert time.monotonic() < deadline, "the upload was never spooled"
+        time.sleep(0.1)
+    started = time.monotonic()
+    s.settimeout(STALL_TIMEOUT_S + 5)
+    try:
+        answer = s.recv(64)  # the server drops the connection without an answer
+    except ConnectionResetError:
+        answer = b""
+    waited = time.monotonic() - started
+    s.close()
+    assert answer == b""
+    assert waited < STALL_TIMEOUT_S + 2
+    deadline = time.monotonic() + 5
+    while _spools_open(workers, migrated.temp_path):
+        assert time.monotonic() < deadline, "the stalled upload's spool is still open"
+        time.sleep(0.1)
+    assert list(migrated.temp_path.iterdir()) == []
+    assert server.get("/")[0] == 200
