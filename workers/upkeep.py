@@ -3,9 +3,10 @@
 Each pass re-queues jobs whose worker vanished (expired lease), publishes the outbox (jobs
 that never reached the broker, or whose retry time has come), and removes store folders that
 no testimony row owns (an intake that crashed before committing) or that belong to a
-withdrawn testimony whose deletion was interrupted. Every worker runs the sweep in a thread
-of its main process; the operations are atomic updates, so several workers sweeping at once
-is harmless.
+withdrawn testimony whose deletion was interrupted. It also removes the files kept for intake
+forms that were never finished in time, and forgets receipt codes never confirmed. Every
+worker runs the sweep in a thread of its main process; the operations are atomic updates, so
+several workers sweeping at once is harmless.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 from flask import Flask
 from sqlalchemy import select
 
-from intake import jobs, lifecycle
+from intake import form_tokens, jobs, lifecycle, spool
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
 
@@ -42,16 +43,27 @@ def run_once(svc: Services) -> dict[str, int]:
                     "worker_lost",
                     {"job": job_id},
                 )
+        forgotten = form_tokens.sweep(session, cfg.receipt_keep_s)
     published = jobs.publish_pending(svc.db, svc.publish)
     removed = remove_orphans(svc)
-    if expired or published or removed:
+    spools = spool.remove_expired(cfg)
+    if expired or published or removed or spools or forgotten:
         log.info(
-            "upkeep: %d leases expired, %d jobs published, %d folders removed",
+            "upkeep: %d leases expired, %d jobs published, %d folders removed, "
+            "%d unfinished forms' files removed, %d unconfirmed receipt codes forgotten",
             len(expired),
             published,
             removed,
+            spools,
+            forgotten,
         )
-    return {"expired": len(expired), "published": published, "removed": removed}
+    return {
+        "expired": len(expired),
+        "published": published,
+        "removed": removed,
+        "spools": spools,
+        "forgotten": forgotten,
+    }
 
 
 def remove_orphans(svc: Services, min_age_s: float = ORPHAN_AGE_S) -> int:
