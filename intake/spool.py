@@ -11,6 +11,7 @@ what has expired.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import io
@@ -24,6 +25,7 @@ from intake.config import Config
 from intake.storage import COPY_BLOCK, Store
 from intake.submissions import PreparedAudio, Upload
 
+_LOCK = "lock"
 _INFO = ".info"
 _ACCESS = ".access"
 _ORIGINAL = ".original"
@@ -41,6 +43,20 @@ class Spool:
         self.store = _store(config)
         self.id = form_tokens.digest(token)
         self._key = form_tokens.spool_key(token)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this form's lock: two requests for one form (a double click) are handled one
+        after the other, so the second sees what the first kept or created. A lock on a
+        file, so it holds across the web server's processes."""
+        path = self.store.path_for(self.id, _LOCK)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _infos(self) -> list[tuple[str, dict[str, Any]]]:
         """Each complete entry's stem and its description, in the order they were kept."""
@@ -61,9 +77,7 @@ class Spool:
 
     def expired(self) -> bool:
         """True if files were kept for this form and their time ran out."""
-        return self.id in self.store.storage_ids() and (
-            self.store.age_s(self.id) > self.config.form_keep_s
-        )
+        return bool(self._infos()) and self.store.age_s(self.id) > self.config.form_keep_s
 
     def fingerprint(self, upload: Upload) -> str:
         """A keyed digest of a file's bytes: the same file sent again is recognised."""

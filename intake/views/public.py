@@ -181,6 +181,67 @@ def _find(form: ReceiptForm) -> tuple[Testimony | None, str, Response | None]:
     return testimony, code, None
 
 
+def _submit_form(
+    form: SubmissionForm, token: str, claim: form_tokens.Claim, spool: Spool
+) -> WerkzeugResponse:
+    """The intake form's POST, under the form's lock."""
+    svc = services()
+    cfg = svc.config
+    db_session = request_session()
+    if form_tokens.was_sent(db_session, token):
+        return _to_receipt(claim)
+    errors: list[str] = []
+    if spool.expired():
+        spool.discard()
+        errors.append(
+            _(
+                "The files you sent earlier with this form were removed after %(hours)s hours. "
+                "Please add them again.",
+                hours=i18n.digits(round(cfg.form_keep_s / 3600, 1)),
+            )
+        )
+    uploads = _uploads(request.files.getlist(form.audio.name))
+    for index, upload in enumerate(uploads, start=1):
+        refused = _keep_upload(spool, upload, index, cfg)
+        if refused:
+            errors.append(refused)
+    form.validate()
+    errors += [e for field_errors in form.errors.values() for e in field_errors]
+    kept = spool.count()
+    for reason in submissions.problems(form.choices(), kept, cfg):
+        if reason != "no_audio" or not uploads:
+            errors.append(rejection_message(reason))
+    if errors:
+        return _form_page(form, token, errors, kept, 400)
+    sub = submissions.Submission(
+        language=Language(form.language.data),
+        choices=form.choices(),
+        locale=i18n.current(),
+        name=(form.name.data or "").strip(),
+        contact=(form.contact.data or "").strip(),
+        removal_notes=(form.removal_notes.data or "").strip(),
+        uploads=[],
+        form=claim,
+    )
+    try:
+        with spool.opened() as kept_files:
+            sub.kept = kept_files
+            submissions.accept(db_session, svc.store, svc.keyring, cfg, sub)
+    except form_tokens.AlreadySent:
+        return _to_receipt(claim)
+    except submissions.SubmissionRejected as exc:
+        return _form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
+    # Committed: from here on the visitor gets the receipt whatever fails. Kept files
+    # left behind go with the sweep; a job not published goes out with the next sweep.
+    with contextlib.suppress(OSError):
+        spool.discard()
+    try:
+        jobs.publish_pending(svc.db, svc.publish)
+    except Exception:  # noqa: BLE001 - the outbox row is committed; upkeep publishes it
+        log.warning("intake committed but its jobs were not published; upkeep will do it")
+    return _to_receipt(claim)
+
+
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
     bp = Blueprint("public", __name__)
@@ -193,66 +254,16 @@ def make_blueprint(config: Config) -> Blueprint:
     def submit() -> WerkzeugResponse:
         """Keep every file that arrives, report every error at once, and create the
         testimony once per form token, whatever is sent again."""
-        form = SubmissionForm()
-        svc = services()
-        cfg = svc.config
-        db_session = request_session()
         # A form without a token (an old page) gets one now: its files are kept all the same.
         token = form_tokens.read(request.form.get("form_token")) or form_tokens.new_token()
         claim = form_tokens.Claim.for_token(token)
+        db_session = request_session()
         if form_tokens.was_sent(db_session, token):
             return _to_receipt(claim)
-        spool = Spool(cfg, token)
-        errors: list[str] = []
-        if spool.expired():
-            spool.discard()
-            errors.append(
-                _(
-                    "The files you sent earlier with this form were removed after %(hours)s hours. "
-                    "Please add them again.",
-                    hours=i18n.digits(round(cfg.form_keep_s / 3600, 1)),
-                )
-            )
-        uploads = _uploads(request.files.getlist(form.audio.name))
-        for index, upload in enumerate(uploads, start=1):
-            refused = _keep_upload(spool, upload, index, cfg)
-            if refused:
-                errors.append(refused)
-        form.validate()
-        errors += [e for field_errors in form.errors.values() for e in field_errors]
-        kept = spool.count()
-        for reason in submissions.problems(form.choices(), kept, cfg):
-            if reason != "no_audio" or not uploads:
-                errors.append(rejection_message(reason))
-        if errors:
-            return _form_page(form, token, errors, kept, 400)
-        sub = submissions.Submission(
-            language=Language(form.language.data),
-            choices=form.choices(),
-            locale=i18n.current(),
-            name=(form.name.data or "").strip(),
-            contact=(form.contact.data or "").strip(),
-            removal_notes=(form.removal_notes.data or "").strip(),
-            uploads=[],
-            form=claim,
-        )
-        try:
-            with spool.opened() as kept_files:
-                sub.kept = kept_files
-                submissions.accept(db_session, svc.store, svc.keyring, cfg, sub)
-        except form_tokens.AlreadySent:
-            return _to_receipt(claim)
-        except submissions.SubmissionRejected as exc:
-            return _form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
-        # Committed: from here on the visitor gets the receipt whatever fails. Kept files
-        # left behind go with the sweep; a job not published goes out with the next sweep.
-        with contextlib.suppress(OSError):
-            spool.discard()
-        try:
-            jobs.publish_pending(svc.db, svc.publish)
-        except Exception:  # noqa: BLE001 - the outbox row is committed; upkeep publishes it
-            log.warning("intake committed but its jobs were not published; upkeep will do it")
-        return _to_receipt(claim)
+        db_session.rollback()  # end this read, so the check under the lock sees fresh rows
+        spool = Spool(services().config, token)
+        with spool.locked():
+            return _submit_form(SubmissionForm(), token, claim, spool)
 
     @bp.get("/sent")
     def sent() -> Response:
