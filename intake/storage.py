@@ -103,6 +103,17 @@ class Store:
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name))
 
+    def names(self, storage_id: str) -> list[str]:
+        """The complete files of one folder, sorted (none while a write is under way)."""
+        folder = self._folder(storage_id)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if _NAME.match(p.name) and p.is_file() and not p.name.endswith(_PARTIAL)
+        )
+
     def age_s(self, storage_id: str) -> float:
         """Seconds since the folder was last modified."""
         return time.time() - self._folder(storage_id).stat().st_mtime
