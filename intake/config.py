@@ -48,6 +48,11 @@ class Config:
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: float = 6 * 3600.0
     max_files_per_submission: int = 10
+    # Files sent with a form that had an error are kept (encrypted, readable only with the
+    # form's token) this long, so the corrected form needs no second upload.
+    form_keep_s: float = 6 * 3600.0
+    # An unconfirmed receipt code stays showable this long (see intake/form_tokens.py).
+    receipt_keep_s: float = 24 * 3600.0
 
     # Wrong receipt codes: per browser session, and across all visitors (see docs/security.md
     # for why there is no per-address limit).
@@ -120,6 +125,11 @@ class Config:
     def temp_path(self) -> Path:
         """Folder for encrypted spool files; inside the instance so it shares its disk."""
         return self.instance_path / "tmp"
+
+    @property
+    def spool_path(self) -> Path:
+        """Folder of the files kept for unfinished forms (encrypted, see intake/spool.py)."""
+        return self.instance_path / "spool"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

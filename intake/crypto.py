@@ -25,8 +25,10 @@ from typing import BinaryIO
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from intake import offload
@@ -95,6 +97,12 @@ def unwrap_key(master_key: bytes, wrapped: bytes) -> bytes:
 
 
 # --- small values ----------------------------------------------------------------------------
+
+
+def derive_key(secret: bytes, label: bytes) -> bytes:
+    """A key for one purpose (`label`) from a high-entropy secret (HKDF-SHA256), so that one
+    secret can open several things without any of their keys opening another."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=label).derive(secret)
 
 
 def seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:

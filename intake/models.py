@@ -409,3 +409,22 @@ class MachineDraft(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     model_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SentForm(Base):
+    """An intake form that created a testimony, known by its token's digest.
+
+    Sending the same form again (a reload, a double click) finds this row and creates nothing.
+    Until the submitter confirms having written the receipt code down, the code is kept here
+    sealed under a key derived from the form's token, which only their session holds: neither
+    the row nor the cookie alone reveals it. The row says nothing about which testimony it made.
+    """
+
+    __tablename__ = "sent_form"
+    __table_args__ = {"info": {"erase": "keep", "why": "linked to no testimony by design"}}
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    sealed_code: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=keep("opens only with the submitter's session; deleted once confirmed")
+    )

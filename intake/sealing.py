@@ -118,3 +118,28 @@ def open_identity(
     key = crypto.unwrap_key(keyring.master_key, wrapped)
     value: dict[str, str] = _open_json(key, sealed, _identity_context(testimony_id))
     return value
+
+
+# --- an intake form's receipt code and kept files --------------------------------------------
+# Keys derived from the form's one-time token, which the server never stores: the submitter's
+# session holds the receipt key until the code is confirmed as written down.
+
+
+def form_spool_key(token: str) -> bytes:
+    """The key of the files kept for one intake form between rounds."""
+    return crypto.derive_key(token.encode("ascii"), b"intake-form spool")
+
+
+def form_receipt_key(token: str) -> bytes:
+    """The key that seals one intake form's receipt code."""
+    return crypto.derive_key(token.encode("ascii"), b"intake-form receipt")
+
+
+def seal_receipt_code(receipt_key: bytes, form_digest: str, code: str) -> bytes:
+    """Seal a receipt code, bound to its form."""
+    return crypto.seal(receipt_key, code.encode("ascii"), form_digest.encode())
+
+
+def open_receipt_code(receipt_key: bytes, form_digest: str, sealed: bytes) -> str:
+    """A receipt code sealed by `seal_receipt_code` (DecryptionError for any other key)."""
+    return crypto.unseal(receipt_key, sealed, form_digest.encode()).decode()

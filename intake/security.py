@@ -23,7 +23,14 @@ CSP = "; ".join(
 )
 
 # Pages that show or take a receipt code must never be kept by a browser or a proxy.
-NO_STORE_ENDPOINTS = {"public.submit", "public.receipt", "public.add_audio", "public.withdraw"}
+NO_STORE_ENDPOINTS = {
+    "public.submit",
+    "public.sent",
+    "public.confirm_sent",
+    "public.receipt",
+    "public.add_audio",
+    "public.withdraw",
+}
 
 
 def add_headers(response: Response) -> Response:

@@ -38,10 +38,25 @@ class FileKind(StrEnum):
     access = "audio"
     # The bytes as the submitter sent them, kept only where consent allows.
     original = "original"
+    # Files kept for an intake form between rounds (`intake.spool`): the same two copies and
+    # what was learnt about the file.
+    kept_access = "kept-audio"
+    kept_original = "kept-original"
+    kept_info = "kept-info"
 
 
-_SUFFIX = {FileKind.access: ".flac", FileKind.original: ".bin"}
-_LAYOUT = re.compile(r"^(?P<kind>[a-z]+)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$")
+_SUFFIX = {
+    FileKind.access: ".flac",
+    FileKind.original: ".bin",
+    FileKind.kept_access: ".flac",
+    FileKind.kept_original: ".bin",
+    FileKind.kept_info: ".json",
+}
+_LAYOUT = re.compile(
+    r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"
+)
+# The one name outside the numbered layout: a folder's lock file (`intake.spool`).
+LOCK_NAME = "lock"
 
 
 def file_name(kind: FileKind, position: int) -> str:
@@ -63,6 +78,8 @@ def parse_name(name: str) -> tuple[FileKind, int]:
     if match["suffix"] != _SUFFIX[kind]:
         raise StorageError(f"bad file name {name!r}")
     return kind, int(match["position"])
+
+
 _PARTIAL = ".partial"
 COPY_BLOCK = 1024 * 1024
 
@@ -87,7 +104,8 @@ class Store:
 
     def path_for(self, storage_id: str, name: str) -> Path:
         """The path of one file of a testimony, checked to lie inside the store."""
-        parse_name(name)  # only names of the layout, never one made from a request
+        if name != LOCK_NAME:
+            parse_name(name)  # only names of the layout, never one made from a request
         path = (self._folder(storage_id) / name).resolve()
         if path.parent != self._folder(storage_id):
             raise StorageError("path escapes the store")
@@ -139,6 +157,17 @@ class Store:
         if not self.root.exists():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _ID.match(p.name))
+
+    def names(self, storage_id: str) -> list[str]:
+        """The complete files of one folder, sorted (none while a write is under way)."""
+        folder = self._folder(storage_id)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if _LAYOUT.match(p.name) and p.is_file() and not p.name.endswith(_PARTIAL)
+        )
 
     def age_s(self, storage_id: str) -> float:
         """Seconds since the folder was last modified."""

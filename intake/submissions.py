@@ -13,9 +13,10 @@ and tests call the same code. The order of work makes a crash harmless:
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ from intake import (
     consent,
     crypto,
     erasure,
+    form_tokens,
     identity,
     jobs,
     lifecycle,
@@ -82,6 +84,10 @@ class Submission:
     contact: str
     removal_notes: str
     uploads: list[Upload]
+    # Files already checked and kept for this form (`intake.spool`), stored before `uploads`.
+    kept: list[PreparedAudio] = field(default_factory=list)
+    # The intake form's one-time claim; None for callers without a form (the command line).
+    form: form_tokens.Claim | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +101,13 @@ class Receipt:
 
 @dataclass
 class _Prepared:
-    access: crypto.EncryptedTempFile
+    access: io.RawIOBase
     source: BinaryIO
     info: audio.AccessCopyInfo
+
+
+# A checked file with its access copy, ready to be stored.
+PreparedAudio = _Prepared
 
 
 def check_filename(filename: str) -> None:
@@ -145,6 +155,31 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
             item.access.close()
         raise
     return prepared
+
+
+def check_file(upload: Upload, index: int, config: Config) -> PreparedAudio:
+    """Check and re-encode one file (numbered `index` in messages); the caller closes
+    `access` when done."""
+    try:
+        [item] = _prepare([upload], config)
+    except SubmissionRejected as exc:
+        raise SubmissionRejected(exc.reason, index if exc.index is not None else None) from None
+    return item
+
+
+def problems(choices: consent.ConsentChoices, files: int, config: Config) -> list[str]:
+    """Every reason (see SubmissionRejected) the form's choices and file count are refused,
+    so the visitor can correct them all in one round."""
+    found = []
+    if not choices.any_use():
+        found.append("no_consent")
+    if choices.translate and not choices.transcribe:
+        found.append("translate_needs_transcribe")
+    if files == 0:
+        found.append("no_audio")
+    if files > config.max_files_per_submission:
+        found.append("too_many_files")
+    return found
 
 
 def _store_files(
@@ -220,15 +255,15 @@ def accept(
 
     Raises SubmissionRejected before anything is stored when the input is not acceptable.
     """
-    if not sub.choices.any_use():
-        raise SubmissionRejected("no_consent")
-    if sub.choices.translate and not sub.choices.transcribe:
-        raise SubmissionRejected("translate_needs_transcribe")
-    if not sub.uploads:
-        raise SubmissionRejected("no_audio")
-    if len(sub.uploads) > config.max_files_per_submission:
-        raise SubmissionRejected("too_many_files")
+    found = problems(sub.choices, len(sub.kept) + len(sub.uploads), config)
+    if found:
+        raise SubmissionRejected(found[0])
     prepared = _prepare(sub.uploads, config)
+    every = [*sub.kept, *prepared]
+    if sum(p.info.duration_s for p in every) > config.max_duration_s:
+        for item in prepared:
+            item.access.close()
+        raise SubmissionRejected("too_long")
     key, wrapped_key = sealing.new_testimony_key(keyring)
     code = receipts.new_code()
     testimony = Testimony(
@@ -240,6 +275,9 @@ def accept(
         receipt_digest=receipts.digest(code, keyring.receipt_pepper),
     )
     try:
+        if sub.form is not None:
+            # First, so that a second request for the same form waits here and writes nothing.
+            form_tokens.claim(session, sub.form)
         session.add(testimony)
         session.flush()
         if sub.removal_notes:
@@ -263,7 +301,7 @@ def accept(
         )
         identity.store_identity(session, keyring, testimony.id, sub.name, sub.contact)
         # On failure the whole folder goes, so the names need not be tracked here.
-        files = _store_files(session, store, key, testimony, prepared, c.archive, 1, [])
+        files = _store_files(session, store, key, testimony, every, c.archive, 1, [])
         session.flush()
         audit.record_event(
             session,
@@ -275,6 +313,8 @@ def accept(
         )
         if c.transcribe:
             _queue_transcription(session, testimony, files)
+        if sub.form is not None:
+            form_tokens.keep_code(session, sub.form, code)
         session.commit()
     except BaseException:
         session.rollback()

@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 _CODE = re.compile(r'id="receipt-code"[^>]*>([^<]+)<')
 
 ALL_CONSENT = {"archive": "y", "transcribe": "y", "translate": "y", "publish_anonymised": "y"}
@@ -24,6 +25,13 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
     return match.group(1)
 
 
+def form_token(html: str) -> str:
+    """The one-time token of the intake form on a page."""
+    match = _FORM_TOKEN.search(html)
+    assert match, "no form token on the page"
+    return match.group(1)
+
+
 def submit(
     client: FlaskClient,
     files: list[tuple[bytes, str]],
@@ -31,15 +39,23 @@ def submit(
     consent: dict[str, str] | None = None,
     **fields: Any,
 ) -> TestResponse:
-    """Post the intake form with `files` as (content, filename) pairs."""
-    data: dict[str, Any] = {"csrf_token": csrf_token(client), "language": "en"}
+    """Post a fresh intake form with `files` as (content, filename) pairs, following the
+    redirect to the receipt page as a browser does."""
+    html = client.get("/").get_data(as_text=True)
+    data: dict[str, Any] = {
+        "csrf_token": _TOKEN.search(html).group(1),  # type: ignore[union-attr]
+        "form_token": form_token(html),
+        "language": "en",
+    }
     data.update(ALL_CONSENT if consent is None else consent)
     data.update(fields)
     data["audio"] = [(io.BytesIO(content), name) for content, name in files]
-    return post_multipart(client, "/submit", data)
+    return post_multipart(client, "/submit", data, follow_redirects=True)
 
 
-def post_multipart(client: FlaskClient, path: str, data: dict[str, Any]) -> TestResponse:
+def post_multipart(
+    client: FlaskClient, path: str, data: dict[str, Any], *, follow_redirects: bool = False
+) -> TestResponse:
     """POST a multipart form built in memory.
 
     The test client would spool bodies over 500 KB into a temporary file that it never
@@ -52,7 +68,12 @@ def post_multipart(client: FlaskClient, path: str, data: dict[str, Any]) -> Test
                 key, FileStorage(item[0], filename=item[1]) if isinstance(item, tuple) else item
             )
     boundary, payload = encode_multipart(body)
-    return client.post(path, data=payload, content_type=f"multipart/form-data; boundary={boundary}")
+    return client.post(
+        path,
+        data=payload,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        follow_redirects=follow_redirects,
+    )
 
 
 def receipt_code(response: TestResponse) -> str:

@@ -3,12 +3,12 @@
 Each pass re-queues jobs whose worker vanished (expired lease), publishes the outbox (jobs
 that never reached the broker, or whose retry time has come), and removes store folders that
 no testimony row owns (an intake that crashed before committing) or that belong to a
-withdrawn testimony whose deletion was interrupted. With the embedded SQLite broker it also
-deletes the messages that broker has handed out: kombu's SQLAlchemy transport only marks a
-delivered message invisible and never deletes it, so its table would grow by one row per job
-forever. Every worker runs the sweep in a thread
-of its main process; the operations are atomic updates, so several workers sweeping at once
-is harmless.
+withdrawn testimony whose deletion was interrupted. It also removes the files kept for intake
+forms that were never finished in time, and forgets receipt codes never confirmed. With the
+embedded SQLite broker it deletes the messages that broker has handed out: kombu's SQLAlchemy
+transport only marks a delivered message invisible and never deletes it, so its table would
+grow by one row per job forever. Every worker runs the sweep in a thread of its main process;
+the operations are atomic updates, so several workers sweeping at once is harmless.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 from flask import Flask
 from sqlalchemy import create_engine, inspect, select, text
 
-from intake import jobs, lifecycle
+from intake import form_tokens, jobs, lifecycle, spool
 from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
@@ -46,22 +46,29 @@ def run_once(svc: Services) -> dict[str, int]:
                     Action.worker_lost,
                     {"job": job_id},
                 )
+        forgotten = form_tokens.sweep(session, cfg.receipt_keep_s)
     published = jobs.publish_pending(svc.db, svc.publish)
     removed = remove_orphans(svc)
+    spools = spool.remove_expired(cfg)
     pruned = prune_broker_messages(cfg.broker_url)
-    if expired or published or removed or pruned:
+    if expired or published or removed or spools or forgotten or pruned:
         log.info(
             "upkeep: %d leases expired, %d jobs published, %d folders removed, "
+            "%d unfinished forms' files removed, %d unconfirmed receipt codes forgotten, "
             "%d delivered broker messages deleted",
             len(expired),
             published,
             removed,
+            spools,
+            forgotten,
             pruned,
         )
     return {
         "expired": len(expired),
         "published": published,
         "removed": removed,
+        "spools": spools,
+        "forgotten": forgotten,
         "pruned": pruned,
     }
 

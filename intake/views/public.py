@@ -6,6 +6,9 @@ Nothing here logs, stores or echoes anything about the visitor's connection.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from flask import (
     Blueprint,
     Response,
@@ -15,18 +18,24 @@ from flask import (
     render_template,
     request,
     session,
+    url_for,
 )
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import i18n, jobs, receipts, submissions
+from intake import form_tokens, i18n, jobs, receipts, submissions
 from intake.config import Config
 from intake.forms import AddAudioForm, ReceiptForm, SubmissionForm, WithdrawForm
 from intake.models import Language, Testimony, TestimonyState
 from intake.services import request_session, services
+from intake.spool import Spool
 
 FAILURES_KEY = "receipt_failures"
+# The session's hold on a receipt code not yet confirmed (see intake.form_tokens).
+RECEIPT_KEY = "receipt"
+
+log = logging.getLogger(__name__)
 
 
 def rejection_message(reason: str, index: int | None = None) -> str:
@@ -66,6 +75,56 @@ def _uploads(files: list[FileStorage]) -> list[submissions.Upload]:
         for f in files
         if f.filename
     ]
+
+
+def _form_page(
+    form: SubmissionForm, token: str, errors: list[str], kept: int, status: int = 200
+) -> Response:
+    page = render_template(
+        "public/submit.html", form=form, form_token=token, errors=errors, kept=kept
+    )
+    return make_response(page, status)
+
+
+def _keep_upload(
+    spool: Spool, upload: submissions.Upload, index: int, config: Config
+) -> str | None:
+    """Check one file and keep it for the form; the visitor's message if it is refused.
+
+    A file already kept (the page was reloaded, or the file chosen again) is not kept twice.
+    """
+    fingerprint = spool.fingerprint(upload)
+    if spool.holds(fingerprint):
+        return None
+    if spool.count() >= config.max_files_per_submission:
+        return rejection_message("too_many_files", index)
+    try:
+        item = submissions.check_file(upload, index, config)
+    except submissions.SubmissionRejected as exc:
+        return rejection_message(exc.reason, exc.index)
+    try:
+        if spool.total_duration_s() + item.info.duration_s > config.max_duration_s:
+            return rejection_message("too_long", index)
+        spool.keep(item, fingerprint)
+    finally:
+        item.access.close()
+    return None
+
+
+def _to_receipt(claim: form_tokens.Claim) -> WerkzeugResponse:
+    """Send the browser to the receipt page (303: reloading it never sends the form again)."""
+    session[RECEIPT_KEY] = form_tokens.session_value(claim)
+    return redirect(url_for("public.sent"), code=303)
+
+
+def _receipt_page(code: str, error: str | None = None, status: int = 200) -> Response:
+    page = render_template(
+        "public/submitted.html",
+        code=receipts.grouped(code),
+        code_fa=i18n.digits(receipts.grouped(code), "fa"),
+        error=error,
+    )
+    return make_response(page, status)
 
 
 def _status_page(
@@ -122,45 +181,110 @@ def _find(form: ReceiptForm) -> tuple[Testimony | None, str, Response | None]:
     return testimony, code, None
 
 
+def _submit_form(
+    form: SubmissionForm, token: str, claim: form_tokens.Claim, spool: Spool
+) -> WerkzeugResponse:
+    """The intake form's POST, under the form's lock."""
+    svc = services()
+    cfg = svc.config
+    db_session = request_session()
+    if form_tokens.was_sent(db_session, token):
+        return _to_receipt(claim)
+    errors: list[str] = []
+    if spool.expired():
+        spool.discard()
+        errors.append(
+            _(
+                "The files you sent earlier with this form were removed after %(hours)s hours. "
+                "Please add them again.",
+                hours=i18n.digits(round(cfg.form_keep_s / 3600, 1)),
+            )
+        )
+    uploads = _uploads(request.files.getlist(form.audio.name))
+    for index, upload in enumerate(uploads, start=1):
+        refused = _keep_upload(spool, upload, index, cfg)
+        if refused:
+            errors.append(refused)
+    form.validate()
+    errors += [e for field_errors in form.errors.values() for e in field_errors]
+    kept = spool.count()
+    for reason in submissions.problems(form.choices(), kept, cfg):
+        if reason != "no_audio" or not uploads:
+            errors.append(rejection_message(reason))
+    if errors:
+        return _form_page(form, token, errors, kept, 400)
+    sub = submissions.Submission(
+        language=Language(form.language.data),
+        choices=form.choices(),
+        locale=i18n.current(),
+        name=(form.name.data or "").strip(),
+        contact=(form.contact.data or "").strip(),
+        removal_notes=(form.removal_notes.data or "").strip(),
+        uploads=[],
+        form=claim,
+    )
+    try:
+        with spool.opened() as kept_files:
+            sub.kept = kept_files
+            submissions.accept(db_session, svc.store, svc.keyring, cfg, sub)
+    except form_tokens.AlreadySent:
+        return _to_receipt(claim)
+    except submissions.SubmissionRejected as exc:
+        return _form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
+    # Committed: from here on the visitor gets the receipt whatever fails. Kept files
+    # left behind go with the sweep; a job not published goes out with the next sweep.
+    with contextlib.suppress(OSError):
+        spool.discard()
+    try:
+        jobs.publish_pending(svc.db, svc.publish)
+    except Exception:  # noqa: BLE001 - the outbox row is committed; upkeep publishes it
+        log.warning("intake committed but its jobs were not published; upkeep will do it")
+    return _to_receipt(claim)
+
+
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
     bp = Blueprint("public", __name__)
 
     @bp.get("/")
-    def index() -> str:
-        return render_template("public/submit.html", form=SubmissionForm(), error=None)
+    def index() -> Response:
+        return _form_page(SubmissionForm(), form_tokens.new_token(), [], 0)
 
     @bp.post("/submit")
-    def submit() -> Response:
-        form = SubmissionForm()
-        uploads = _uploads(request.files.getlist(form.audio.name))
-        if not form.validate():
-            page = render_template("public/submit.html", form=form, error=None)
-            return make_response(page, 400)
-        svc = services()
-        sub = submissions.Submission(
-            language=Language(form.language.data),
-            choices=form.choices(),
-            locale=i18n.current(),
-            name=(form.name.data or "").strip(),
-            contact=(form.contact.data or "").strip(),
-            removal_notes=(form.removal_notes.data or "").strip(),
-            uploads=uploads,
-        )
-        try:
-            receipt = submissions.accept(request_session(), svc.store, svc.keyring, svc.config, sub)
-        except submissions.SubmissionRejected as exc:
-            error = rejection_message(exc.reason, exc.index)
-            page = render_template("public/submit.html", form=form, error=error)
-            return make_response(page, 400)
-        jobs.publish_pending(svc.db, svc.publish)
-        return make_response(
-            render_template(
-                "public/submitted.html",
-                code=receipts.grouped(receipt.code),
-                pseudonym=receipt.pseudonym,
-            )
-        )
+    def submit() -> WerkzeugResponse:
+        """Keep every file that arrives, report every error at once, and create the
+        testimony once per form token, whatever is sent again."""
+        # A form without a token (an old page) gets one now: its files are kept all the same.
+        token = form_tokens.read(request.form.get("form_token")) or form_tokens.new_token()
+        claim = form_tokens.Claim.for_token(token)
+        db_session = request_session()
+        if form_tokens.was_sent(db_session, token):
+            return _to_receipt(claim)
+        db_session.rollback()  # end this read, so the check under the lock sees fresh rows
+        spool = Spool(services().config, token)
+        with spool.locked():
+            return _submit_form(SubmissionForm(), token, claim, spool)
+
+    @bp.get("/sent")
+    def sent() -> Response:
+        """The receipt code, until the submitter confirms writing it down; then never again."""
+        code = form_tokens.shown_code(request_session(), session.get(RECEIPT_KEY))
+        if code is None:
+            session.pop(RECEIPT_KEY, None)
+            return make_response(render_template("public/sent.html"))
+        return _receipt_page(code)
+
+    @bp.post("/sent")
+    def confirm_sent() -> WerkzeugResponse:
+        value = session.get(RECEIPT_KEY)
+        if not request.form.get("written"):
+            code = form_tokens.shown_code(request_session(), value)
+            if code is not None:
+                return _receipt_page(code, _("Please tick the box to confirm."), 400)
+        else:
+            form_tokens.forget_code(request_session(), value)
+            session.pop(RECEIPT_KEY, None)
+        return redirect(url_for("public.sent"), code=303)
 
     @bp.get("/receipt")
     def receipt_form() -> str:

@@ -136,3 +136,101 @@ def test_english_submission_with_in_page_recording(
         assert "webm" in audio.source_format or "ogg" in audio.source_format
         assert s.scalars(select(Testimony)).one().language.value == "en"
     context.close()
+
+
+def test_background_send_keeps_the_recording_through_errors(
+    app: Flask, live_server: str, playwright_browser: object, tmp_path: Path
+) -> None:
+    """With JavaScript the form is checked first, then sent in the background with a progress
+    bar; an error (here a box left unticked, then a name too long, which only the server
+    checks) never discards the in-page recording, and the corrected form does not send it
+    again."""
+    context = playwright_browser.new_context(  # type: ignore[attr-defined]
+        java_script_enabled=True, locale="en-US"
+    )
+    context.grant_permissions(["microphone"], origin=live_server)
+    page = context.new_page()
+    posts: list[int] = []  # the body size of each POST the server received
+    inner = app.wsgi_app
+
+    def measure(environ: dict[str, object], start_response: object) -> object:
+        if environ["REQUEST_METHOD"] == "POST":
+            posts.append(int(str(environ.get("CONTENT_LENGTH") or 0)))
+        return inner(environ, start_response)  # type: ignore[arg-type]
+
+    app.wsgi_app = measure  # type: ignore[method-assign,assignment]
+    page.goto(live_server + "/")
+    page.wait_for_selector("#recorder", state="visible")
+    page.click("#record-start")
+    page.wait_for_timeout(2500)
+    page.click("#record-stop")
+    page.wait_for_selector("#record-preview", state="visible")
+    page.check("input[name=language][value=en]")
+
+    # 1. No consent ticked: refused in the page, nothing sent, the recording still there.
+    page.click("#send")
+    page.wait_for_selector("#field-errors")
+    assert "at least one use" in page.inner_text("#field-errors")
+    assert posts == []
+    assert page.eval_on_selector("#audio", "el => el.files.length") == 1
+
+    # 2. An error only the server finds: the recording was sent once, with progress, and kept.
+    page.check("#consent-transcribe")
+    page.fill("#embargo_until", "2001-01-01")
+    page.click("#send")
+    page.wait_for_selector("#kept-files")
+    assert "must be in the future" in page.inner_text("#field-errors")
+    assert "kept: 1 file" in page.inner_text("#kept-files")
+    assert page.eval_on_selector("#upload-progress", "el => el.value") == 100
+    assert page.locator("#record-preview").is_visible()  # still playable in the page
+    assert len(posts) == 1 and posts[0] > 10_000
+    with app.extensions["testimony"].db.session() as s:
+        assert s.scalars(select(Testimony)).all() == []
+
+    # 3. Corrected: the form goes through without the audio being sent again.
+    page.fill("#embargo_until", "")
+    page.click("#send")
+    page.wait_for_selector("#receipt-code")
+    assert len(posts) == 2 and posts[1] < 5_000
+    code = page.inner_text("#receipt-code").replace(" ", "")
+    assert len(code) == 16 and code.isdigit()
+    assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    with app.extensions["testimony"].db.session() as s:
+        assert len(s.scalars(select(AudioFile)).all()) == 1
+    context.close()
+
+
+@pytest.mark.parametrize("locale", ["fa", "en"])
+def test_receipt_page_screenshots(
+    app: Flask, live_server: str, playwright_browser: object, tmp_path: Path, locale: str
+) -> None:
+    """The receipt page on a phone and a desktop, in both languages, saved for a person to
+    look at (under $TESTIMONY_SHOTS when set); the code is shown in both digit systems and
+    the page has no link away but the language switch."""
+    import os
+
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(fx.tone_wav(1.0))
+    shots = Path(os.environ.get("TESTIMONY_SHOTS", str(tmp_path)))
+    shots.mkdir(parents=True, exist_ok=True)
+    context = playwright_browser.new_context(  # type: ignore[attr-defined]
+        java_script_enabled=False, locale="fa-IR" if locale == "fa" else "en-US"
+    )
+    page = context.new_page()
+    page.goto(live_server + "/")
+    page.set_input_files("#audio", str(wav))
+    page.check(f"input[name=language][value={locale}]")
+    page.check("#consent-archive")
+    page.click("#send")
+    page.wait_for_selector("#receipt-code")
+    hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
+    assert hrefs and all(h.startswith("/language/") for h in hrefs)
+    shown = page.inner_text("#receipt-code") + page.inner_text("#receipt-code-other")
+    assert sum(ch in PERSIAN_DIGITS for ch in shown) == 16
+    assert sum(ch.isascii() and ch.isdigit() for ch in shown) == 16
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(shots / f"receipt-{locale}-{width}.png"), full_page=True)
+    page.emulate_media(media="print")
+    page.screenshot(path=str(shots / f"receipt-{locale}-print.png"), full_page=True)
+    context.close()
