@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -135,37 +136,39 @@ def test_addition_committed_before_a_stale_withdrawal_is_withdrawn_too(
     assert _assert_withdrawn_cleanly(svc, tid, config) == 2
 
 
+def _race(svc: Services, testimony_id: int) -> list[str]:
+    """Start an addition and a withdrawal of one testimony at the same instant; returns the
+    addition's outcome, having checked that neither thread failed."""
+    start = threading.Barrier(2)
+    outcome: list[str] = []
+    failures: list[str] = []
+
+    def run(step: Callable[[], None]) -> None:
+        start.wait(30)
+        try:
+            step()
+        except BaseException:
+            failures.append(traceback.format_exc())
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: _add(svc, testimony_id, outcome),)),
+        threading.Thread(target=run, args=(lambda: _withdraw(svc, testimony_id),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    return outcome
+
+
 def test_addition_and_withdrawal_at_once_end_consistent(
     app: Flask, client: FlaskClient, config: Config
 ) -> None:
     svc = _svc(app)
     for _ in range(3):
         tid = _new_testimony(client)
-        start = threading.Barrier(2)
-        outcome: list[str] = []
-
-        failures: list[str] = []
-
-        def add(testimony_id: int = tid, result: list[str] = outcome) -> None:
-            start.wait(30)
-            try:
-                _add(svc, testimony_id, result)
-            except BaseException:
-                failures.append(traceback.format_exc())
-
-        def withdraw(testimony_id: int = tid) -> None:
-            start.wait(30)
-            try:
-                _withdraw(svc, testimony_id)
-            except BaseException:
-                failures.append(traceback.format_exc())
-
-        threads = [threading.Thread(target=add), threading.Thread(target=withdraw)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        assert failures == []
+        outcome = _race(svc, tid)
         assert outcome in (["added"], ["cannot_add"])
         rows = _assert_withdrawn_cleanly(svc, tid, config)
         assert rows == (2 if outcome == ["added"] else 1)
