@@ -117,6 +117,10 @@ def test_withdrawal_while_audio_is_being_written_wins_and_leaves_no_file(
         adder.join(120)
     assert outcome == ["cannot_add"]
     assert _assert_withdrawn_cleanly(svc, tid, config) == 1  # the addition left no row
+    with svc.db.session() as s:
+        t = s.get(Testimony, tid)
+        assert t is not None
+        assert not (Path(config.storage_path) / t.storage_id).exists()  # not even the folder
 
 
 def test_addition_committed_before_a_stale_withdrawal_is_withdrawn_too(
