@@ -8,6 +8,7 @@ and renamed, so a file either exists whole or not at all.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -23,6 +24,8 @@ from intake import crypto
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
 _PARTIAL = ".partial"
 COPY_BLOCK = 1024 * 1024
+_DELETE_TRIES = 5
+_VANISHED = {errno.ENOENT, errno.ENOTEMPTY}
 
 
 class StorageError(Exception):
@@ -94,8 +97,16 @@ class Store:
     def delete_testimony(self, storage_id: str) -> None:
         """Remove every file of a testimony (withdrawal, or an intake that did not commit)."""
         folder = self._folder(storage_id)
-        if folder.exists():
-            shutil.rmtree(folder)
+        # An addition losing a race with a withdrawal may finish, rename or remove a file while
+        # the folder is being removed: take the folder as it is then, and try again.
+        for attempt in range(_DELETE_TRIES):
+            if not folder.exists():
+                return
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                if attempt + 1 == _DELETE_TRIES or exc.errno not in _VANISHED:
+                    raise
 
     def storage_ids(self) -> list[str]:
         """Storage ids present on disk (for the sweep of folders no row points to)."""

@@ -13,6 +13,7 @@ and tests call the same code. The order of work makes a crash harmless:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import unicodedata
@@ -270,7 +271,7 @@ def accept(
             item.access.close()
         raise SubmissionRejected("too_long")
     key = crypto.new_data_key()
-    code = receipts.new_code()
+    code = receipts.new_code(keyring.receipt_pepper)
     testimony = Testimony(
         pseudonym=pseudonyms.new_pseudonym(),
         storage_id=pseudonyms.new_storage_id(),
@@ -349,7 +350,12 @@ def add_audio(
     testimony: Testimony,
     uploads: list[Upload],
 ) -> list[AudioFile]:
-    """Add files to an existing testimony under its own key; queue their transcription."""
+    """Add files to an existing testimony under its own key; queue their transcription.
+
+    A withdrawal may commit while the files are being written: the state is checked again, in
+    the same statement that locks the row, just before the commit (`lifecycle.expect_state`).
+    If the withdrawal won, nothing is committed and every file of the testimony is removed.
+    """
     if testimony.state not in ADD_AUDIO_STATES or testimony.wrapped_key is None:
         raise SubmissionRejected("cannot_add")
     if not uploads:
@@ -364,6 +370,7 @@ def add_audio(
         files = _store_files(
             session, store, key, testimony, prepared, testimony.consent.archive, existing + 1, names
         )
+        lifecycle.expect_state(session, testimony, ADD_AUDIO_STATES)
         session.flush()
         lifecycle.record_event(
             session,
@@ -375,10 +382,17 @@ def add_audio(
         if testimony.consent.transcribe:
             _queue_transcription(session, testimony, files)
         session.commit()
-    except BaseException:
+    except lifecycle.StaleState:
         session.rollback()
-        for name in names:
-            store.delete(testimony.storage_id, name)
+        _discard_added(store, testimony, names, lost_to_withdrawal=True)
+        raise SubmissionRejected("cannot_add") from None
+    except BaseException as exc:
+        session.rollback()
+        # A withdrawal that removed the folder mid-write makes the write itself fail.
+        lost = isinstance(exc, OSError) and _is_withdrawn(testimony)
+        _discard_added(store, testimony, names, lost_to_withdrawal=lost)
+        if lost:
+            raise SubmissionRejected("cannot_add") from None
         raise
     finally:
         for item in prepared:
@@ -386,22 +400,66 @@ def add_audio(
     return files
 
 
+def _is_withdrawn(testimony: Testimony) -> bool:
+    """Whether the testimony is withdrawn now, as committed (reads the row again)."""
+    try:
+        return testimony.state == TestimonyState.withdrawn
+    except Exception:  # the database itself may be what failed
+        return False
+
+
+def _discard_added(
+    store: Store, testimony: Testimony, names: list[str], *, lost_to_withdrawal: bool
+) -> None:
+    """Remove the files an addition wrote; all of the folder if the testimony was withdrawn
+    meanwhile (the withdrawal may have removed the folder before these files were written)."""
+    if lost_to_withdrawal and testimony.state == TestimonyState.withdrawn:
+        with contextlib.suppress(FileNotFoundError):
+            store.delete_testimony(testimony.storage_id)
+        return
+    for name in names:
+        store.delete(testimony.storage_id, name)
+
+
+# A withdrawal that finds the state changed under it re-reads and tries again; each try can
+# only lose to a change that moved the testimony forward, so a few tries always suffice.
+_WITHDRAW_TRIES = 5
+
+
 def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
     """Withdraw consent: destroy the key, delete content and identity, keep a tombstone.
 
     The key is destroyed in the committed transaction first; the files, already unreadable,
     are deleted after. A crash in between leaves only ciphertext, which the sweep removes.
+    A concurrent change of state (audio added, a worker starting) makes one try lose cleanly
+    (`lifecycle.StaleState`); the withdrawal then starts again from the new state.
     """
-    if testimony.state == TestimonyState.withdrawn:
-        return
+    for _ in range(_WITHDRAW_TRIES):
+        if testimony.state == TestimonyState.withdrawn:
+            break
+        try:
+            _withdraw_once(session, testimony)
+            break
+        except lifecycle.StaleState:
+            session.rollback()  # expires the testimony: the next try reads its new state
+    else:
+        raise lifecycle.StaleState(f"{testimony.pseudonym}: withdrawal kept losing")
+    store.delete_testimony(testimony.storage_id)
+
+
+def _withdraw_once(session: Session, testimony: Testimony) -> None:
+    state = testimony.state
+    # Lock the row at the state read before anything else, so that no addition can commit
+    # new files or jobs between this check and the commit below.
+    lifecycle.expect_state(session, testimony, {state})
     now = utcnow()
+    cancelled = jobs.cancel_for_testimony(session, testimony.id)
     testimony.wrapped_key = None
     testimony.removal_notes = None
     testimony.progress = None
     testimony.withdrawn_at = now
     if testimony.consent is not None:
         testimony.consent.withdrawn_at = now
-    cancelled = jobs.cancel_for_testimony(session, testimony.id)
     for table in (Identity, MachineDraft):
         session.execute(delete(table).where(table.testimony_id == testimony.id))
     transcript_ids = select(Transcript.id).where(Transcript.testimony_id == testimony.id)
@@ -416,4 +474,3 @@ def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
         {"jobs_cancelled": cancelled},
     )
     session.commit()
-    store.delete_testimony(testimony.storage_id)

@@ -27,11 +27,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from intake import form_tokens, i18n, jobs, receipts, submissions
 from intake.config import Config
 from intake.forms import AddAudioForm, ReceiptForm, SubmissionForm, WithdrawForm
+from intake.gate import Gate
 from intake.models import Language, Testimony, TestimonyState
 from intake.services import request_session, services
 from intake.spool import Spool
 
-FAILURES_KEY = "receipt_failures"
 # The session's hold on a receipt code not yet confirmed (see intake.form_tokens).
 RECEIPT_KEY = "receipt"
 
@@ -157,28 +157,41 @@ def _too_many() -> Response:
     return make_response(render_template("public/too_many.html"), 429)
 
 
-def _find(form: ReceiptForm) -> tuple[Testimony | None, str, Response | None]:
-    """Look up a testimony by the form's code, counting and limiting wrong codes."""
+def _find(
+    form: ReceiptForm, misses: receipts.RecentMisses
+) -> tuple[Testimony | None, str, Response | None]:
+    """Look up a testimony by the form's code; wrong codes are counted and limited server-side
+    (`receipts.lookup`), and a correct code is never refused."""
     svc = services()
     cfg = svc.config
-    db_session = request_session()
-    if session.get(FAILURES_KEY, 0) >= cfg.receipt_failures_per_session or (
-        receipts.global_limit_reached(db_session, cfg.receipt_failures_global_per_hour)
-    ):
+    gate = Gate(cfg.lock_path, "receipt", cfg.receipt_lookups_at_once, cfg.receipt_lookup_wait_s)
+    found = receipts.lookup(
+        request_session(),
+        form.code.data or "",
+        svc.keyring.receipt_pepper,
+        gate=gate,
+        misses=misses,
+        failures_per_hour=cfg.receipt_failures_global_per_hour,
+    )
+    if found.outcome is receipts.Outcome.found:
+        return found.testimony, found.code, None
+    if found.outcome is receipts.Outcome.limited:
         return None, "", _too_many()
-    try:
-        code = receipts.normalise(form.code.data or "")
-        testimony = receipts.find(db_session, code, svc.keyring.receipt_pepper)
-    except receipts.InvalidCode:
-        code, testimony = "", None
-    if testimony is None:
-        receipts.record_failure(db_session)
-        db_session.commit()
-        session[FAILURES_KEY] = session.get(FAILURES_KEY, 0) + 1
-        form.code.errors = [_("No testimony matches this code. Please check it and try again.")]
-        page = render_template("public/receipt_form.html", form=form)
-        return None, "", make_response(page, 400)
-    return testimony, code, None
+    messages = {
+        receipts.Outcome.wrong_length: _(
+            "A receipt code has 16 digits. Please check that none is missing or extra."
+        ),
+        receipts.Outcome.mistyped: _(
+            "This is not a valid receipt code: a digit is probably mistyped. "
+            "Please compare it digit by digit with the code you wrote down."
+        ),
+        receipts.Outcome.unknown: _(
+            "No testimony matches this code. Please check it and try again."
+        ),
+    }
+    form.code.errors = [messages[found.outcome]]
+    page = render_template("public/receipt_form.html", form=form)
+    return None, "", make_response(page, 400)
 
 
 def _submit_form(
@@ -245,6 +258,8 @@ def _submit_form(
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
     bp = Blueprint("public", __name__)
+    # Per process: codes with valid check digits that matched nothing a moment ago.
+    misses = receipts.RecentMisses()
 
     @bp.get("/")
     def index() -> Response:
@@ -295,7 +310,7 @@ def make_blueprint(config: Config) -> Blueprint:
         form = ReceiptForm()
         if not form.validate():
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
@@ -307,7 +322,7 @@ def make_blueprint(config: Config) -> Blueprint:
         uploads = _uploads(request.files.getlist(form.audio.name))
         if not form.validate():
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
@@ -328,7 +343,7 @@ def make_blueprint(config: Config) -> Blueprint:
         form = WithdrawForm()
         if not form.code.data:
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
