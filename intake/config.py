@@ -48,6 +48,11 @@ class Config:
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: float = 6 * 3600.0
     max_files_per_submission: int = 10
+    # Room for the store: a cap on the bytes it holds (0 = none) and free space it always
+    # leaves on its disk, so that a flood of uploads fills neither the quota nor the disk
+    # that the database and the workers share. Uploads beyond either are refused up front.
+    store_quota_bytes: int = 0
+    store_reserve_bytes: int = 512 * 1024**2
 
     # Wrong receipt codes: per browser session, and across all visitors (see docs/security.md
     # for why there is no per-address limit).

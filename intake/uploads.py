@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 from flask import Request, current_app
 
 from intake.crypto import EncryptedTempFile
+from intake.services import services
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -30,6 +31,9 @@ class SpoolingRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
+        # Before the first byte of a file is spooled: a body the store has no room for is
+        # refused now (StoreFull, shown by the error handler), not after it filled the disk.
+        services().store.ensure_room(total_content_length or 0)
         folder = Path(current_app.config["TESTIMONY_TEMP"])
         return EncryptedTempFile(folder)  # type: ignore[return-value]
 
