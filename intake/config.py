@@ -68,6 +68,9 @@ class Config:
     # again (a broker can lose a message; duplicates are harmless, the claim is atomic).
     job_republish_after_s: float = 3600.0
     broker_visibility_timeout_s: int = 12 * 3600
+    # How often a worker writes the progress of a transcription (it also writes at once
+    # when the progress moved by 5 %), so that the submitter's page never sits still long.
+    progress_interval_s: float = 5.0
 
     # Transcription engine.
     whisper_model: str = "base"

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -371,3 +372,31 @@ def test_silence_gives_no_segments_and_unknown_language(engine: Engine) -> None:
 def test_unknown_task_is_refused(engine: Engine, speech_dir: Path) -> None:
     with pytest.raises(ValueError, match="task"):
         engine.transcribe(speech_dir / "one.wav", language="en", task="summarise")
+
+
+@pytest.mark.model
+def test_progress_is_reported_while_a_window_is_decoded(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A minute of speech in one window, decoded two chunks per batch: progress must arrive
+    batch by batch, not all at once when the window is done."""
+    speech = _espeak(" ".join([SENTENCE_1, SENTENCE_2] * 7), tmp_path / "minute.wav")
+    audio = _decode16k(speech)
+    assert 45 * SR < audio.shape[0] < 90 * SR
+    flac = _flac_bytes(audio)
+    small_batches = engine.with_settings(batch_size=2, window_s=600.0)
+    seen: list[tuple[float, float]] = []
+    start = time.monotonic()
+
+    def note(fraction: float) -> None:
+        seen.append((time.monotonic() - start, fraction))
+
+    result = small_batches.transcribe(io.BytesIO(flac), language="en", progress=note)
+    elapsed = time.monotonic() - start
+    assert result.segments
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    partial = [(t, f) for t, f in seen if f < 1.0]
+    assert len(partial) >= 2, seen
+    # The first report comes after the first batch, well before the window is done.
+    assert partial[0][0] < 0.75 * elapsed, (seen, elapsed)
