@@ -37,6 +37,18 @@ from workers.engine import (
 SR = 16000
 SENTENCE_1 = "The purple elephant visited London on a rainy Tuesday morning."
 SENTENCE_2 = "Seven yellow bicycles crossed the narrow bridge at midnight."
+MINUTE_OF_SPEECH = (
+    f"{SENTENCE_1} {SENTENCE_2} My grandmother kept a small garden behind the old library. "
+    "Every autumn the farmers brought apples, walnuts and honey to the market square. "
+    "The train to the mountains left at six, and nobody wanted to miss it. "
+    "A doctor from the village wrote long letters to her brother in the capital. "
+    "We waited three days for the storm to pass before the boats could sail again. "
+    "The teacher asked the children to draw a map of the river and its bridges. "
+    "On the first day of spring the whole street smelled of fresh bread. "
+    "Two old friends played chess every evening under the plane trees. "
+    "The radio announced that the road through the valley was closed for repairs. "
+    "Later that winter the lake froze so hard that people walked across it to the island."
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,11 +390,13 @@ def test_unknown_task_is_refused(engine: Engine, speech_dir: Path) -> None:
 def test_progress_is_reported_while_a_window_is_decoded(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """A minute of speech in one window, decoded two chunks per batch: progress must arrive
+    """Two minutes of speech in one window, two 30 s chunks per batch: progress must arrive
     batch by batch, not all at once when the window is done."""
-    speech = _espeak(" ".join([SENTENCE_1, SENTENCE_2] * 7), tmp_path / "minute.wav")
+    # Varied sentences: text that repeats itself within a chunk would look like a repetition
+    # loop to the engine and be decoded again, sequentially.
+    speech = _espeak(f"{MINUTE_OF_SPEECH} {MINUTE_OF_SPEECH}", tmp_path / "minutes.wav")
     audio = _decode16k(speech)
-    assert 45 * SR < audio.shape[0] < 90 * SR
+    assert 90 * SR < audio.shape[0] < 180 * SR
     flac = _flac_bytes(audio)
     small_batches = engine.with_settings(batch_size=2, window_s=600.0)
     seen: list[tuple[float, float]] = []
