@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import delete, select
@@ -50,12 +47,9 @@ from intake.models import (
     Transcript,
     utcnow,
 )
-from intake.storage import Store
+from intake.storage import Store, StoreFull
 
 SUBMITTER = "submitter"
-_MAX_NAME_BYTES = 255
-# Path separators, NUL and every control or bidirectional-formatting character.
-_BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 class SubmissionRejected(Exception):
@@ -69,7 +63,12 @@ class SubmissionRejected(Exception):
 
 @dataclass
 class Upload:
-    """One file as received: its spooled (encrypted) bytes and the name the browser gave."""
+    """One file as received: its spooled (encrypted) bytes and the name the browser gave.
+
+    The name is never checked, stored or used to find anything: a file is recognised by its
+    content, and stored under a name of our own. So `../../x.wav`, a right-to-left override
+    or a Windows name of 150 Persian letters are all simply ignored, never refused.
+    """
 
     stream: BinaryIO
     filename: str
@@ -112,36 +111,30 @@ class _Prepared:
 PreparedAudio = _Prepared
 
 
-def check_filename(filename: str) -> None:
-    """Refuse names no honest browser sends; the name itself is never stored or used."""
-    if len(filename.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
-        raise SubmissionRejected("bad_filename")
-    if _BAD_NAME.search(filename) or ".." in Path(filename).parts:
-        raise SubmissionRejected("bad_filename")
-    if any(unicodedata.category(ch) in {"Cf", "Cc", "Cs"} and ch != "\u200c" for ch in filename):
-        # Right-to-left overrides and other invisible formatting disguise a file's real kind
-        # (the zero-width non-joiner is ordinary Persian spelling).
-        raise SubmissionRejected("bad_filename")
+def _prepare(
+    uploads: list[Upload], config: Config, store: Store, keep_original: bool, used_s: float = 0.0
+) -> list[_Prepared]:
+    """Check and re-encode every file; raise on the first bad one, having stored nothing.
 
-
-def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
-    """Check and re-encode every file; raise on the first bad one, having stored nothing."""
+    `used_s` is the audio the testimony already holds (when adding to it). Each file may
+    only use what is left of the submission's `max_duration_s` after the files before it,
+    so decoding stops as soon as the total passes the limit: ten small files of hours of
+    silence cost seconds of decoding, not hours each.
+    """
     prepared: list[_Prepared] = []
     try:
+        if keep_original:
+            store.ensure_room(sum(_size(upload.stream) for upload in uploads))
         for index, upload in enumerate(uploads, start=1):
-            try:
-                check_filename(upload.filename)
-            except SubmissionRejected as exc:
-                raise SubmissionRejected(exc.reason, index) from None
+            left_s = config.max_duration_s - used_s - sum(p.info.duration_s for p in prepared)
+            if left_s <= 0:
+                raise SubmissionRejected("too_long", index)
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
                 # Seconds of decoding and encoding: off the server's event loop.
                 info = offload.blocking(
-                    audio.make_access_copy,
-                    upload.stream,
-                    access,
-                    max_duration_s=config.max_duration_s,
+                    audio.make_access_copy, upload.stream, access, max_duration_s=left_s
                 )
             except BaseException as exc:
                 access.close()
@@ -149,21 +142,27 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
                     raise SubmissionRejected(exc.reason, index) from None
                 raise
             prepared.append(_Prepared(access, upload.stream, info))
-        total = sum(p.info.duration_s for p in prepared)
-        if total > config.max_duration_s:
-            raise SubmissionRejected("too_long")
-    except BaseException:
+        # Now the exact bytes are known: the access copies, and the originals if kept.
+        store.ensure_room(
+            sum(_size(p.access) + (_size(p.source) if keep_original else 0) for p in prepared)
+        )
+    except BaseException as exc:
         for item in prepared:
             item.access.close()
+        if isinstance(exc, StoreFull):
+            raise SubmissionRejected("store_full") from None
         raise
     return prepared
 
 
-def check_file(upload: Upload, index: int, config: Config) -> PreparedAudio:
-    """Check and re-encode one file (numbered `index` in messages); the caller closes
-    `access` when done."""
+def check_file(
+    upload: Upload, index: int, config: Config, store: Store, used_s: float = 0.0
+) -> PreparedAudio:
+    """Check and re-encode one file (numbered `index` in messages) that arrives with an intake
+    form, `used_s` seconds of audio being kept for the form already; the caller closes
+    `access` when done. The original is kept with the form, so room is checked for it."""
     try:
-        [item] = _prepare([upload], config)
+        [item] = _prepare([upload], config, store, True, used_s)
     except SubmissionRejected as exc:
         raise SubmissionRejected(exc.reason, index if exc.index is not None else None) from None
     return item
@@ -182,6 +181,10 @@ def problems(choices: consent.ConsentChoices, files: int, config: Config) -> lis
     if files > config.max_files_per_submission:
         found.append("too_many_files")
     return found
+
+
+def _size(stream: BinaryIO | io.RawIOBase) -> int:
+    return int(stream.seek(0, 2))
 
 
 def _store_files(
@@ -264,7 +267,8 @@ def accept(
     found = problems(sub.choices, len(sub.kept) + len(sub.uploads), config)
     if found:
         raise SubmissionRejected(found[0])
-    prepared = _prepare(sub.uploads, config)
+    kept_s = sum(p.info.duration_s for p in sub.kept)
+    prepared = _prepare(sub.uploads, config, store, sub.choices.archive, kept_s)
     every = [*sub.kept, *prepared]
     if sum(p.info.duration_s for p in every) > config.max_duration_s:
         for item in prepared:
@@ -322,9 +326,11 @@ def accept(
         if sub.form is not None:
             form_tokens.keep_code(session, sub.form, code)
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
         store.delete_testimony(testimony.storage_id)
+        if isinstance(exc, StoreFull):  # the disk filled while writing: say so, as above
+            raise SubmissionRejected("store_full") from None
         raise
     finally:
         for item in prepared:
@@ -363,7 +369,8 @@ def add_audio(
     existing = len(testimony.audio_files)
     if existing + len(uploads) > config.max_files_per_submission:
         raise SubmissionRejected("too_many_files")
-    prepared = _prepare(uploads, config)
+    used_s = sum(f.duration_s for f in testimony.audio_files)
+    prepared = _prepare(uploads, config, store, testimony.consent.archive, used_s)
     key = crypto.unwrap_key(keyring.master_key, testimony.wrapped_key)
     names: list[str] = []
     try:
@@ -393,6 +400,8 @@ def add_audio(
         _discard_added(store, testimony, names, lost_to_withdrawal=lost)
         if lost:
             raise SubmissionRejected("cannot_add") from None
+        if isinstance(exc, StoreFull):
+            raise SubmissionRejected("store_full") from None
         raise
     finally:
         for item in prepared:

@@ -122,10 +122,6 @@ BAD_FILES = [
     ("zero_channels", fx.wav_with(channels=0), "a.wav", "contains no audio channels"),
     ("absurd_rate", fx.wav_with(sample_rate=7), "a.wav", "audio format is not supported"),
     ("hls", fx.hls_playlist(), "a.mp3", "not a recording we can read"),
-    ("dotdot", fx.tone_wav(0.5), "../../etc/passwd.wav", "file name contains"),
-    ("nul", fx.tone_wav(0.5), "a\x00.wav", "file name contains"),
-    ("rtl_override", fx.tone_wav(0.5), "evil\u202egpj.wav", "file name contains"),
-    ("long_name", fx.tone_wav(0.5), "a" * 1000 + ".wav", "file name contains"),
 ]
 
 
@@ -341,13 +337,6 @@ def test_large_body_is_read_in_large_blocks(app: Flask, client: FlaskClient) -> 
     assert response.status_code == 200
     with app.extensions["testimony"].db.session() as s:
         assert round(s.scalars(select(AudioFile)).one().duration_s, 1) == 12.0
-
-
-def test_persian_file_name_is_accepted(app: Flask, client: FlaskClient) -> None:
-    # The zero-width non-joiner is ordinary Persian spelling, not a disguise.
-    response = submit(client, [(fx.tone_wav(1.0), "شهادت\u200cپدرم ۱۳۶۷.wav")])
-    assert response.status_code == 200
-    assert _count(app, AudioFile) == 1
 
 
 def test_failed_store_write_while_adding_audio_leaves_no_new_file(

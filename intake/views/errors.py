@@ -7,6 +7,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from intake.storage import StoreFull
+
 
 def register(app: Flask) -> None:
     """Install the error handlers."""
@@ -24,6 +26,14 @@ def register(app: Flask) -> None:
         return render_template(
             "error.html", message=_("The upload is larger than this archive accepts.")
         ), 413
+
+    @app.errorhandler(StoreFull)
+    def store_full(_exc: StoreFull) -> tuple[str, int]:
+        # Raised while the body is read (intake.uploads), before a byte of it was spooled.
+        from intake.views.public import rejection_message
+
+        request.close()
+        return render_template("error.html", message=rejection_message("store_full")), 507
 
     @app.errorhandler(404)
     def not_found(_exc: HTTPException) -> tuple[str, int]:

@@ -47,9 +47,9 @@ def rejection_message(reason: str, index: int | None = None) -> str:
         "damaged": _("The file seems damaged or incomplete. Please send it again."),
         "bad_sample_rate": _("The file's audio format is not supported."),
         "no_channels": _("The file contains no audio channels."),
-        "bad_filename": _(
-            "The file name contains characters that are not allowed. "
-            "Please rename the file and try again."
+        "store_full": _(
+            "The archive cannot take new recordings at the moment, and nothing was saved. "
+            "Please keep your recording and try again later."
         ),
         "no_consent": _("Please tick at least one use of your recording that you agree to."),
         "translate_needs_transcribe": _(
@@ -99,7 +99,9 @@ def _keep_upload(
     if spool.count() >= config.max_files_per_submission:
         return rejection_message("too_many_files", index)
     try:
-        item = submissions.check_file(upload, index, config)
+        item = submissions.check_file(
+            upload, index, config, services().store, spool.total_duration_s()
+        )
     except submissions.SubmissionRejected as exc:
         return rejection_message(exc.reason, exc.index)
     try:
