@@ -5,7 +5,18 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
+
+from intake.forms import ReceiptForm, SubmissionForm
+
+# Pages reached with a receipt code: an expired form there goes back to the code's form.
+_RECEIPT_ENDPOINTS = {
+    "public.receipt",
+    "public.add_audio",
+    "public.withdraw",
+    "public.narrow_consent",
+}
 
 
 def register(app: Flask) -> None:
@@ -13,6 +24,19 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(_exc: CSRFError) -> tuple[str, int]:
+        # A form left open too long (or a session lost) must not cost the visitor what they
+        # typed: the same form comes back filled in, with a fresh token, in their language.
+        text = _(
+            "This form had expired. What you typed is kept below: "
+            "please check it and send it again."
+        )
+        if request.endpoint == "public.submit":
+            form = SubmissionForm(formdata=request.form)
+            return render_template("public/submit.html", form=form, error=text), 400
+        if request.endpoint in _RECEIPT_ENDPOINTS:
+            typed = MultiDict({"code": request.form.get("code", "")})
+            form = ReceiptForm(formdata=typed)
+            return render_template("public/receipt_form.html", form=form, notice=text), 400
         text = _("This form has expired. Please go back, reload the page and try again.")
         return render_template("error.html", message=text), 400
 

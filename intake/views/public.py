@@ -20,9 +20,15 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import i18n, jobs, receipts, submissions
+from intake import consent, i18n, jobs, receipts, stages, submissions
 from intake.config import Config
-from intake.forms import AddAudioForm, ReceiptForm, SubmissionForm, WithdrawForm
+from intake.forms import (
+    AddAudioForm,
+    NarrowConsentForm,
+    ReceiptForm,
+    SubmissionForm,
+    WithdrawForm,
+)
 from intake.models import Language, Testimony, TestimonyState
 from intake.services import request_session, services
 
@@ -68,6 +74,19 @@ def _uploads(files: list[FileStorage]) -> list[submissions.Upload]:
     ]
 
 
+def narrowing_message(reason: str) -> str:
+    """The visitor-facing sentence for a change of consent that was not made."""
+    messages = {
+        "nothing": _("Nothing was changed: tick a use to withdraw, or give a later date."),
+        "embargo_earlier": _(
+            "The embargo can only be moved later from this page, never earlier or removed."
+        ),
+        "not_narrowable": _("This use can only be stopped by withdrawing the whole testimony."),
+        "withdrawn": _("This testimony was withdrawn."),
+    }
+    return messages.get(reason, _("Your consent could not be changed."))
+
+
 def _status_page(
     testimony: Testimony,
     code: str,
@@ -75,15 +94,27 @@ def _status_page(
     message: str | None = None,
     error: str | None = None,
     status: int = 200,
+    consent_form: NarrowConsentForm | None = None,
 ) -> Response:
+    # The testimony may have changed in this request (audio added, consent narrowed): read it
+    # again, so that the page never shows counts from before.
+    request_session().expire(testimony)
+    if testimony.state == TestimonyState.withdrawn:
+        return make_response(render_template("public/withdrawn.html", testimony=testimony), status)
     add_form = AddAudioForm(formdata=None, code=code)
     withdraw_form = WithdrawForm(formdata=None, code=code)
+    given = testimony.consent
     return make_response(
         render_template(
             "public/status.html",
             testimony=testimony,
             add_form=add_form,
             withdraw_form=withdraw_form,
+            consent_form=consent_form or NarrowConsentForm(formdata=None, code=code),
+            consent=given,
+            uses=consent.USES,
+            narrowable=consent.NARROWABLE,
+            stages=stages.path(testimony.state, bool(given and given.translate)),
             can_add=testimony.state in submissions.ADD_AUDIO_STATES,
             total_duration=sum(f.duration_s for f in testimony.audio_files),
             message=message,
@@ -215,6 +246,31 @@ def make_blueprint(config: Config) -> Blueprint:
         svc = services()
         submissions.withdraw(request_session(), svc.store, testimony)
         return make_response(render_template("public/withdrawn.html", testimony=testimony))
+
+    @bp.post("/receipt/consent")
+    def narrow_consent() -> Response:
+        form = NarrowConsentForm()
+        if not form.code.data:
+            return make_response(render_template("public/receipt_form.html", form=form), 400)
+        testimony, code, failed = _find(form)
+        if failed is not None:
+            return failed
+        assert testimony is not None
+        if not form.validate():
+            errors = form.embargo_until.errors or [_("Your consent could not be changed.")]
+            return _status_page(
+                testimony, code, error=str(errors[0]), status=400, consent_form=form
+            )
+        try:
+            consent.narrow(request_session(), testimony, form.withdrawn(), form.embargo_until.data)
+        except consent.NarrowingRefused as exc:
+            request_session().rollback()
+            return _status_page(
+                testimony, code, error=narrowing_message(exc.reason), status=400, consent_form=form
+            )
+        return _status_page(
+            testimony, code, message=_("Your consent was narrowed. The earlier version is kept.")
+        )
 
     @bp.get("/language/<code>")
     def language(code: str) -> WerkzeugResponse:
