@@ -90,9 +90,7 @@ def test_the_page_cannot_widen_consent(app: Flask, client: FlaskClient) -> None:
 
 
 def test_embargo_only_moves_later(app: Flask, client: FlaskClient) -> None:
-    code = receipt_code(
-        submit(client, [(fx.tone_wav(1.0), "a.wav")], embargo_until="2031-01-02")
-    )
+    code = receipt_code(submit(client, [(fx.tone_wav(1.0), "a.wav")], embargo_until="2031-01-02"))
     status, html = _narrow(client, code, embargo_until="2030-01-01")
     assert status == 400 and "only be moved later" in html
     assert _consent(app).embargo_until == date(2031, 1, 2)

@@ -10,10 +10,9 @@ from datetime import date
 import jdatetime
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from intake import i18n, stages
-from intake.models import Consent, TestimonyState
+from intake.models import TestimonyState
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, post_multipart, receipt_code, submit
 
