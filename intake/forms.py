@@ -90,7 +90,10 @@ class SubmissionForm(FlaskForm):
         # the one thing this consent is not.
         if field.data and not (self.name.data or "").strip():
             raise ValidationError(
-                _l("To publish with your name, please write your name below, or untick it.")
+                _l(
+                    "To publish with your name, please fill in your name, "
+                    "or untick publication with your name."
+                )
             )
 
     def validate_publish_anonymised_audio(self, field: BooleanField) -> None:

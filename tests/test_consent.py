@@ -121,7 +121,7 @@ def test_publication_with_name_needs_a_name(app: Flask, client: FlaskClient) -> 
         client, [(fx.tone_wav(1.0), "a.wav")], consent={**ALL_CONSENT, "publish_named": "y"}
     )
     assert response.status_code == 400
-    assert "write your name" in response.get_data(as_text=True)
+    assert "fill in your name" in response.get_data(as_text=True)
     with app.extensions["testimony"].db.session() as s:
         assert s.scalars(select(Testimony)).all() == []
 
