@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from intake.consent import NarrowingRefused, narrow
 from intake.models import Consent, ConsentVersion, Event, Job, JobKind, JobStatus, Testimony
 from tests import audio_fixtures as fx
 from tests.support import ALL_CONSENT, csrf_token, receipt_code, submit
@@ -145,3 +147,14 @@ def test_named_publication_sits_apart_with_a_voice_warning(client: FlaskClient) 
     assert "voice identifies you" in named
     consents = html.split("What may the archive do")[1].split("</fieldset>")[0]
     assert "publish_named" not in consents
+
+
+def test_keeping_and_transcribing_are_withdrawn_only_whole(app: Flask, client: FlaskClient) -> None:
+    _named(client)
+    with app.extensions["testimony"].db.session() as s:
+        testimony = s.scalars(select(Testimony)).one()
+        for use in ("archive", "transcribe", "embargo_until"):
+            with pytest.raises(NarrowingRefused) as refused:
+                narrow(s, testimony, {use})
+            assert refused.value.reason == "not_narrowable"
+    assert _consent(app).archive and _consent(app).transcribe

@@ -59,6 +59,11 @@ def test_submit_page_looks_right(
         link = page.get_by_role("link", name="فارسی")
         box = link.bounding_box()
         assert link.is_visible() and box is not None and box["y"] < 80
+        # Drawn as a button, not a small word lost in the header.
+        style = link.evaluate(
+            "el => [getComputedStyle(el).borderTopWidth, getComputedStyle(el).fontWeight]"
+        )
+        assert float(style[0].rstrip("px")) >= 1 and int(style[1]) >= 600
         link.click()
         page.wait_for_load_state()
         assert page.locator("html").get_attribute("dir") == "rtl"
@@ -69,6 +74,9 @@ def test_submit_page_looks_right(
         legend = fieldset.locator("legend").bounding_box()
         outer = fieldset.bounding_box()
         assert legend and outer and _inside(legend, outer), fieldset.inner_text()[:60]
+        # Below the top border, not cut by it (the box of a fieldset starts at its legend's top
+        # when the legend sits on the border).
+        assert legend["y"] >= outer["y"] + 1, fieldset.inner_text()[:60]
     assert page.locator("#recorder").is_visible() is javascript
     if locale == "fa":
         assert page.get_attribute("#embargo_until", "placeholder") is None
