@@ -306,6 +306,7 @@ def accept(
                 translate=c.translate,
                 publish_anonymised=c.publish_anonymised,
                 publish_named=c.publish_named,
+                publish_anonymised_audio=c.publish_anonymised_audio,
                 embargo_until=c.embargo_until,
             )
         )

@@ -65,7 +65,9 @@ def test_submission_stores_encrypted_record_and_queues_job(
 def test_without_transcription_consent_no_job_and_no_original(
     app: Flask, client: FlaskClient
 ) -> None:
-    response = submit(client, [(fx.tone_wav(1.0), "a.wav")], consent={"publish_named": "y"})
+    response = submit(
+        client, [(fx.tone_wav(1.0), "a.wav")], consent={"publish_named": "y"}, name="Someone"
+    )
     assert response.status_code == 200
     with app.extensions["testimony"].db.session() as s:
         t = s.scalars(select(Testimony)).one()

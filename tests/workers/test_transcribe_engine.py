@@ -210,9 +210,7 @@ def test_assembly_is_idempotent_repairs_damage_and_survives_a_race(
     assert (target / "model.bin").read_bytes() == whole
     (target / "model.bin.sha256").unlink()
     ensure_default_model(cache)
-    assert (target / "model.bin.sha256").read_text().split()[0] == hashlib.sha256(
-        whole
-    ).hexdigest()
+    assert (target / "model.bin.sha256").read_text().split()[0] == hashlib.sha256(whole).hexdigest()
     assert sorted(p.name for p in cache.iterdir()) == ["whisper-base"]
 
 
@@ -301,9 +299,7 @@ def test_settings_from_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_english_speech_is_transcribed_with_word_timings(
-    engine: Engine, speech_dir: Path
-) -> None:
+def test_english_speech_is_transcribed_with_word_timings(engine: Engine, speech_dir: Path) -> None:
     fractions: list[float] = []
     with open(speech_dir / "one.wav", "rb") as fh:  # a file object, as the worker passes
         result = engine.transcribe(fh, language="en", progress=fractions.append)
@@ -317,7 +313,12 @@ def test_english_speech_is_transcribed_with_word_timings(
     data = result.to_json()
     assert data["language"] == "en"
     assert set(data["segments"][0]) == {
-        "start", "end", "text", "avg_logprob", "no_speech_prob", "words",
+        "start",
+        "end",
+        "text",
+        "avg_logprob",
+        "no_speech_prob",
+        "words",
     }
 
 
@@ -328,9 +329,7 @@ def test_restricted_detection_says_english(engine: Engine, speech_dir: Path) -> 
     assert 0.5 < prob <= 1.0
     result = engine.transcribe(speech_dir / "two.wav", language="auto")
     assert result.language == "en"
-    assert {"yellow", "bicycles", "bridge"} <= _words(
-        " ".join(s.text for s in result.segments)
-    )
+    assert {"yellow", "bicycles", "bridge"} <= _words(" ".join(s.text for s in result.segments))
 
 
 @pytest.mark.model
