@@ -52,7 +52,7 @@ def create_app(config: Config | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
         TESTIMONY_TEMP=str(config.temp_path),
     )
-    store = Store(config.storage_path)
+    store = Store.for_config(config)
     store.ensure()
     config.temp_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(config.database_url)

@@ -54,10 +54,19 @@ class Config:
     # An unconfirmed receipt code stays showable this long (see intake/form_tokens.py).
     receipt_keep_s: float = 24 * 3600.0
 
-    # Wrong receipt codes: per browser session, and across all visitors (see docs/security.md
-    # for why there is no per-address limit).
-    receipt_failures_per_session: int = 5
-    receipt_failures_global_per_hour: int = 200
+    # Room for the store: a cap on the bytes it holds (0 = none) and free space it always
+    # leaves on its disk, so that a flood of uploads fills neither the quota nor the disk
+    # that the database and the workers share. Uploads beyond either are refused up front.
+    store_quota_bytes: int = 0
+    store_reserve_bytes: int = 512 * 1024**2
+
+    # Receipt codes (docs/security.md). Wrong codes across all visitors per hour: past this,
+    # wrong codes are answered "too many attempts"; a correct code is always accepted. Argon2
+    # lookups at once across the instance, and how long a lookup waits for its turn before it
+    # goes ahead anyway.
+    receipt_failures_global_per_hour: int = 1000
+    receipt_lookups_at_once: int = 2
+    receipt_lookup_wait_s: float = 10.0
 
     # Jobs and workers.
     job_lease_s: float = 120.0
@@ -68,6 +77,9 @@ class Config:
     # again (a broker can lose a message; duplicates are harmless, the claim is atomic).
     job_republish_after_s: float = 3600.0
     broker_visibility_timeout_s: int = 12 * 3600
+    # How often a worker writes the progress of a transcription (it also writes at once
+    # when the progress moved by 5 %), so that the submitter's page never sits still long.
+    progress_interval_s: float = 5.0
 
     # Transcription engine.
     whisper_model: str = "base"
@@ -120,6 +132,11 @@ class Config:
             current = getattr(self, name)
             unset = current is None or Path(current) == UNSET
             object.__setattr__(self, name, derived if unset else Path(current))
+
+    @property
+    def lock_path(self) -> Path:
+        """Folder for the lock files of gates shared by the instance's processes."""
+        return self.instance_path / "locks"
 
     @property
     def temp_path(self) -> Path:

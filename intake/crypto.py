@@ -16,6 +16,8 @@ in the associated data so that truncation is detected). Nothing is ever held who
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import os
 import secrets
@@ -119,13 +121,29 @@ def unseal(key: bytes, sealed: bytes, context: bytes) -> bytes:
         raise DecryptionError("sealed value was altered or the key is wrong") from exc
 
 
+_RECEIPT_CHECK_CONTEXT = b"testimony receipt check digits\x00"
+
+
+def receipt_check_digits(body: str, pepper: bytes, digits: int) -> str:
+    """The check digits of a receipt code's random part: HMAC-SHA256 under the pepper, mod 10^n.
+
+    A keyed MAC rather than a checksum such as Luhn: without the pepper nobody can make a code
+    that passes, so a guess fails here in microseconds and only one in 10^n guesses ever costs
+    an Argon2 hash. (Reducing 64 bits mod 10^4 leaves a bias below 10^-15.)
+    """
+    mac = hmac.new(pepper, _RECEIPT_CHECK_CONTEXT + body.encode("ascii"), hashlib.sha256)
+    value = int.from_bytes(mac.digest()[:8], "big") % 10**digits
+    return f"{value:0{digits}d}"
+
+
 def receipt_digest(code: str, pepper: bytes) -> bytes:
     """Slow, peppered hash of a receipt code (Argon2id), the only form in which it is stored.
 
     The salt is an instance-wide secret rather than per-row so the digest can be looked up by
-    index; a 16-digit code has 53 bits of entropy, which with Argon2id's cost keeps an offline
-    search of a stolen database (and pepper) far out of reach. The cost is OWASP's second
-    recommended setting (19 MiB, 2 passes): with 64 MiB, each submission's hash was the largest
+    index. A code has 12 random digits (40 bits; the other 4 are check digits that anyone with
+    the pepper can compute), so with the pepper and the database an offline search needs up
+    to 10^12 Argon2id evaluations (docs/security.md). The cost is OWASP's second recommended
+    setting (19 MiB, 2 passes): with 64 MiB, each submission's hash was the largest
     single allocation of the web process (benchmarks/upload.py).
     """
     # About 50 ms of CPU: off the web server's event loop (intake/offload.py).

@@ -41,6 +41,7 @@ class Action(enum.StrEnum):
     received = "received"
     audio_added = "audio_added"
     consent_withdrawn = "consent_withdrawn"
+    consent_narrowed = "consent_narrowed"
     transcription_queued = "transcription_queued"
     transcription_started = "transcription_started"
     transcript_stored = "transcript_stored"
@@ -68,6 +69,7 @@ _GROUPS: dict[Action, Group] = {
     Action.received: Group.intake,
     Action.audio_added: Group.intake,
     Action.consent_withdrawn: Group.consent,
+    Action.consent_narrowed: Group.consent,
     Action.transcription_queued: Group.processing,
     Action.transcription_started: Group.processing,
     Action.transcript_stored: Group.processing,
@@ -83,6 +85,7 @@ _LABELS: dict[Action, str] = {
     Action.received: "Testimony received",
     Action.audio_added: "Audio added by the submitter",
     Action.consent_withdrawn: "Consent withdrawn; content destroyed",
+    Action.consent_narrowed: "Consent narrowed by the submitter",
     Action.transcription_queued: "Transcription queued",
     Action.transcription_started: "Transcription started",
     Action.transcript_stored: "Machine transcript stored",

@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from intake import i18n
-from intake.consent import USES, ConsentChoices
+from intake.consent import NARROWABLE, USES, ConsentChoices
 from intake.models import Language
 
 TOO_LONG = _l("This text is too long.")
@@ -60,6 +60,7 @@ class SubmissionForm(FlaskForm):
     transcribe = BooleanField()
     translate = BooleanField()
     publish_anonymised = BooleanField()
+    publish_anonymised_audio = BooleanField()
     publish_named = BooleanField()
     embargo_until = LocalDateField(validators=[Optional(), _future])
     name = StringField(
@@ -76,8 +77,33 @@ class SubmissionForm(FlaskForm):
     audio = MultipleFileField(_l("Audio files"))
 
     def consent_fields(self) -> list[tuple[Any, str]]:
-        """The consent checkboxes with their versioned wording, in form order."""
-        return [(getattr(self, name), text) for name, text in USES]
+        """The consent checkboxes with their versioned wording, in form order, except
+        publication with the name, which the form shows apart with its warning."""
+        return [(getattr(self, name), text) for name, text in USES if name != "publish_named"]
+
+    def named_field(self) -> tuple[Any, str]:
+        """Publication with the name and its wording."""
+        return self.publish_named, dict(USES)["publish_named"]
+
+    def validate_publish_named(self, field: BooleanField) -> None:
+        # A publication "with my name" without a name would publish the voice under no name:
+        # the one thing this consent is not.
+        if field.data and not (self.name.data or "").strip():
+            raise ValidationError(
+                _l(
+                    "To publish with your name, please fill in your name, "
+                    "or untick publication with your name."
+                )
+            )
+
+    def validate_publish_anonymised_audio(self, field: BooleanField) -> None:
+        if field.data and not self.publish_anonymised.data:
+            raise ValidationError(
+                _l(
+                    "The anonymised audio is published only with the anonymised text: "
+                    "please also tick that, or untick the audio."
+                )
+            )
 
     def choices(self) -> ConsentChoices:
         """The consent given, as a value object."""
@@ -88,6 +114,7 @@ class SubmissionForm(FlaskForm):
             publish_anonymised=bool(self.publish_anonymised.data),
             publish_named=bool(self.publish_named.data),
             embargo_until=self.embargo_until.data,
+            publish_anonymised_audio=bool(self.publish_anonymised_audio.data),
         )
 
 
@@ -113,3 +140,17 @@ class WithdrawForm(ReceiptForm):
         _l("I understand that my recording and everything made from it will be destroyed."),
         validators=[DataRequired(_l("Please tick the box to confirm."))],
     )
+
+
+class NarrowConsentForm(ReceiptForm):
+    """Withdraw single uses, or move the embargo later. It offers no way to widen consent."""
+
+    withdraw_translate = BooleanField()
+    withdraw_publish_anonymised = BooleanField()
+    withdraw_publish_anonymised_audio = BooleanField()
+    withdraw_publish_named = BooleanField()
+    embargo_until = LocalDateField(validators=[Optional(), _future])
+
+    def withdrawn(self) -> set[str]:
+        """The uses ticked for withdrawal."""
+        return {name for name in NARROWABLE if getattr(self, f"withdraw_{name}").data}

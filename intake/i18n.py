@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import jdatetime
 from flask import Flask, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, force_locale, get_locale, gettext
 
 LOCALES = ("fa", "en")
 DEFAULT_LOCALE = "fa"
@@ -51,8 +51,26 @@ def format_date(value: date | datetime, locale: str | None = None) -> str:
     day = value.date() if isinstance(value, datetime) else value
     if locale == "fa":
         jalali = jdatetime.date.fromgregorian(date=day, locale="fa_IR")
-        return digits(jalali.strftime("%d %B %Y"), "fa")
-    return day.strftime("%d %B %Y").lstrip("0")
+        # The day without a leading zero, as Persian dates are written (۵ آذر, not ۰۵ آذر).
+        return digits(f"{jalali.day} {jalali.strftime('%B')} {jalali.year}", "fa")
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def format_duration(seconds: float, locale: str | None = None) -> str:
+    """A length of audio as minutes and seconds ("2 min 05 s"; a 3-second file is "3 s", not
+    "0.0 minutes"), in the interface's digits. Hours are shown past sixty minutes."""
+    locale = locale or current()
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    with force_locale(locale):
+        if hours:
+            text = gettext("%(h)s h %(m)s min", h=hours, m=f"{minutes:02d}")
+        elif minutes:
+            text = gettext("%(m)s min %(s)s s", m=minutes, s=f"{secs:02d}")
+        else:
+            text = gettext("%(s)s s", s=secs)
+    return digits(text, locale)
 
 
 def parse_date(text: str, locale: str | None = None) -> date:
@@ -73,5 +91,5 @@ def init_app(app: Flask) -> Babel:
     """Attach Flask-Babel and the template helpers."""
     babel = Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(current_locale=current, text_direction=direction, locales=LOCALES)
-    app.jinja_env.filters.update(digits=digits, localdate=format_date)
+    app.jinja_env.filters.update(digits=digits, localdate=format_date, duration=format_duration)
     return babel

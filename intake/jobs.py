@@ -181,14 +181,20 @@ def fail(
     return False
 
 
-def cancel_for_testimony(session: Session, testimony_id: int) -> int:
-    """Cancel every unfinished job of a testimony (withdrawal)."""
+def cancel_for_testimony(
+    session: Session, testimony_id: int, kind: JobKind | None = None
+) -> int:
+    """Cancel every unfinished job of a testimony (withdrawal), or those of one kind (consent
+    to that use narrowed); returns how many."""
+    conditions = [
+        Job.testimony_id == testimony_id,
+        Job.status.in_([JobStatus.queued, JobStatus.running]),
+    ]
+    if kind is not None:
+        conditions.append(Job.kind == kind)
     result = session.execute(
         update(Job)
-        .where(
-            Job.testimony_id == testimony_id,
-            Job.status.in_([JobStatus.queued, JobStatus.running]),
-        )
+        .where(*conditions)
         .values(status=JobStatus.cancelled, finished_at=utcnow(), claim_token=None)
         .execution_options(synchronize_session=False)
     )

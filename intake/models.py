@@ -200,7 +200,11 @@ class Testimony(Base):
 
 
 class Consent(Base):
-    """What the submitter agreed to, with the version of the wording they were shown."""
+    """What the submitter agrees to now, with the version of the wording they were shown.
+
+    A submitter may narrow it later; each earlier version is first copied, whole, into
+    `ConsentVersion`, so that no version they agreed to is ever lost.
+    """
 
     __tablename__ = "consent"
     __table_args__ = {
@@ -220,11 +224,43 @@ class Consent(Base):
     translate: Mapped[bool] = mapped_column(Boolean)
     publish_anonymised: Mapped[bool] = mapped_column(Boolean)
     publish_named: Mapped[bool] = mapped_column(Boolean)
+    # Publication of the anonymised audio (names silenced, voice disguised): a consent of its
+    # own, because a disguised voice may still be recognised by those who know it.
+    publish_anonymised_audio: Mapped[bool] = mapped_column(Boolean, default=False)
     embargo_until: Mapped[date | None] = mapped_column(Date)
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     testimony: Mapped[Testimony] = relationship(back_populates="consent")
+    earlier: Mapped[list[ConsentVersion]] = relationship(order_by="ConsentVersion.version")
+
+
+class ConsentVersion(Base):
+    """A superseded version of a consent, copied whole before the submitter narrowed it."""
+
+    __tablename__ = "consent_version"
+    __table_args__ = (
+        Index("uq_consent_version_consent_id_version", "consent_id", "version", unique=True),
+        {"info": {"erase": "keep", "why": "what was consented before, and when: the tombstone"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consent.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    wording_version: Mapped[str] = mapped_column(String(32))
+    wording_locale: Mapped[str] = mapped_column(String(8))
+    wording_sha256: Mapped[str] = mapped_column(String(64))
+    archive: Mapped[bool] = mapped_column(Boolean)
+    transcribe: Mapped[bool] = mapped_column(Boolean)
+    translate: Mapped[bool] = mapped_column(Boolean)
+    publish_anonymised: Mapped[bool] = mapped_column(Boolean)
+    publish_named: Mapped[bool] = mapped_column(Boolean)
+    publish_anonymised_audio: Mapped[bool] = mapped_column(Boolean)
+    embargo_until: Mapped[date | None] = mapped_column(Date)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    superseded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Identity(Base):

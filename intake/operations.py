@@ -10,6 +10,7 @@ from intake.config import Config
 from intake.db import Database
 from intake.jobs import ROUTES
 from intake.models import Job, JobStatus, Testimony, TestimonyState
+from intake.storage import Store
 
 
 def broker_queue_lengths(config: Config) -> dict[str, int | None]:
@@ -73,7 +74,24 @@ def status_report(config: Config) -> dict[str, Any]:
         "needs_attention": [
             {"pseudonym": p, "reason": r, "since": u.isoformat()} for p, r, u in attention
         ],
+        "store": store_report(config),
     }
+
+
+def store_report(config: Config) -> dict[str, Any]:
+    """How full the store is: bytes used, the quota, the disk's free space, and a warning."""
+    usage = Store.for_config(config).usage(count_used=True)
+    return {
+        "used_bytes": usage.used_bytes,
+        "quota_bytes": usage.quota_bytes or None,
+        "free_bytes": usage.free_bytes,
+        "reserve_bytes": usage.reserve_bytes,
+        "warning": usage.warning(),
+    }
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:,.1f} MiB"
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -91,6 +109,14 @@ def format_report(report: dict[str, Any]) -> str:
     for item in report["transcribing"]:
         done = "?" if item["progress"] is None else f"{item['progress'] * 100:.0f}%"
         lines.append(f"  transcribing {item['pseudonym']}: {done}")
+    store = report["store"]
+    quota = "none" if store["quota_bytes"] is None else _mib(store["quota_bytes"])
+    lines.append(
+        f"Store: used {_mib(store['used_bytes'])}, quota {quota}, "
+        f"disk free {_mib(store['free_bytes'])} (reserve {_mib(store['reserve_bytes'])})"
+    )
+    if store["warning"]:
+        lines.append(f"  WARNING: {store['warning']}")
     lines.append(f"Needs attention: {len(report['needs_attention'])}")
     for item in report["needs_attention"]:
         lines.append(f"  {item['pseudonym']} since {item['since']}: {item['reason']}")

@@ -7,10 +7,17 @@ Every path is made from a testimony's random storage id and a file name that thi
 checks, then resolved and checked to stay inside the store root, so that no value from a
 request can ever point elsewhere. Files are written under a temporary name, flushed to disk
 and renamed, so a file either exists whole or not at all.
+
+The store also owns its room: an optional quota on the bytes it holds and a reserve of free
+space it leaves on its disk. A full disk would stop the database and the workers too, and a
+file cut short by ENOSPC is a recording lost after the visitor was told it was safe; so room
+is checked before an upload is taken and again with every block written, and a write that
+would break either limit stops with `StoreFull` and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -18,13 +25,22 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
 from intake import crypto
+from intake.config import Config
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
+_DELETE_TRIES = 5
+_VANISHED = {errno.ENOENT, errno.ENOTEMPTY}
+
+# `testimony status` warns once the store holds this share of its quota, or once the disk's
+# free space is down to this multiple of the reserve.
+NEAR_QUOTA = 0.9
+NEAR_RESERVE = 2
 
 
 class StorageError(Exception):
@@ -84,11 +100,57 @@ _PARTIAL = ".partial"
 COPY_BLOCK = 1024 * 1024
 
 
-class Store:
-    """Encrypted files grouped by testimony, under one root folder."""
+class StoreFull(Exception):
+    """Taking these bytes would pass the store's quota or eat into the disk's reserve."""
 
-    def __init__(self, root: Path) -> None:
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """How full the store is, for the room checks and for `testimony status`."""
+
+    used_bytes: int
+    """On disk under the store's root (ciphertext, partial files included)."""
+    quota_bytes: int
+    """0 when there is no quota."""
+    free_bytes: int
+    """Free on the store's disk, for this (unprivileged) user."""
+    reserve_bytes: int
+    """Free space the store never takes; 0 when none is kept."""
+
+    def room_bytes(self) -> int:
+        """How many more bytes the store may take now (can be negative)."""
+        room = self.free_bytes - self.reserve_bytes
+        if self.quota_bytes:
+            room = min(room, self.quota_bytes - self.used_bytes)
+        return room
+
+    def warning(self) -> str | None:
+        """A line for an operator when the store is near or past a limit, else None."""
+        if self.room_bytes() <= 0:
+            return "the store is full: new uploads are refused"
+        if self.quota_bytes and self.used_bytes >= NEAR_QUOTA * self.quota_bytes:
+            return f"the store holds over {NEAR_QUOTA:.0%} of its quota"
+        if self.free_bytes <= NEAR_RESERVE * self.reserve_bytes:
+            return "the disk's free space is close to the reserve"
+        return None
+
+
+class Store:
+    """Encrypted files grouped by testimony, under one root folder.
+
+    `quota_bytes` caps what the store holds and `reserve_bytes` is free disk space it never
+    takes (0 turns either off).
+    """
+
+    def __init__(self, root: Path, quota_bytes: int = 0, reserve_bytes: int = 0) -> None:
         self.root = Path(root)
+        self.quota_bytes = quota_bytes
+        self.reserve_bytes = reserve_bytes
+
+    @classmethod
+    def for_config(cls, config: Config) -> Store:
+        """The store of a deployment, with its configured quota and reserve."""
+        return cls(config.storage_path, config.store_quota_bytes, config.store_reserve_bytes)
 
     def ensure(self) -> None:
         """Create the root folder, readable by this user only."""
@@ -111,15 +173,54 @@ class Store:
             raise StorageError("path escapes the store")
         return path
 
+    def usage(self, count_used: bool = False) -> StoreUsage:
+        """Bytes held, the quota, the disk's free space and the reserve, measured now.
+
+        The bytes held are counted (a walk of the store) only when there is a quota or
+        `count_used` asks for them; otherwise `used_bytes` is 0.
+        """
+        used = 0
+        if (self.quota_bytes or count_used) and self.root.exists():
+            for folder in os.scandir(self.root):
+                if folder.is_dir(follow_symlinks=False):
+                    for entry in os.scandir(folder.path):
+                        if entry.is_file(follow_symlinks=False):
+                            used += entry.stat(follow_symlinks=False).st_size
+        return StoreUsage(used, self.quota_bytes, self._free_bytes(), self.reserve_bytes)
+
+    def _free_bytes(self) -> int:
+        target = self.root if self.root.exists() else self.root.parent
+        stats = os.statvfs(target)
+        return stats.f_bavail * stats.f_frsize
+
+    def ensure_room(self, incoming_bytes: int) -> None:
+        """Raise StoreFull unless `incoming_bytes` more fit under the quota and the reserve."""
+        if self.quota_bytes <= 0 and self.reserve_bytes <= 0:
+            return
+        room = self.usage().room_bytes()
+        if incoming_bytes > room:
+            raise StoreFull(f"{incoming_bytes} bytes do not fit in the {max(room, 0)} left")
+
     def write(self, key: bytes, storage_id: str, name: str, source: BinaryIO | io.RawIOBase) -> int:
-        """Encrypt `source` (read to its end) into a new file; returns the plaintext size."""
+        """Encrypt `source` (read to its end) into a new file; returns the plaintext size.
+
+        Raises StoreFull, leaving no file, as soon as the next block would pass the quota or
+        eat into the reserve (other writers may be filling the disk at the same time, so the
+        free space is read again for every block).
+        """
         path = self.path_for(storage_id, name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_name(path.name + _PARTIAL)
+        limited = self.quota_bytes > 0 or self.reserve_bytes > 0
+        quota_left = self.usage().room_bytes() if limited else 0
         try:
             with open(partial, "xb") as raw:
                 writer = crypto.EncryptingWriter(key, raw)
                 while block := source.read(COPY_BLOCK):
+                    if limited:
+                        quota_left -= len(block)
+                        if quota_left < 0 or self._free_bytes() - len(block) < self.reserve_bytes:
+                            raise StoreFull(f"no room for {name} in the store")
                     writer.write(block)
                 writer.close()
                 raw.flush()
@@ -149,8 +250,16 @@ class Store:
     def delete_testimony(self, storage_id: str) -> None:
         """Remove every file of a testimony (withdrawal, or an intake that did not commit)."""
         folder = self._folder(storage_id)
-        if folder.exists():
-            shutil.rmtree(folder)
+        # An addition losing a race with a withdrawal may finish, rename or remove a file while
+        # the folder is being removed: take the folder as it is then, and try again.
+        for attempt in range(_DELETE_TRIES):
+            if not folder.exists():
+                return
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                if attempt + 1 == _DELETE_TRIES or exc.errno not in _VANISHED:
+                    raise
 
     def storage_ids(self) -> list[str]:
         """Storage ids present on disk (for the sweep of folders no row points to)."""

@@ -13,11 +13,9 @@ and tests call the same code. The order of work makes a crash harmless:
 
 from __future__ import annotations
 
+import contextlib
 import io
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -49,11 +47,7 @@ from intake.models import (
     TestimonyState,
     utcnow,
 )
-from intake.storage import Store
-
-_MAX_NAME_BYTES = 255
-# Path separators, NUL and every control or bidirectional-formatting character.
-_BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+from intake.storage import Store, StoreFull
 
 
 class SubmissionRejected(Exception):
@@ -67,7 +61,12 @@ class SubmissionRejected(Exception):
 
 @dataclass
 class Upload:
-    """One file as received: its spooled (encrypted) bytes and the name the browser gave."""
+    """One file as received: its spooled (encrypted) bytes and the name the browser gave.
+
+    The name is never checked, stored or used to find anything: a file is recognised by its
+    content, and stored under a name of our own. So `../../x.wav`, a right-to-left override
+    or a Windows name of 150 Persian letters are all simply ignored, never refused.
+    """
 
     stream: BinaryIO
     filename: str
@@ -110,36 +109,30 @@ class _Prepared:
 PreparedAudio = _Prepared
 
 
-def check_filename(filename: str) -> None:
-    """Refuse names no honest browser sends; the name itself is never stored or used."""
-    if len(filename.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
-        raise SubmissionRejected("bad_filename")
-    if _BAD_NAME.search(filename) or ".." in Path(filename).parts:
-        raise SubmissionRejected("bad_filename")
-    if any(unicodedata.category(ch) in {"Cf", "Cc", "Cs"} and ch != "\u200c" for ch in filename):
-        # Right-to-left overrides and other invisible formatting disguise a file's real kind
-        # (the zero-width non-joiner is ordinary Persian spelling).
-        raise SubmissionRejected("bad_filename")
+def _prepare(
+    uploads: list[Upload], config: Config, store: Store, keep_original: bool, used_s: float = 0.0
+) -> list[_Prepared]:
+    """Check and re-encode every file; raise on the first bad one, having stored nothing.
 
-
-def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
-    """Check and re-encode every file; raise on the first bad one, having stored nothing."""
+    `used_s` is the audio the testimony already holds (when adding to it). Each file may
+    only use what is left of the submission's `max_duration_s` after the files before it,
+    so decoding stops as soon as the total passes the limit: ten small files of hours of
+    silence cost seconds of decoding, not hours each.
+    """
     prepared: list[_Prepared] = []
     try:
+        if keep_original:
+            store.ensure_room(sum(_size(upload.stream) for upload in uploads))
         for index, upload in enumerate(uploads, start=1):
-            try:
-                check_filename(upload.filename)
-            except SubmissionRejected as exc:
-                raise SubmissionRejected(exc.reason, index) from None
+            left_s = config.max_duration_s - used_s - sum(p.info.duration_s for p in prepared)
+            if left_s <= 0:
+                raise SubmissionRejected("too_long", index)
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
                 # Seconds of decoding and encoding: off the server's event loop.
                 info = offload.blocking(
-                    audio.make_access_copy,
-                    upload.stream,
-                    access,
-                    max_duration_s=config.max_duration_s,
+                    audio.make_access_copy, upload.stream, access, max_duration_s=left_s
                 )
             except BaseException as exc:
                 access.close()
@@ -147,21 +140,27 @@ def _prepare(uploads: list[Upload], config: Config) -> list[_Prepared]:
                     raise SubmissionRejected(exc.reason, index) from None
                 raise
             prepared.append(_Prepared(access, upload.stream, info))
-        total = sum(p.info.duration_s for p in prepared)
-        if total > config.max_duration_s:
-            raise SubmissionRejected("too_long")
-    except BaseException:
+        # Now the exact bytes are known: the access copies, and the originals if kept.
+        store.ensure_room(
+            sum(_size(p.access) + (_size(p.source) if keep_original else 0) for p in prepared)
+        )
+    except BaseException as exc:
         for item in prepared:
             item.access.close()
+        if isinstance(exc, StoreFull):
+            raise SubmissionRejected("store_full") from None
         raise
     return prepared
 
 
-def check_file(upload: Upload, index: int, config: Config) -> PreparedAudio:
-    """Check and re-encode one file (numbered `index` in messages); the caller closes
-    `access` when done."""
+def check_file(
+    upload: Upload, index: int, config: Config, store: Store, used_s: float = 0.0
+) -> PreparedAudio:
+    """Check and re-encode one file (numbered `index` in messages) that arrives with an intake
+    form, `used_s` seconds of audio being kept for the form already; the caller closes
+    `access` when done. The original is kept with the form, so room is checked for it."""
     try:
-        [item] = _prepare([upload], config)
+        [item] = _prepare([upload], config, store, True, used_s)
     except SubmissionRejected as exc:
         raise SubmissionRejected(exc.reason, index if exc.index is not None else None) from None
     return item
@@ -180,6 +179,10 @@ def problems(choices: consent.ConsentChoices, files: int, config: Config) -> lis
     if files > config.max_files_per_submission:
         found.append("too_many_files")
     return found
+
+
+def _size(stream: BinaryIO | io.RawIOBase) -> int:
+    return int(stream.seek(0, 2))
 
 
 def _store_files(
@@ -258,14 +261,15 @@ def accept(
     found = problems(sub.choices, len(sub.kept) + len(sub.uploads), config)
     if found:
         raise SubmissionRejected(found[0])
-    prepared = _prepare(sub.uploads, config)
+    kept_s = sum(p.info.duration_s for p in sub.kept)
+    prepared = _prepare(sub.uploads, config, store, sub.choices.archive, kept_s)
     every = [*sub.kept, *prepared]
     if sum(p.info.duration_s for p in every) > config.max_duration_s:
         for item in prepared:
             item.access.close()
         raise SubmissionRejected("too_long")
     key, wrapped_key = sealing.new_testimony_key(keyring)
-    code = receipts.new_code()
+    code = receipts.new_code(keyring.receipt_pepper)
     testimony = Testimony(
         pseudonym=pseudonyms.new_pseudonym(),
         storage_id=pseudonyms.new_storage_id(),
@@ -296,6 +300,7 @@ def accept(
                 translate=c.translate,
                 publish_anonymised=c.publish_anonymised,
                 publish_named=c.publish_named,
+                publish_anonymised_audio=c.publish_anonymised_audio,
                 embargo_until=c.embargo_until,
             )
         )
@@ -316,9 +321,11 @@ def accept(
         if sub.form is not None:
             form_tokens.keep_code(session, sub.form, code)
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
         store.delete_testimony(testimony.storage_id)
+        if isinstance(exc, StoreFull):  # the disk filled while writing: say so, as above
+            raise SubmissionRejected("store_full") from None
         raise
     finally:
         for item in prepared:
@@ -344,7 +351,12 @@ def add_audio(
     testimony: Testimony,
     uploads: list[Upload],
 ) -> list[AudioFile]:
-    """Add files to an existing testimony under its own key; queue their transcription."""
+    """Add files to an existing testimony under its own key; queue their transcription.
+
+    A withdrawal may commit while the files are being written: the state is checked again, in
+    the same statement that locks the row, just before the commit (`lifecycle.expect_state`).
+    If the withdrawal won, nothing is committed and every file of the testimony is removed.
+    """
     if testimony.state not in ADD_AUDIO_STATES or testimony.wrapped_key is None:
         raise SubmissionRejected("cannot_add")
     if not uploads:
@@ -352,13 +364,15 @@ def add_audio(
     existing = len(testimony.audio_files)
     if existing + len(uploads) > config.max_files_per_submission:
         raise SubmissionRejected("too_many_files")
-    prepared = _prepare(uploads, config)
+    used_s = sum(f.duration_s for f in testimony.audio_files)
+    prepared = _prepare(uploads, config, store, testimony.consent.archive, used_s)
     key = sealing.testimony_key(keyring, testimony.wrapped_key)
     names: list[str] = []
     try:
         files = _store_files(
             session, store, key, testimony, prepared, testimony.consent.archive, existing + 1, names
         )
+        lifecycle.expect_state(session, testimony, ADD_AUDIO_STATES)
         session.flush()
         audit.record_event(
             session,
@@ -370,10 +384,19 @@ def add_audio(
         if testimony.consent.transcribe:
             _queue_transcription(session, testimony, files)
         session.commit()
-    except BaseException:
+    except lifecycle.StaleState:
         session.rollback()
-        for name in names:
-            store.delete(testimony.storage_id, name)
+        _discard_added(store, testimony, names, lost_to_withdrawal=True)
+        raise SubmissionRejected("cannot_add") from None
+    except BaseException as exc:
+        session.rollback()
+        # A withdrawal that removed the folder mid-write makes the write itself fail.
+        lost = isinstance(exc, OSError) and _is_withdrawn(testimony)
+        _discard_added(store, testimony, names, lost_to_withdrawal=lost)
+        if lost:
+            raise SubmissionRejected("cannot_add") from None
+        if isinstance(exc, StoreFull):
+            raise SubmissionRejected("store_full") from None
         raise
     finally:
         for item in prepared:
@@ -381,20 +404,64 @@ def add_audio(
     return files
 
 
+def _is_withdrawn(testimony: Testimony) -> bool:
+    """Whether the testimony is withdrawn now, as committed (reads the row again)."""
+    try:
+        return testimony.state == TestimonyState.withdrawn
+    except Exception:  # the database itself may be what failed
+        return False
+
+
+def _discard_added(
+    store: Store, testimony: Testimony, names: list[str], *, lost_to_withdrawal: bool
+) -> None:
+    """Remove the files an addition wrote; all of the folder if the testimony was withdrawn
+    meanwhile (the withdrawal may have removed the folder before these files were written)."""
+    if lost_to_withdrawal and testimony.state == TestimonyState.withdrawn:
+        with contextlib.suppress(FileNotFoundError):
+            store.delete_testimony(testimony.storage_id)
+        return
+    for name in names:
+        store.delete(testimony.storage_id, name)
+
+
+# A withdrawal that finds the state changed under it re-reads and tries again; each try can
+# only lose to a change that moved the testimony forward, so a few tries always suffice.
+_WITHDRAW_TRIES = 5
+
+
 def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
     """Withdraw consent: destroy the key, delete content and identity, keep a tombstone.
 
     The key is destroyed in the committed transaction first; the files, already unreadable,
     are deleted after. A crash in between leaves only ciphertext, which the sweep removes.
+    A concurrent change of state (audio added, a worker starting) makes one try lose cleanly
+    (`lifecycle.StaleState`); the withdrawal then starts again from the new state.
     """
-    if testimony.state == TestimonyState.withdrawn:
-        return
+    for _ in range(_WITHDRAW_TRIES):
+        if testimony.state == TestimonyState.withdrawn:
+            break
+        try:
+            _withdraw_once(session, testimony)
+            break
+        except lifecycle.StaleState:
+            session.rollback()  # expires the testimony: the next try reads its new state
+    else:
+        raise lifecycle.StaleState(f"{testimony.pseudonym}: withdrawal kept losing")
+    store.delete_testimony(testimony.storage_id)
+
+
+def _withdraw_once(session: Session, testimony: Testimony) -> None:
+    state = testimony.state
+    # Lock the row at the state read before anything else, so that no addition can commit
+    # new files or jobs between this check and the commit below.
+    lifecycle.expect_state(session, testimony, {state})
     now = utcnow()
+    cancelled = jobs.cancel_for_testimony(session, testimony.id)
     testimony.progress = None
     testimony.withdrawn_at = now
     if testimony.consent is not None:
         testimony.consent.withdrawn_at = now
-    cancelled = jobs.cancel_for_testimony(session, testimony.id)
     session.flush()
     erasure.erase_testimony_content(session, testimony.id)
     session.expire(testimony)
@@ -407,4 +474,3 @@ def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
         {"jobs_cancelled": cancelled},
     )
     session.commit()
-    store.delete_testimony(testimony.storage_id)

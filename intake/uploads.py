@@ -19,6 +19,7 @@ from flask import Request, current_app
 from werkzeug.exceptions import RequestTimeout
 
 from intake.crypto import EncryptedTempFile
+from intake.services import services
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -34,6 +35,9 @@ class SpoolingRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
+        # Before the first byte of a file is spooled: a body the store has no room for is
+        # refused now (StoreFull, shown by the error handler), not after it filled the disk.
+        services().store.ensure_room(total_content_length or 0)
         folder = Path(current_app.config["TESTIMONY_TEMP"])
         spool = EncryptedTempFile(folder)
         self.__dict__.setdefault("_spools", []).append(spool)

@@ -65,7 +65,9 @@ def test_submission_stores_encrypted_record_and_queues_job(
 def test_without_transcription_consent_no_job_and_no_original(
     app: Flask, client: FlaskClient
 ) -> None:
-    response = submit(client, [(fx.tone_wav(1.0), "a.wav")], consent={"publish_named": "y"})
+    response = submit(
+        client, [(fx.tone_wav(1.0), "a.wav")], consent={"publish_named": "y"}, name="Someone"
+    )
     assert response.status_code == 200
     with app.extensions["testimony"].db.session() as s:
         t = s.scalars(select(Testimony)).one()
@@ -122,10 +124,6 @@ BAD_FILES = [
     ("zero_channels", fx.wav_with(channels=0), "a.wav", "contains no audio channels"),
     ("absurd_rate", fx.wav_with(sample_rate=7), "a.wav", "audio format is not supported"),
     ("hls", fx.hls_playlist(), "a.mp3", "not a recording we can read"),
-    ("dotdot", fx.tone_wav(0.5), "../../etc/passwd.wav", "file name contains"),
-    ("nul", fx.tone_wav(0.5), "a\x00.wav", "file name contains"),
-    ("rtl_override", fx.tone_wav(0.5), "evil\u202egpj.wav", "file name contains"),
-    ("long_name", fx.tone_wav(0.5), "a" * 1000 + ".wav", "file name contains"),
 ]
 
 
@@ -318,29 +316,6 @@ def test_withdraw_destroys_content_and_keeps_tombstone(
     assert "Withdrawn" in status.get_data(as_text=True)
 
 
-def test_wrong_codes_are_rate_limited(app: Flask, client: FlaskClient, config: Config) -> None:
-    token = csrf_token(client, "/receipt")
-    for _ in range(config.receipt_failures_per_session):
-        wrong = client.post("/receipt", data={"csrf_token": token, "code": "1234 5678 9012 3456"})
-        assert wrong.status_code == 400
-        assert "No testimony matches" in wrong.get_data(as_text=True)
-    limited = client.post("/receipt", data={"csrf_token": token, "code": "1234567890123456"})
-    assert limited.status_code == 429
-    assert "Too many" in limited.get_data(as_text=True)
-
-
-def test_wrong_codes_are_limited_across_visitors(app: Flask, config: Config) -> None:
-    app.extensions["testimony"].config = config.with_overrides(receipt_failures_global_per_hour=3)
-    for _ in range(3):
-        visitor = app.test_client()  # a fresh browser each time: the per-session count is 0
-        token = csrf_token(visitor, "/receipt")
-        visitor.post("/receipt", data={"csrf_token": token, "code": "1111222233334444"})
-    visitor = app.test_client()
-    token = csrf_token(visitor, "/receipt")
-    response = visitor.post("/receipt", data={"csrf_token": token, "code": "1111222233334444"})
-    assert response.status_code == 429
-
-
 def test_no_address_or_user_agent_is_written(
     app: Flask, client: FlaskClient, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -364,13 +339,6 @@ def test_large_body_is_read_in_large_blocks(app: Flask, client: FlaskClient) -> 
     assert response.status_code == 200
     with app.extensions["testimony"].db.session() as s:
         assert round(s.scalars(select(AudioFile)).one().duration_s, 1) == 12.0
-
-
-def test_persian_file_name_is_accepted(app: Flask, client: FlaskClient) -> None:
-    # The zero-width non-joiner is ordinary Persian spelling, not a disguise.
-    response = submit(client, [(fx.tone_wav(1.0), "شهادت\u200cپدرم ۱۳۶۷.wav")])
-    assert response.status_code == 200
-    assert _count(app, AudioFile) == 1
 
 
 def test_failed_store_write_while_adding_audio_leaves_no_new_file(

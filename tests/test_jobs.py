@@ -44,8 +44,17 @@ class RedisProcess:
         exe = shutil.which("redis-server")
         assert exe
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -129,9 +138,7 @@ def test_claim_is_exclusive_and_fenced(app: Flask, client: FlaskClient) -> None:
         assert jobs.claim(s, job_id, lease_s=60) is None
 
 
-def test_expired_lease_is_swept_and_old_claim_cannot_write(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_expired_lease_is_swept_and_old_claim_cannot_write(app: Flask, client: FlaskClient) -> None:
     job_id = _job(app, client)
     db = app.extensions["testimony"].db
     with db.session() as s:
@@ -157,9 +164,7 @@ def test_failures_back_off_then_give_up(app: Flask, client: FlaskClient) -> None
     delays = []
     for _ in range(4):
         with db.session() as s:
-            s.execute(
-                Job.__table__.update().where(Job.id == job_id).values(available_at=utcnow())
-            )
+            s.execute(Job.__table__.update().where(Job.id == job_id).values(available_at=utcnow()))
             held = jobs.claim(s, job_id, lease_s=60)
             assert held is not None
             before = utcnow()

@@ -13,8 +13,15 @@ from intake.storage import StorageError, Store
 
 @pytest.mark.parametrize(
     ("storage_id", "name"),
-    [("../x", "a.flac"), ("abc", "../../etc/passwd"), ("abc", "/etc/passwd"),
-     ("abc", "a\x00b"), ("ABC", "a.flac"), ("abc", ".hidden"), ("abc", "a.flac.partial")],
+    [
+        ("../x", "a.flac"),
+        ("abc", "../../etc/passwd"),
+        ("abc", "/etc/passwd"),
+        ("abc", "a\x00b"),
+        ("ABC", "a.flac"),
+        ("abc", ".hidden"),
+        ("abc", "a.flac.partial"),
+    ],
 )
 def test_paths_outside_the_store_are_refused(tmp_path: Path, storage_id: str, name: str) -> None:
     with pytest.raises(StorageError):

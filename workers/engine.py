@@ -471,31 +471,46 @@ class Engine:
                 yield 0.0, seg
             return
         batched, _ = self.pipeline.transcribe(audio, batch_size=s.batch_size, **common)
-        raw = list(batched)  # at most one window's worth: some tens of segments
+        # Taken as the pipeline yields them, one batch at a time, so that progress is reported
+        # per batch rather than once per window (a 3-minute file was one window, at 0% until
+        # done). Only a stretch of looping segments waits for the good segment after it.
         window_end = audio.shape[0] / SAMPLE_RATE
-        i = 0
-        while i < len(raw):
-            if raw[i].compression_ratio <= LOOP_COMPRESSION_RATIO:
-                yield 0.0, raw[i]
-                i += 1
+        previous_end = 0.0
+        stretch: list[Any] = []
+        for seg in batched:
+            if seg.compression_ratio > LOOP_COMPRESSION_RATIO:
+                stretch.append(seg)
                 continue
-            # A repetition loop ("ایم ایم ایم ..."): the batched pipeline decodes once, at
-            # temperature 0, with no fallback. Decode the stretch between the good neighbours
-            # again, sequentially, with Whisper's temperature fallback, which exists for this.
-            # Looping segments in a row form one stretch, so no audio is decoded twice.
-            j = i
-            while j + 1 < len(raw) and raw[j + 1].compression_ratio > LOOP_COMPRESSION_RATIO:
-                j += 1
-            begin = raw[i - 1].end if i else 0.0
-            end = raw[j + 1].start if j + 1 < len(raw) else window_end
-            if end <= begin:
-                begin, end = raw[i].start, raw[j].end
-            log.info("repetition in %.1f-%.1f s, decoding it again sequentially", begin, end)
-            piece = audio[int(begin * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-            again, _ = self.model.transcribe(piece, condition_on_previous_text=False, **common)
-            for redone in again:
-                yield begin, redone
-            i = j + 1
+            if stretch:
+                yield from self._redecode(audio, stretch, previous_end, seg.start, common)
+                stretch = []
+            yield 0.0, seg
+            previous_end = seg.end
+        if stretch:
+            yield from self._redecode(audio, stretch, previous_end, window_end, common)
+
+    def _redecode(
+        self,
+        audio: np.ndarray,
+        stretch: list[Any],
+        begin: float,
+        end: float,
+        common: dict[str, Any],
+    ) -> Iterator[tuple[float, Any]]:
+        """Decode a stretch of looping segments again, from `begin` to `end` in the window.
+
+        A repetition loop ("ایم ایم ایم ..."): the batched pipeline decodes once, at
+        temperature 0, with no fallback. The stretch between the good neighbours is decoded
+        again, sequentially, with Whisper's temperature fallback, which exists for this.
+        Looping segments in a row form one stretch, so no audio is decoded twice.
+        """
+        if end <= begin:
+            begin, end = stretch[0].start, stretch[-1].end
+        log.info("repetition in %.1f-%.1f s, decoding it again sequentially", begin, end)
+        piece = audio[int(begin * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        again, _ = self.model.transcribe(piece, condition_on_previous_text=False, **common)
+        for redone in again:
+            yield begin, redone
 
     def transcribe(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,27 +71,81 @@ def engine_for(svc: Services) -> Engine:
     return _engines[settings]
 
 
+# Progress moves by at least this much before it is written at once; smaller moves wait for
+# the next beat of the heartbeat (`Config.progress_interval_s`).
+PROGRESS_STEP = 0.05
+
+
+class Progress:
+    """The fraction of the current file done, shared by the engine and the heartbeat thread.
+
+    The engine sets it after each segment; a move of `PROGRESS_STEP` or more wakes the
+    heartbeat, which writes it at once, and smaller moves are written on the next beat, so
+    the submitter's page moves every few seconds without a write per segment.
+    """
+
+    def __init__(self) -> None:
+        self.value: float | None = 0.0
+        self.written: float | None = None
+        self.wake = threading.Event()
+
+    def set(self, fraction: float | None) -> None:
+        """Called by the engine (any thread) with the fraction done of this file."""
+        self.value = fraction
+        if fraction is not None and fraction - (self.written or 0.0) >= PROGRESS_STEP:
+            self.wake.set()
+
+
+def _write_progress(session: Session, job_id: int, fraction: float) -> None:
+    """Note the testimony's progress: whole files already transcribed plus this file's share."""
+    job = session.get(Job, job_id)
+    testimony = session.get(Testimony, job.testimony_id) if job else None
+    if job is None or testimony is None or job.kind != JobKind.transcribe:
+        return  # a machine draft is not the transcription the submitter is told about
+    files = session.scalar(
+        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
+    )
+    done = session.scalar(
+        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
+    )
+    total = max(files or 1, 1)
+    testimony.progress = min(((done or 0) + min(fraction, 1.0)) / total, 1.0)
+
+
 @contextmanager
-def lease_kept(svc: Services, held: jobs.Claim, progress: list[float | None]) -> Iterator[None]:
-    """Renew the job's lease every third of its length until the block ends.
+def lease_kept(svc: Services, held: jobs.Claim, progress: Progress) -> Iterator[None]:
+    """Renew the job's lease and write its progress from a heartbeat thread until the block
+    ends.
 
     A thread rather than the engine's progress callback, because one window of a large model
     on a CPU can take longer than a lease. If this process is killed the thread dies with it
-    and the lease runs out, which is how the sweep knows.
+    and the lease runs out, which is how the sweep knows. The thread beats every
+    `progress_interval_s` (or a third of the lease, if shorter) and also wakes when the
+    progress moved by `PROGRESS_STEP`.
     """
     stop = threading.Event()
-    interval = max(1.0, svc.config.job_lease_s / 3)
+    lease_every = max(1.0, svc.config.job_lease_s / 3)
+    beat_every = min(lease_every, svc.config.progress_interval_s)
 
     def beat() -> None:
-        while not stop.wait(interval):
+        renewed = time.monotonic()
+        while not stop.is_set():
+            progress.wake.wait(beat_every)
+            progress.wake.clear()
+            if stop.is_set():
+                return
+            value = progress.value
+            moved = value is not None and value != progress.written
+            if not moved and time.monotonic() - renewed < lease_every:
+                continue
             try:
                 with svc.db.session() as session:
-                    if not jobs.renew(session, held, svc.config.job_lease_s, progress[0]):
+                    if not jobs.renew(session, held, svc.config.job_lease_s, value):
                         return
-                    job = session.get(Job, held.job_id)
-                    testimony = session.get(Testimony, job.testimony_id) if job else None
-                    if testimony is not None and progress[0] is not None:
-                        testimony.progress = progress[0]
+                    renewed = time.monotonic()
+                    if moved and value is not None:
+                        _write_progress(session, held.job_id, value)
+                        progress.written = value
             except OperationalError:
                 log.warning("could not renew lease of job %s; will retry", held.job_id)
 
@@ -100,6 +155,7 @@ def lease_kept(svc: Services, held: jobs.Claim, progress: list[float | None]) ->
         yield
     finally:
         stop.set()
+        progress.wake.set()
         thread.join(timeout=5)
 
 
@@ -180,7 +236,7 @@ def _run_engine(
     testimony: Testimony,
     audio_file_id: int,
     task: str,
-    progress: list[float | None],
+    progress: Progress,
     language: str | None,
 ) -> TranscriptResult:
     key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
@@ -190,16 +246,13 @@ def _run_engine(
             raise LookupError(f"audio file {audio_file_id} is gone")
         access_name = audio_row.access_name
 
-    def report(fraction: float | None) -> None:
-        progress[0] = fraction
-
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
         return engine_for(svc).transcribe(
             reader,
             language=language,
             task=task,
             hotwords=svc.config.whisper_hotwords or None,
-            progress=report,
+            progress=progress.set,
         )
 
 
@@ -216,7 +269,7 @@ def _claim_and_run(
         language: str | None = "fa"  # drafts are made only from Persian transcripts
     else:
         language = None if testimony.language == Language.unknown else testimony.language.value
-    progress: list[float | None] = [0.0]
+    progress = Progress()
     try:
         with lease_kept(svc, held, progress):
             result = _run_engine(svc, testimony, job.audio_file_id or 0, task, progress, language)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
+
+from intake.forms import ReceiptForm, SubmissionForm
+from intake.storage import StoreFull
+
+# Pages reached with a receipt code: an expired form there goes back to the code's form.
+_RECEIPT_ENDPOINTS = {
+    "public.receipt",
+    "public.add_audio",
+    "public.withdraw",
+    "public.narrow_consent",
+}
 
 
 def register(app: Flask) -> None:
     """Install the error handlers."""
 
     @app.errorhandler(CSRFError)
-    def csrf_error(_exc: CSRFError) -> tuple[str, int]:
+    def csrf_error(_exc: CSRFError) -> tuple[str, int] | Response:
+        # A form left open too long (or a session lost) must not cost the visitor what they
+        # typed: the same form comes back filled in, with a fresh token, in their language.
+        text = _(
+            "This form had expired. What you typed is kept below: "
+            "please check it and send it again."
+        )
+        if request.endpoint == "public.submit":
+            # The form's own token still names the files it keeps: reuse it, so that they are
+            # neither lost nor sent again.
+            from intake import form_tokens
+            from intake.services import services
+            from intake.spool import Spool
+            from intake.views.public import form_page
+
+            form = SubmissionForm(formdata=request.form)
+            token = form_tokens.read(request.form.get("form_token")) or form_tokens.new_token()
+            kept = Spool(services().config, token).count()
+            return form_page(form, token, [text], kept, 400)
+        if request.endpoint in _RECEIPT_ENDPOINTS:
+            typed = MultiDict({"code": request.form.get("code", "")})
+            form = ReceiptForm(formdata=typed)
+            return render_template("public/receipt_form.html", form=form, notice=text), 400
         text = _("This form has expired. Please go back, reload the page and try again.")
         return render_template("error.html", message=text), 400
 
@@ -24,6 +58,14 @@ def register(app: Flask) -> None:
         return render_template(
             "error.html", message=_("The upload is larger than this archive accepts.")
         ), 413
+
+    @app.errorhandler(StoreFull)
+    def store_full(_exc: StoreFull) -> tuple[str, int]:
+        # Raised while the body is read (intake.uploads), before a byte of it was spooled.
+        from intake.views.public import rejection_message
+
+        request.close()
+        return render_template("error.html", message=rejection_message("store_full")), 507
 
     @app.errorhandler(404)
     def not_found(_exc: HTTPException) -> tuple[str, int]:

@@ -24,14 +24,20 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import form_tokens, i18n, jobs, receipts, submissions
+from intake import consent, form_tokens, i18n, jobs, receipts, stages, submissions
 from intake.config import Config
-from intake.forms import AddAudioForm, ReceiptForm, SubmissionForm, WithdrawForm
+from intake.forms import (
+    AddAudioForm,
+    NarrowConsentForm,
+    ReceiptForm,
+    SubmissionForm,
+    WithdrawForm,
+)
+from intake.gate import Gate
 from intake.models import Language, Testimony, TestimonyState
 from intake.services import request_session, services
 from intake.spool import Spool
 
-FAILURES_KEY = "receipt_failures"
 # The session's hold on a receipt code not yet confirmed (see intake.form_tokens).
 RECEIPT_KEY = "receipt"
 
@@ -47,9 +53,9 @@ def rejection_message(reason: str, index: int | None = None) -> str:
         "damaged": _("The file seems damaged or incomplete. Please send it again."),
         "bad_sample_rate": _("The file's audio format is not supported."),
         "no_channels": _("The file contains no audio channels."),
-        "bad_filename": _(
-            "The file name contains characters that are not allowed. "
-            "Please rename the file and try again."
+        "store_full": _(
+            "The archive cannot take new recordings at the moment, and nothing was saved. "
+            "Please keep your recording and try again later."
         ),
         "no_consent": _("Please tick at least one use of your recording that you agree to."),
         "translate_needs_transcribe": _(
@@ -77,9 +83,11 @@ def _uploads(files: list[FileStorage]) -> list[submissions.Upload]:
     ]
 
 
-def _form_page(
+def form_page(
     form: SubmissionForm, token: str, errors: list[str], kept: int, status: int = 200
 ) -> Response:
+    """The intake form with its one-time token, every error of this round, and how many files
+    the form already keeps (so the visitor knows not to send them again)."""
     page = render_template(
         "public/submit.html", form=form, form_token=token, errors=errors, kept=kept
     )
@@ -99,7 +107,9 @@ def _keep_upload(
     if spool.count() >= config.max_files_per_submission:
         return rejection_message("too_many_files", index)
     try:
-        item = submissions.check_file(upload, index, config)
+        item = submissions.check_file(
+            upload, index, config, services().store, spool.total_duration_s()
+        )
     except submissions.SubmissionRejected as exc:
         return rejection_message(exc.reason, exc.index)
     try:
@@ -127,6 +137,19 @@ def _receipt_page(code: str, error: str | None = None, status: int = 200) -> Res
     return make_response(page, status)
 
 
+def narrowing_message(reason: str) -> str:
+    """The visitor-facing sentence for a change of consent that was not made."""
+    messages = {
+        "nothing": _("Nothing was changed: tick a use to withdraw, or give a later date."),
+        "embargo_earlier": _(
+            "The embargo can only be moved later from this page, never earlier or removed."
+        ),
+        "not_narrowable": _("This use can only be stopped by withdrawing the whole testimony."),
+        "withdrawn": _("This testimony was withdrawn."),
+    }
+    return messages.get(reason, _("Your consent could not be changed."))
+
+
 def _status_page(
     testimony: Testimony,
     code: str,
@@ -134,15 +157,27 @@ def _status_page(
     message: str | None = None,
     error: str | None = None,
     status: int = 200,
+    consent_form: NarrowConsentForm | None = None,
 ) -> Response:
+    # The testimony may have changed in this request (audio added, consent narrowed): read it
+    # again, so that the page never shows counts from before.
+    request_session().expire(testimony)
+    if testimony.state == TestimonyState.withdrawn:
+        return make_response(render_template("public/withdrawn.html", testimony=testimony), status)
     add_form = AddAudioForm(formdata=None, code=code)
     withdraw_form = WithdrawForm(formdata=None, code=code)
+    given = testimony.consent
     return make_response(
         render_template(
             "public/status.html",
             testimony=testimony,
             add_form=add_form,
             withdraw_form=withdraw_form,
+            consent_form=consent_form or NarrowConsentForm(formdata=None, code=code),
+            consent=given,
+            uses=consent.USES,
+            narrowable=consent.NARROWABLE,
+            stages=stages.path(testimony.state, bool(given and given.translate)),
             can_add=testimony.state in submissions.ADD_AUDIO_STATES,
             total_duration=sum(f.duration_s for f in testimony.audio_files),
             message=message,
@@ -157,28 +192,41 @@ def _too_many() -> Response:
     return make_response(render_template("public/too_many.html"), 429)
 
 
-def _find(form: ReceiptForm) -> tuple[Testimony | None, str, Response | None]:
-    """Look up a testimony by the form's code, counting and limiting wrong codes."""
+def _find(
+    form: ReceiptForm, misses: receipts.RecentMisses
+) -> tuple[Testimony | None, str, Response | None]:
+    """Look up a testimony by the form's code; wrong codes are counted and limited server-side
+    (`receipts.lookup`), and a correct code is never refused."""
     svc = services()
     cfg = svc.config
-    db_session = request_session()
-    if session.get(FAILURES_KEY, 0) >= cfg.receipt_failures_per_session or (
-        receipts.global_limit_reached(db_session, cfg.receipt_failures_global_per_hour)
-    ):
+    gate = Gate(cfg.lock_path, "receipt", cfg.receipt_lookups_at_once, cfg.receipt_lookup_wait_s)
+    found = receipts.lookup(
+        request_session(),
+        form.code.data or "",
+        svc.keyring.receipt_pepper,
+        gate=gate,
+        misses=misses,
+        failures_per_hour=cfg.receipt_failures_global_per_hour,
+    )
+    if found.outcome is receipts.Outcome.found:
+        return found.testimony, found.code, None
+    if found.outcome is receipts.Outcome.limited:
         return None, "", _too_many()
-    try:
-        code = receipts.normalise(form.code.data or "")
-        testimony = receipts.find(db_session, code, svc.keyring.receipt_pepper)
-    except receipts.InvalidCode:
-        code, testimony = "", None
-    if testimony is None:
-        receipts.record_failure(db_session)
-        db_session.commit()
-        session[FAILURES_KEY] = session.get(FAILURES_KEY, 0) + 1
-        form.code.errors = [_("No testimony matches this code. Please check it and try again.")]
-        page = render_template("public/receipt_form.html", form=form)
-        return None, "", make_response(page, 400)
-    return testimony, code, None
+    messages = {
+        receipts.Outcome.wrong_length: _(
+            "A receipt code has 16 digits. Please check that none is missing or extra."
+        ),
+        receipts.Outcome.mistyped: _(
+            "This is not a valid receipt code: a digit is probably mistyped. "
+            "Please compare it digit by digit with the code you wrote down."
+        ),
+        receipts.Outcome.unknown: _(
+            "No testimony matches this code. Please check it and try again."
+        ),
+    }
+    form.code.errors = [messages[found.outcome]]
+    page = render_template("public/receipt_form.html", form=form)
+    return None, "", make_response(page, 400)
 
 
 def _submit_form(
@@ -212,7 +260,7 @@ def _submit_form(
         if reason != "no_audio" or not uploads:
             errors.append(rejection_message(reason))
     if errors:
-        return _form_page(form, token, errors, kept, 400)
+        return form_page(form, token, errors, kept, 400)
     sub = submissions.Submission(
         language=Language(form.language.data),
         choices=form.choices(),
@@ -230,7 +278,7 @@ def _submit_form(
     except form_tokens.AlreadySent:
         return _to_receipt(claim)
     except submissions.SubmissionRejected as exc:
-        return _form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
+        return form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
     # Committed: from here on the visitor gets the receipt whatever fails. Kept files
     # left behind go with the sweep; a job not published goes out with the next sweep.
     with contextlib.suppress(OSError):
@@ -245,10 +293,12 @@ def _submit_form(
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
     bp = Blueprint("public", __name__)
+    # Per process: codes with valid check digits that matched nothing a moment ago.
+    misses = receipts.RecentMisses()
 
     @bp.get("/")
     def index() -> Response:
-        return _form_page(SubmissionForm(), form_tokens.new_token(), [], 0)
+        return form_page(SubmissionForm(), form_tokens.new_token(), [], 0)
 
     @bp.post("/submit")
     def submit() -> WerkzeugResponse:
@@ -295,7 +345,7 @@ def make_blueprint(config: Config) -> Blueprint:
         form = ReceiptForm()
         if not form.validate():
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
@@ -307,7 +357,7 @@ def make_blueprint(config: Config) -> Blueprint:
         uploads = _uploads(request.files.getlist(form.audio.name))
         if not form.validate():
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
@@ -328,7 +378,7 @@ def make_blueprint(config: Config) -> Blueprint:
         form = WithdrawForm()
         if not form.code.data:
             return make_response(render_template("public/receipt_form.html", form=form), 400)
-        testimony, code, failed = _find(form)
+        testimony, code, failed = _find(form, misses)
         if failed is not None:
             return failed
         assert testimony is not None
@@ -339,6 +389,31 @@ def make_blueprint(config: Config) -> Blueprint:
         svc = services()
         submissions.withdraw(request_session(), svc.store, testimony)
         return make_response(render_template("public/withdrawn.html", testimony=testimony))
+
+    @bp.post("/receipt/consent")
+    def narrow_consent() -> Response:
+        form = NarrowConsentForm()
+        if not form.code.data:
+            return make_response(render_template("public/receipt_form.html", form=form), 400)
+        testimony, code, failed = _find(form, misses)
+        if failed is not None:
+            return failed
+        assert testimony is not None
+        if not form.validate():
+            errors = form.embargo_until.errors or [_("Your consent could not be changed.")]
+            return _status_page(
+                testimony, code, error=str(errors[0]), status=400, consent_form=form
+            )
+        try:
+            consent.narrow(request_session(), testimony, form.withdrawn(), form.embargo_until.data)
+        except consent.NarrowingRefused as exc:
+            request_session().rollback()
+            return _status_page(
+                testimony, code, error=narrowing_message(exc.reason), status=400, consent_form=form
+            )
+        return _status_page(
+            testimony, code, message=_("Your consent was narrowed. The earlier version is kept.")
+        )
 
     @bp.get("/language/<code>")
     def language(code: str) -> WerkzeugResponse:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +36,18 @@ from workers.model_bundle import DEFAULT_MODEL_SHA256, ModelError, ensure_defaul
 SR = 16000
 SENTENCE_1 = "The purple elephant visited London on a rainy Tuesday morning."
 SENTENCE_2 = "Seven yellow bicycles crossed the narrow bridge at midnight."
+MINUTE_OF_SPEECH = (
+    f"{SENTENCE_1} {SENTENCE_2} My grandmother kept a small garden behind the old library. "
+    "Every autumn the farmers brought apples, walnuts and honey to the market square. "
+    "The train to the mountains left at six, and nobody wanted to miss it. "
+    "A doctor from the village wrote long letters to her brother in the capital. "
+    "We waited three days for the storm to pass before the boats could sail again. "
+    "The teacher asked the children to draw a map of the river and its bridges. "
+    "On the first day of spring the whole street smelled of fresh bread. "
+    "Two old friends played chess every evening under the plane trees. "
+    "The radio announced that the road through the valley was closed for repairs. "
+    "Later that winter the lake froze so hard that people walked across it to the island."
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +209,7 @@ def test_assembly_is_idempotent_repairs_damage_and_survives_a_race(
     assert (target / "model.bin").read_bytes() == whole
     (target / "model.bin.sha256").unlink()
     ensure_default_model(cache)
-    assert (target / "model.bin.sha256").read_text().split()[0] == hashlib.sha256(
-        whole
-    ).hexdigest()
+    assert (target / "model.bin.sha256").read_text().split()[0] == hashlib.sha256(whole).hexdigest()
     assert sorted(p.name for p in cache.iterdir()) == ["whisper-base"]
 
 
@@ -287,9 +298,7 @@ def test_settings_from_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_english_speech_is_transcribed_with_word_timings(
-    engine: Engine, speech_dir: Path
-) -> None:
+def test_english_speech_is_transcribed_with_word_timings(engine: Engine, speech_dir: Path) -> None:
     fractions: list[float] = []
     with open(speech_dir / "one.wav", "rb") as fh:  # a file object, as the worker passes
         result = engine.transcribe(fh, language="en", progress=fractions.append)
@@ -303,7 +312,12 @@ def test_english_speech_is_transcribed_with_word_timings(
     data = result.to_json()
     assert data["language"] == "en"
     assert set(data["segments"][0]) == {
-        "start", "end", "text", "avg_logprob", "no_speech_prob", "words",
+        "start",
+        "end",
+        "text",
+        "avg_logprob",
+        "no_speech_prob",
+        "words",
     }
 
 
@@ -314,9 +328,7 @@ def test_restricted_detection_says_english(engine: Engine, speech_dir: Path) -> 
     assert 0.5 < prob <= 1.0
     result = engine.transcribe(speech_dir / "two.wav", language="auto")
     assert result.language == "en"
-    assert {"yellow", "bicycles", "bridge"} <= _words(
-        " ".join(s.text for s in result.segments)
-    )
+    assert {"yellow", "bicycles", "bridge"} <= _words(" ".join(s.text for s in result.segments))
 
 
 @pytest.mark.model
@@ -370,3 +382,33 @@ def test_silence_gives_no_segments_and_unknown_language(engine: Engine) -> None:
 def test_unknown_task_is_refused(engine: Engine, speech_dir: Path) -> None:
     with pytest.raises(ValueError, match="task"):
         engine.transcribe(speech_dir / "one.wav", language="en", task="summarise")
+
+
+@pytest.mark.model
+def test_progress_is_reported_while_a_window_is_decoded(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Two minutes of speech in one window, two 30 s chunks per batch: progress must arrive
+    batch by batch, not all at once when the window is done."""
+    # Varied sentences: text that repeats itself within a chunk would look like a repetition
+    # loop to the engine and be decoded again, sequentially.
+    speech = _espeak(f"{MINUTE_OF_SPEECH} {MINUTE_OF_SPEECH}", tmp_path / "minutes.wav")
+    audio = _decode16k(speech)
+    assert 90 * SR < audio.shape[0] < 180 * SR
+    flac = _flac_bytes(audio)
+    small_batches = engine.with_settings(batch_size=2, window_s=600.0)
+    seen: list[tuple[float, float]] = []
+    start = time.monotonic()
+
+    def note(fraction: float) -> None:
+        seen.append((time.monotonic() - start, fraction))
+
+    result = small_batches.transcribe(io.BytesIO(flac), language="en", progress=note)
+    elapsed = time.monotonic() - start
+    assert result.segments
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    partial = [(t, f) for t, f in seen if f < 1.0]
+    assert len(partial) >= 2, seen
+    # The first report comes after the first batch, well before the window is done.
+    assert partial[0][0] < 0.75 * elapsed, (seen, elapsed)

@@ -1,7 +1,7 @@
 """Close the event vocabulary: rewrite actions written as free strings before it existed.
 
 Revision ID: 0002_g
-Revises: 0002_a1
+Revises: 0002_a2
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_g"
-down_revision: str | None = "0002_a1"
+down_revision: str | None = "0002_a2"
 branch_labels = None
 depends_on = None
 
