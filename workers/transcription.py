@@ -9,7 +9,6 @@ broker delivered.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import traceback
@@ -18,23 +17,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from intake import crypto, jobs, lifecycle
+from intake import crypto, jobs, lifecycle, transcripts
 from intake.models import (
     AudioFile,
     Job,
     JobKind,
     JobStatus,
     Language,
-    MachineDraft,
-    ReviewState,
-    Segment,
     Testimony,
     TestimonyState,
-    Transcript,
 )
 from intake.services import Services, services
 from workers.engine import Engine, EngineSettings, TranscriptResult
@@ -69,16 +63,6 @@ def engine_for(svc: Services) -> Engine:
     if settings not in _engines:
         _engines[settings] = Engine(settings)
     return _engines[settings]
-
-
-def segment_context(transcript_id: int, position: int) -> bytes:
-    """Associated data binding a sealed segment to its place."""
-    return f"segment:{transcript_id}:{position}".encode()
-
-
-def draft_context(testimony_id: int, audio_file_id: int) -> bytes:
-    """Associated data binding a sealed machine draft to its place."""
-    return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
 
 
 @contextmanager
@@ -252,102 +236,27 @@ def run_transcription(job_id: int) -> None:
 def _store_transcript(
     svc: Services, held: jobs.Claim, job: Job, testimony: Testimony, result: TranscriptResult
 ) -> None:
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()  # another worker took over; its result counts
             return
-        transcript = Transcript(
-            testimony_id=testimony.id,
-            audio_file_id=job.audio_file_id,
-            job_id=job.id,
-            language=result.language,
-            language_probability=result.language_probability,
-            duration_s=result.duration_s,
-            model_name=svc.config.whisper_model,
-        )
-        session.add(transcript)
-        try:
-            session.flush()
-        except IntegrityError:
-            # A transcript for this file exists already (an earlier delivery finished).
-            session.rollback()
-            with svc.db.session() as again:
-                jobs.complete(again, held)
-            return
-        for position, seg in enumerate(result.segments):
-            payload = {
-                "text": seg.text,
-                "words": [[w.start, w.end, w.word, w.probability] for w in seg.words],
-            }
-            session.add(
-                Segment(
-                    transcript_id=transcript.id,
-                    position=position,
-                    start_s=seg.start,
-                    end_s=seg.end,
-                    sealed=crypto.seal(
-                        key,
-                        json.dumps(payload, ensure_ascii=False).encode(),
-                        segment_context(transcript.id, position),
-                    ),
-                    avg_logprob=seg.avg_logprob,
-                    no_speech_prob=seg.no_speech_prob,
-                    min_word_probability=min((w.probability for w in seg.words), default=None),
-                    review_state=ReviewState.machine,
-                )
-            )
         fresh = session.get(Testimony, testimony.id)
         assert fresh is not None
-        if fresh.detected_language is None:
-            fresh.detected_language = result.language
-        lifecycle.record_event(
+        stored = transcripts.add_transcript(
             session,
-            fresh.id,
+            svc.keyring.master_key,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result,
+            svc.config.whisper_model,
             WORKER,
-            "transcript_stored",
-            detail={
-                "job": job.id,
-                "audio_file": job.audio_file_id,
-                "segments": len(result.segments),
-            },
         )
-        _maybe_finish(session, fresh)
+        if stored is not None:
+            transcripts.finish_if_complete(session, fresh, WORKER)
+        # Without a new transcript (an earlier delivery stored it), the job is still done.
         session.commit()
     jobs.publish_pending(svc.db, svc.publish)
-
-
-def _maybe_finish(session: Session, testimony: Testimony) -> None:
-    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
-    files = session.scalar(
-        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
-    )
-    done = session.scalar(
-        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
-    )
-    if files != done or testimony.state != TestimonyState.transcribing:
-        if testimony.state == TestimonyState.transcribing:
-            testimony.progress = (done or 0) / max(files or 1, 1)
-        return
-    testimony.progress = 1.0
-    lifecycle.transition(session, testimony, TestimonyState.transcribed, WORKER)
-    consent = testimony.consent
-    if consent is not None and consent.translate:
-        fa_files = session.scalars(
-            select(Transcript.audio_file_id).where(
-                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
-            )
-        ).all()
-        existing = set(
-            session.scalars(
-                select(Job.audio_file_id).where(
-                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
-                )
-            ).all()
-        )
-        for audio_file_id in fa_files:
-            if audio_file_id not in existing:
-                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
 
 
 @shared_task(
@@ -362,29 +271,21 @@ def run_translation_draft(job_id: int) -> None:
     if ran is None:
         return
     held, job, testimony, result = ran
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
-    payload = json.dumps(result.to_json(), ensure_ascii=False).encode()
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()
             return
-        session.add(
-            MachineDraft(
-                testimony_id=testimony.id,
-                audio_file_id=job.audio_file_id,
-                target_language="en",
-                sealed=crypto.seal(
-                    key, payload, draft_context(testimony.id, job.audio_file_id or 0)
-                ),
-                model_name=svc.config.whisper_model,
-            )
-        )
-        lifecycle.record_event(
+        fresh = session.get(Testimony, testimony.id)
+        assert fresh is not None
+        transcripts.add_machine_draft(
             session,
-            testimony.id,
+            svc.keyring.master_key,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result.to_json(),
+            svc.config.whisper_model,
             WORKER,
-            "machine_draft_stored",
-            detail={"job": job.id, "audio_file": job.audio_file_id},
         )
         try:
             session.commit()

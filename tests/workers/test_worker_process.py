@@ -34,9 +34,9 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.transcripts import draft_context, segment_context
 from tests.conftest import espeak_wav
 from tests.support import submit
-from workers.transcription import draft_context, segment_context
 
 pytestmark = [pytest.mark.worker, pytest.mark.model]
 
