@@ -363,3 +363,26 @@ class Keyring:
         """Read the three secret files; with `create`, make those that are missing."""
         read = load_or_create_secret if create else load_secret
         return cls(read(master), read(session), read(pepper))
+
+
+# --- staff account secrets -------------------------------------------------------------------
+
+
+def _account_key(master_key: bytes) -> bytes:
+    # A key of its own, derived rather than the master key itself, which only wraps keys.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=b"staff-account-secrets").derive(
+        master_key
+    )
+
+
+def seal_account_secret(master_key: bytes, account_id: int, secret: str) -> bytes:
+    """Seal a staff account's TOTP secret, bound to that account."""
+    return seal(_account_key(master_key), secret.encode(), f"totp:{account_id}".encode())
+
+
+def unseal_account_secret(master_key: bytes, account_id: int, sealed: bytes) -> str:
+    """Open a TOTP secret sealed by `seal_account_secret`."""
+    return unseal(_account_key(master_key), sealed, f"totp:{account_id}".encode()).decode()

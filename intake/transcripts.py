@@ -56,9 +56,14 @@ class SegmentLike(Protocol):
 class ResultLike(Protocol):
     """What the engine returns for one file: language, duration and segments."""
 
-    language: str
-    language_probability: float | None
-    duration_s: float
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def language_probability(self) -> float | None: ...
+
+    @property
+    def duration_s(self) -> float: ...
 
     @property
     def segments(self) -> Sequence[SegmentLike]: ...

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import i18n, jobs, receipts, submissions
+from intake import access, i18n, jobs, receipts, submissions
 from intake.config import Config
 from intake.forms import AddAudioForm, ReceiptForm, SubmissionForm, WithdrawForm
 from intake.models import Language, Testimony, TestimonyState
@@ -124,7 +124,7 @@ def _find(form: ReceiptForm) -> tuple[Testimony | None, str, Response | None]:
 
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
-    bp = Blueprint("public", __name__)
+    bp = access.guard(Blueprint("public", __name__), access.ANYONE)
 
     @bp.get("/")
     def index() -> str:
