@@ -223,7 +223,7 @@ def fail(account: StaffAccount, now: datetime | None = None) -> None:
     """Count a failed password or code; after FREE_FAILURES each one doubles the wait."""
     now = now or utcnow()
     account.failed_attempts = (account.failed_attempts or 0) + 1
-    extra = account.failed_attempts - FREE_FAILURES
+    extra = account.failed_attempts - FREE_FAILURES - 1
     if extra >= 0:
         account.locked_until = now + timedelta(seconds=min(2 ** (extra + 1), MAX_DELAY_S))
 

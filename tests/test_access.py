@@ -70,9 +70,7 @@ def test_public_app_has_no_staff_route_and_every_route_has_a_rule(app: Flask) ->
 
 def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_app: Flask) -> None:
     pseudonym = transcribed_testimony(app, ["one two three"])
-    people = {
-        role: ready_account(staff_app, f"{role.value}@example.org", [role]) for role in Role
-    }
+    people = {role: ready_account(staff_app, f"{role.value}@example.org", [role]) for role in Role}
     target = ready_account(staff_app, "target@example.org", [Role.translator])
     from tests.staff_support import segments_of
 

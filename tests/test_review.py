@@ -93,9 +93,7 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
     assert r.status_code == 400  # type: ignore[attr-defined]
 
 
-def test_stale_version_gets_the_conflict_page_with_both_texts(
-    app: Flask, staff_app: Flask
-) -> None:
+def test_stale_version_gets_the_conflict_page_with_both_texts(app: Flask, staff_app: Flask) -> None:
     pseudonym = transcribed_testimony(app, ["the machine text"])
     first, second = _reviewers(staff_app)
     seg = segments_of(staff_app, pseudonym)[0]
@@ -137,7 +135,7 @@ def test_markup_in_a_segment_is_shown_as_text(app: Flask, staff_app: Flask) -> N
     assert _save(first, pseudonym, seg.id, evil, seg.version).status_code == 303  # type: ignore[attr-defined]
     html = first.get(f"/staff/review/{pseudonym}").get_data(as_text=True)
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert '<b onmouseover' not in html
+    assert "<b onmouseover" not in html
 
 
 def test_low_confidence_words_are_marked_and_queue_counts_them(
@@ -147,7 +145,7 @@ def test_low_confidence_words_are_marked_and_queue_counts_them(
     first, _second = _reviewers(staff_app)
     html = first.get(f"/staff/review/{pseudonym}").get_data(as_text=True)
     assert re.search(r'<mark class="low">\s*mumbled</mark>', html)
-    assert "<mark class=\"low\"> clear" not in html
+    assert '<mark class="low"> clear' not in html
     queue = first.get("/staff/review/?order=worst").get_data(as_text=True)
     assert pseudonym in queue and "50%" in queue
     with staff_app.extensions["testimony"].db.session() as s:
