@@ -20,11 +20,14 @@ translations: $(STAMP)
 init: setup
 	$(BIN)/testimony init
 
-# Serve the app on http://127.0.0.1:5000 with a worker beside it (embedded defaults).
+# Serve the public intake on http://127.0.0.1:5000 and the staff app on
+# http://127.0.0.1:5001/staff/, with a worker beside them (embedded defaults).
+# Create the first staff account with `.venv/bin/testimony user add EMAIL --role admin`.
 run: init
-	@echo "Serving on http://127.0.0.1:5000 (Ctrl-C stops the web app and the worker)"
+	@echo "Public intake on http://127.0.0.1:5000, staff on http://127.0.0.1:5001/staff/ (Ctrl-C stops all)"
 	$(BIN)/testimony worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/testimony serve --audience staff & staff=$$!; \
+	trap 'kill $$worker $$staff 2>/dev/null; wait $$worker $$staff 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/testimony serve
 
 test: setup
