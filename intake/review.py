@@ -29,6 +29,8 @@ from intake.models import (
 
 # The states in which a testimony appears in the review queues.
 QUEUE_STATES = (TestimonyState.transcribed, TestimonyState.in_review)
+# Segments drawn on one editor page (about 8 minutes of speech).
+PAGE_SEGMENTS = 100
 # The states in which its segments can still change.
 OPEN_STATES = frozenset(QUEUE_STATES)
 
@@ -192,42 +194,97 @@ def find(session: Session, pseudonym: str) -> Testimony:
     return testimony
 
 
+@dataclass(frozen=True)
+class EditorPage:
+    """One page of the editor: the transcripts it touches, and where it sits among pages."""
+
+    transcripts: list[TranscriptView]
+    page: int
+    pages: int
+    segments: int
+
+
 def editor(
-    session: Session, master_key: bytes, testimony: Testimony, threshold: float
-) -> list[TranscriptView]:
-    """Every transcript of the testimony, in file order, with unsealed segments."""
+    session: Session,
+    master_key: bytes,
+    testimony: Testimony,
+    threshold: float,
+    page: int = 1,
+    per_page: int = PAGE_SEGMENTS,
+) -> EditorPage:
+    """One page of the testimony's segments, in file and time order, unsealed.
+
+    Pages keep the editor's cost flat in the length of the recording: a 2-hour transcript has
+    about 1,500 segments, and only the page shown is opened and drawn.
+    """
     key = transcripts.testimony_key(master_key, testimony)
-    rows = session.execute(
-        select(Transcript, AudioFile.position)
+    order = (AudioFile.position, Segment.position)
+    base = (
+        select(Segment, Transcript, AudioFile.position)
+        .join(Transcript, Transcript.id == Segment.transcript_id)
         .join(AudioFile, AudioFile.id == Transcript.audio_file_id)
         .where(Transcript.testimony_id == testimony.id)
-        .order_by(AudioFile.position)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = session.execute(
+        base.order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ).all()
-    views: list[TranscriptView] = []
-    for transcript, position in rows:
-        view = TranscriptView(transcript.id, position, transcript.duration_s, transcript.language)
-        for seg in transcript.segments:
-            content = transcripts.unseal_segment(key, seg)
-            words = [
+    views: dict[int, TranscriptView] = {}
+    for seg, transcript, position in rows:
+        view = views.get(transcript.id)
+        if view is None:
+            view = TranscriptView(
+                transcript.id, position, transcript.duration_s, transcript.language
+            )
+            views[transcript.id] = view
+        content = transcripts.unseal_segment(key, seg)
+        machine = seg.review_state == ReviewState.machine
+        words = (
+            [
                 Word(str(w[2]), float(w[0]), float(w[1]), float(w[3]) < threshold)
                 for w in content.words
             ]
-            view.segments.append(
-                SegmentView(
-                    seg.id,
-                    seg.position,
-                    seg.start_s,
-                    seg.end_s,
-                    content.text,
-                    words if seg.review_state == ReviewState.machine else [],
-                    seg.review_state,
-                    seg.version,
-                    seg.edited_by,
-                    seg.approved_by,
-                )
+            if machine
+            else []
+        )
+        view.segments.append(
+            SegmentView(
+                seg.id,
+                seg.position,
+                seg.start_s,
+                seg.end_s,
+                content.text,
+                words,
+                seg.review_state,
+                seg.version,
+                seg.edited_by,
+                seg.approved_by,
             )
-        views.append(view)
-    return views
+        )
+    return EditorPage(list(views.values()), page, pages, total)
+
+
+def page_of(session: Session, segment_id: int, per_page: int = PAGE_SEGMENTS) -> int:
+    """The editor page that shows `segment_id` (for the redirect after saving it)."""
+    seg = session.get(Segment, segment_id)
+    transcript = session.get(Transcript, seg.transcript_id) if seg else None
+    if seg is None or transcript is None:
+        return 1
+    audio = session.get(AudioFile, transcript.audio_file_id)
+    before = session.scalar(
+        select(func.count())
+        .select_from(Segment)
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .join(AudioFile, AudioFile.id == Transcript.audio_file_id)
+        .where(
+            Transcript.testimony_id == transcript.testimony_id,
+            (AudioFile.position < (audio.position if audio else 0))
+            | ((AudioFile.id == transcript.audio_file_id) & (Segment.position < seg.position)),
+        )
+    )
+    return (before or 0) // per_page + 1
 
 
 def _segment_of(session: Session, testimony: Testimony, segment_id: int) -> Segment:

@@ -171,3 +171,24 @@ def test_audio_is_streamed_with_byte_ranges(app: Flask, staff_app: Flask) -> Non
     )
     assert beyond.status_code == 416
     assert first.get(f"/staff/review/{pseudonym}/audio/2").status_code == 404
+
+
+def test_editor_pages_hold_a_window_of_segments_and_saving_returns_to_its_page(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym = transcribed_testimony(app, [f"segment {i}" for i in range(5)])
+    svc = staff_app.extensions["testimony"]
+    segs = segments_of(staff_app, pseudonym)
+    with svc.db.session() as s:
+        testimony = review.find(s, pseudonym)
+        page = review.editor(s, svc.keyring.master_key, testimony, 0.5, page=2, per_page=2)
+        assert (page.page, page.pages, page.segments) == (2, 3, 5)
+        assert [v.text for v in page.transcripts[0].segments] == ["segment 2", "segment 3"]
+        assert [review.page_of(s, seg.id, per_page=2) for seg in segs] == [1, 1, 2, 2, 3]
+        beyond = review.editor(s, svc.keyring.master_key, testimony, 0.5, page=9, per_page=2)
+        assert beyond.page == 3 and [v.text for v in beyond.transcripts[0].segments] == [
+            "segment 4"
+        ]
+    first, _second = _reviewers(staff_app)
+    r = _save(first, pseudonym, segs[4].id, "segment four", segs[4].version)
+    assert f"page=1#seg-{segs[4].id}" in r.location  # type: ignore[attr-defined]

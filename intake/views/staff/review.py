@@ -36,6 +36,13 @@ def review_message(reason: str) -> str:
     }.get(reason, _("This could not be done."))
 
 
+def _page_number() -> int:
+    try:
+        return int(request.args.get("page", "1"))
+    except ValueError:
+        return 1
+
+
 def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
@@ -93,14 +100,20 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         message: str | None = None,
         error: str | None = None,
         status: int = 200,
+        segment_id: int | None = None,
     ) -> tuple[str, int]:
-        views = review.editor(
-            request_session(), services().keyring.master_key, testimony, threshold
+        number = (
+            _page_number() if segment_id is None else review.page_of(request_session(), segment_id)
+        )
+        view = review.editor(
+            request_session(), services().keyring.master_key, testimony, threshold, number
         )
         page = render_template(
             "staff/review/editor.html",
             testimony=testimony,
-            transcripts=views,
+            transcripts=view.transcripts,
+            page=view.page,
+            pages=view.pages,
             me=_me(),
             open=testimony.state in review.OPEN_STATES,
             message=message,
@@ -141,7 +154,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             db.rollback()
             if _wants_json():
                 return jsonify(error=review_message(exc.reason)), 400
-            return _editor(testimony, error=review_message(exc.reason), status=400)
+            return _editor(
+                testimony, error=review_message(exc.reason), status=400, segment_id=segment_id
+            )
         db.commit()
         if _wants_json():
             return jsonify(
@@ -149,7 +164,11 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             )
         return redirect(
             url_for(
-                "staff_review.editor", pseudonym=pseudonym, done="saved", _anchor=f"seg-{seg.id}"
+                "staff_review.editor",
+                pseudonym=pseudonym,
+                done="saved",
+                page=review.page_of(db, seg.id),
+                _anchor=f"seg-{seg.id}",
             ),
             303,
         )
@@ -165,7 +184,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             status = 403 if exc.reason == "own_edit" else 409 if exc.reason == "stale" else 400
             if _wants_json():
                 return jsonify(error=review_message(exc.reason)), status
-            return _editor(testimony, error=review_message(exc.reason), status=status)
+            return _editor(
+                testimony, error=review_message(exc.reason), status=status, segment_id=segment_id
+            )
         db.commit()
         if _wants_json():
             return jsonify(
@@ -176,7 +197,11 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             )
         return redirect(
             url_for(
-                "staff_review.editor", pseudonym=pseudonym, done="approved", _anchor=f"seg-{seg.id}"
+                "staff_review.editor",
+                pseudonym=pseudonym,
+                done="approved",
+                page=review.page_of(db, seg.id),
+                _anchor=f"seg-{seg.id}",
             ),
             303,
         )
