@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -17,18 +18,29 @@ from intake.storage import Store
 from intake.uploads import LargeReads, SpoolingRequest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Audience = Literal["public", "staff"]
+AUDIENCES: tuple[Audience, ...] = ("public", "staff")
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the web app (and its Celery app) for `config`; nothing is built at import time."""
+def create_app(config: Config | None = None, audience: Audience = "public") -> Flask:
+    """Build the app of one audience (and its Celery app) for `config`; nothing is built at
+    import time.
+
+    The public app registers the intake pages only; the staff app registers the staff
+    blueprints only, every one under /staff/, so that neither answers the other's URLs and each
+    can be served on its own port (SecureDrop's source and journalist apps).
+    """
     from workers.celery_app import celery_init_app, job_publisher
 
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
     config = config or Config.from_env()
     app = Flask(
         __name__,
         instance_path=str(config.instance_path),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/staff/static" if audience == "staff" else None,
     )
     app.request_class = SpoolingRequest
     app.wsgi_app = LargeReads(app.wsgi_app)  # type: ignore[method-assign]
@@ -67,9 +79,16 @@ def create_app(config: Config | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
-    from intake.views import errors, public
+    from intake.views import errors
 
-    app.register_blueprint(public.make_blueprint(config))
+    if audience == "staff":
+        from intake.views import staff
+
+        staff.init_app(app, config)
+    else:
+        from intake.views import public
+
+        app.register_blueprint(public.make_blueprint(config))
     errors.register(app)
     _quiet_request_logs()
     return app

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake.events import Action, Actor
+from intake.events import Action, Actor, parse_actor
 from intake.models import AuditHead, Event, TestimonyState, utcnow
 
 GENESIS = "0" * 64
@@ -45,6 +45,7 @@ def entry_hash(
     testimony_id: int | None,
     at: datetime,
     actor: str,
+    account_id: int | None = None,
     action: str,
     from_state: str | None,
     to_state: str | None,
@@ -59,6 +60,7 @@ def entry_hash(
             "testimony_id": testimony_id,
             "at": as_utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor": str(actor),
+            "account_id": account_id,
             "action": str(action),
             "from_state": from_state,
             "to_state": to_state,
@@ -78,6 +80,7 @@ def _hash_of(event: Event) -> str:
         testimony_id=event.testimony_id,
         at=event.at,
         actor=event.actor,
+        account_id=event.account_id,
         action=event.action,
         from_state=event.from_state,
         to_state=event.to_state,
@@ -104,7 +107,7 @@ def _take_head(session: Session) -> AuditHead:
 def record_event(
     session: Session,
     testimony_id: int | None,
-    actor: Actor,
+    actor: Actor | str,
     action: Action,
     *,
     from_state: TestimonyState | None = None,
@@ -112,13 +115,17 @@ def record_event(
     detail: dict[str, Any] | None = None,
 ) -> Event:
     """Append one event at the end of the chain: the only place an event row is made. `detail`
-    holds ids, counts and states only, never names or text."""
+    holds ids, counts and states only, never names or text. `actor` is an Actor, or a staff
+    member as `events.staff_ref(account_id)`."""
+    who, account_id = parse_actor(actor)
+    action = Action(action)
     head = _take_head(session)
     event = Event(
         testimony_id=testimony_id,
         at=utcnow(),
-        actor=Actor(actor),
-        action=Action(action),
+        actor=who,
+        account_id=account_id,
+        action=action,
         from_state=from_state.value if from_state else None,
         to_state=to_state.value if to_state else None,
         detail=detail,

@@ -57,16 +57,30 @@ def _redact(url: str) -> str:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: TESTIMONY_HOST).")
-@click.option("--port", default=None, type=int, help="Port (default: TESTIMONY_PORT).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the web app with gunicorn (gevent workers, no access log)."""
+@click.option(
+    "--port",
+    default=None,
+    type=int,
+    help="Port (default: TESTIMONY_PORT, or TESTIMONY_STAFF_PORT for the staff app).",
+)
+@click.option(
+    "--audience",
+    type=click.Choice(["public", "staff"]),
+    default="public",
+    show_default=True,
+    help="The public intake, or the staff app.",
+)
+def serve(host: str | None, port: int | None, audience: str) -> None:
+    """Serve one web app with gunicorn (gevent workers, no access log)."""
     from intake import serving
 
     cfg = _config()
     host = host or cfg.host
-    port = port or cfg.port
-    click.echo(f"Serving the intake on http://{host}:{port}", err=True)
-    serving.serve(cfg, host, port)
+    port = port or (cfg.staff_port if audience == "staff" else cfg.port)
+    what = "the staff app" if audience == "staff" else "the intake"
+    path = "/staff/" if audience == "staff" else ""
+    click.echo(f"Serving {what} on http://{host}:{port}{path}", err=True)
+    serving.serve(cfg, host, port, "staff" if audience == "staff" else "public")
 
 
 @main.command()
@@ -220,6 +234,94 @@ def audit_head() -> None:
             click.echo(chain.head(session))
     finally:
         db.dispose()
+
+
+@main.command()
+def routes() -> None:
+    """Every route of the public and the staff app with who may open it (the access matrix,
+    read from the same rules the apps enforce)."""
+    from intake import access, create_app
+
+    cfg = _config()
+    for audience in ("public", "staff"):
+        app = create_app(cfg, audience)  # type: ignore[arg-type]
+        click.echo(f"# {audience} app")
+        for path, methods, endpoint, who in access.matrix(app):
+            click.echo(f"{path:55} {methods:10} {endpoint:32} {who}")
+        app.extensions["testimony"].db.dispose()
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts: add, list, disable."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["reviewer", "translator", "archivist", "custodian", "admin"]),
+    help="A role of the account; repeat for several.",
+)
+def user_add(email: str, roles: tuple[str, ...]) -> None:
+    """Create a staff account and print its one-time password (changed at first sign-in)."""
+    from intake import accounts
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            account, password = accounts.create(session, email, roles)
+            email = account.email
+    except accounts.AccountError as exc:
+        raise click.ClickException(f"cannot create {email!r}: {exc.reason}") from exc
+    finally:
+        db.dispose()
+    click.echo(f"created {email} ({', '.join(sorted(roles))})")
+    click.echo(f"one-time password: {password}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """Every staff account with its roles and whether it is disabled."""
+    from sqlalchemy import select
+
+    from intake.db import Database
+    from intake.models import StaffAccount
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            for account in session.scalars(select(StaffAccount).order_by(StaffAccount.email)):
+                roles = ",".join(r.role.value for r in account.roles) or "-"
+                flags = ["disabled" if account.disabled else "active"]
+                if not account.totp_confirmed:
+                    flags.append("second factor not set up")
+                click.echo(f"{account.email}\t{roles}\t{', '.join(flags)}")
+    finally:
+        db.dispose()
+
+
+@user.command("disable")
+@click.argument("email")
+def user_disable(email: str) -> None:
+    """Disable a staff account and end its sessions."""
+    from intake import accounts
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            account = accounts.find(session, email)
+            if account is None:
+                raise click.ClickException(f"no account {email!r}")
+            accounts.set_disabled(session, account, True, accounts.Actor.operator)
+    finally:
+        db.dispose()
+    click.echo(f"disabled {email}")
 
 
 if __name__ == "__main__":  # pragma: no cover

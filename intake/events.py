@@ -19,7 +19,10 @@ class Actor(enum.StrEnum):
     worker = "worker"
     # The periodic sweep and other automatic upkeep.
     system = "system"
+    # A staff member, whose account id the event carries (`Event.account_id`).
     staff = "staff"
+    # Someone at the server's command line (`testimony user add`, key rotation).
+    operator = "operator"
 
 
 class Group(enum.StrEnum):
@@ -50,6 +53,15 @@ class Action(enum.StrEnum):
     worker_lost = "worker_lost"
     job_failed = "job_failed"
     machine_draft_stored = "machine_draft_stored"
+    review_started = "review_started"
+    segment_edited = "segment_edited"
+    segment_approved = "segment_approved"
+    transcript_approved = "transcript_approved"
+    account_created = "account_created"
+    account_roles_set = "account_roles_set"
+    account_disabled = "account_disabled"
+    account_enabled = "account_enabled"
+    account_reset = "account_reset"
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
@@ -78,6 +90,15 @@ _GROUPS: dict[Action, Group] = {
     Action.worker_lost: Group.processing,
     Action.job_failed: Group.processing,
     Action.machine_draft_stored: Group.translation,
+    Action.review_started: Group.review,
+    Action.segment_edited: Group.review,
+    Action.segment_approved: Group.review,
+    Action.transcript_approved: Group.review,
+    Action.account_created: Group.accounts,
+    Action.account_roles_set: Group.accounts,
+    Action.account_disabled: Group.accounts,
+    Action.account_enabled: Group.accounts,
+    Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
 }
 
@@ -94,5 +115,34 @@ _LABELS: dict[Action, str] = {
     Action.worker_lost: "Worker lost; job queued again",
     Action.job_failed: "Job failed for good; needs attention",
     Action.machine_draft_stored: "Machine translation draft stored",
+    Action.review_started: "Review started",
+    Action.segment_edited: "Segment corrected",
+    Action.segment_approved: "Segment approved",
+    Action.transcript_approved: "Transcript approved (every segment, four eyes)",
+    Action.account_created: "Staff account created",
+    Action.account_roles_set: "Staff account's roles changed",
+    Action.account_disabled: "Staff account disabled",
+    Action.account_enabled: "Staff account enabled",
+    Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
 }
+
+
+STAFF_PREFIX = "account:"
+
+
+def staff_ref(account_id: int) -> str:
+    """How a staff account is named on a segment it edited or approved: its id, never its
+    email (`account:12`)."""
+    return f"{STAFF_PREFIX}{account_id}"
+
+
+def parse_actor(who: Actor | str) -> tuple[Actor, int | None]:
+    """An Actor, or a staff reference made by `staff_ref`, as (actor, account id); ValueError
+    for anything else, so the vocabulary stays closed."""
+    if isinstance(who, str) and who.startswith(STAFF_PREFIX):
+        number = who.removeprefix(STAFF_PREFIX)
+        if not number.isdigit():
+            raise ValueError(f"not a staff reference: {who!r}")
+        return Actor.staff, int(number)
+    return Actor(who), None

@@ -80,7 +80,7 @@ def transition(
     session: Session,
     testimony: Testimony,
     to_state: TestimonyState,
-    actor: Actor,
+    actor: Actor | str,
     action: Action = Action.state_changed,
     detail: dict[str, Any] | None = None,
 ) -> None:

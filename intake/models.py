@@ -339,6 +339,8 @@ class Event(Base):
     testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[Actor] = mapped_column(_vocabulary(Actor))
+    # The staff account that acted, when `actor` is staff.
+    account_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[Action] = mapped_column(_vocabulary(Action))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str | None] = mapped_column(String(32))
@@ -464,3 +466,60 @@ class SentForm(Base):
     sealed_code: Mapped[bytes | None] = mapped_column(
         LargeBinary, info=keep("opens only with the submitter's session; deleted once confirmed")
     )
+
+class Role(enum.StrEnum):
+    """Staff roles (SPEC.md section 1); a person may hold several."""
+
+    reviewer = "reviewer"
+    translator = "translator"
+    archivist = "archivist"
+    custodian = "custodian"
+    admin = "admin"
+
+
+class StaffAccount(Base):
+    """A staff member's account. Only an email, hashes and counters: no address, no name.
+
+    The TOTP secret is sealed under a key derived from the master key, so a database dump alone
+    gives no second factor. `session_token` is what the browser's session names: it changes at
+    every sign-in and sign-out, so an old session cookie stops working on the server side.
+    """
+
+    __tablename__ = "staff_account"
+    __table_args__ = {"info": {"erase": "keep", "why": "staff, not testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    totp_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=keep("a staff member's second factor")
+    )
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    roles: Mapped[list[StaffRole]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="StaffRole.role"
+    )
+
+
+class StaffRole(Base):
+    """One role held by one account."""
+
+    __tablename__ = "staff_role"
+    __table_args__ = (
+        Index("ix_staff_role_account_role", "account_id", "role", unique=True),
+        {"info": {"erase": "keep", "why": "staff, not testimony"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+
+    account: Mapped[StaffAccount] = relationship(back_populates="roles")

@@ -143,3 +143,19 @@ def seal_receipt_code(receipt_key: bytes, form_digest: str, code: str) -> bytes:
 def open_receipt_code(receipt_key: bytes, form_digest: str, sealed: bytes) -> str:
     """A receipt code sealed by `seal_receipt_code` (DecryptionError for any other key)."""
     return crypto.unseal(receipt_key, sealed, form_digest.encode()).decode()
+
+
+# --- staff accounts' second factor -----------------------------------------------------------
+
+
+def seal_totp_secret(keyring: Keyring, account_id: int, secret: str) -> bytes:
+    """Seal a staff account's TOTP secret under a key derived for account secrets (the master
+    key itself only wraps keys), bound to that account."""
+    key = crypto.derive_key(keyring.master_key, b"staff-account-secrets")
+    return crypto.seal(key, secret.encode(), f"totp:{account_id}".encode())
+
+
+def open_totp_secret(keyring: Keyring, account_id: int, sealed: bytes) -> str:
+    """A TOTP secret sealed by `seal_totp_secret`."""
+    key = crypto.derive_key(keyring.master_key, b"staff-account-secrets")
+    return crypto.unseal(key, sealed, f"totp:{account_id}".encode()).decode()

@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from intake import audit, jobs, lifecycle, sealing
+from intake import jobs, lifecycle, transcripts
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
@@ -30,12 +29,8 @@ from intake.models import (
     JobKind,
     JobStatus,
     Language,
-    MachineDraft,
-    ReviewState,
-    Segment,
     Testimony,
     TestimonyState,
-    Transcript,
 )
 from intake.services import Services, services
 from workers.engine import Engine, EngineSettings, TranscriptResult
@@ -96,22 +91,6 @@ class Progress:
             self.wake.set()
 
 
-def _write_progress(session: Session, job_id: int, fraction: float) -> None:
-    """Note the testimony's progress: whole files already transcribed plus this file's share."""
-    job = session.get(Job, job_id)
-    testimony = session.get(Testimony, job.testimony_id) if job else None
-    if job is None or testimony is None or job.kind != JobKind.transcribe:
-        return  # a machine draft is not the transcription the submitter is told about
-    files = session.scalar(
-        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
-    )
-    done = session.scalar(
-        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
-    )
-    total = max(files or 1, 1)
-    testimony.progress = min(((done or 0) + min(fraction, 1.0)) / total, 1.0)
-
-
 @contextmanager
 def lease_kept(svc: Services, held: jobs.Claim, progress: Progress) -> Iterator[None]:
     """Renew the job's lease and write its progress from a heartbeat thread until the block
@@ -144,7 +123,7 @@ def lease_kept(svc: Services, held: jobs.Claim, progress: Progress) -> Iterator[
                         return
                     renewed = time.monotonic()
                     if moved and value is not None:
-                        _write_progress(session, held.job_id, value)
+                        transcripts.note_progress(session, held.job_id, value)
                         progress.written = value
             except OperationalError:
                 log.warning("could not renew lease of job %s; will retry", held.job_id)
@@ -239,7 +218,7 @@ def _run_engine(
     progress: Progress,
     language: str | None,
 ) -> TranscriptResult:
-    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
+    key = transcripts.testimony_key(svc.keyring, testimony)
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
@@ -294,100 +273,27 @@ def run_transcription(job_id: int) -> None:
 def _store_transcript(
     svc: Services, held: jobs.Claim, job: Job, testimony: Testimony, result: TranscriptResult
 ) -> None:
-    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()  # another worker took over; its result counts
             return
-        transcript = Transcript(
-            testimony_id=testimony.id,
-            audio_file_id=job.audio_file_id,
-            job_id=job.id,
-            language=result.language,
-            language_probability=result.language_probability,
-            duration_s=result.duration_s,
-            model_name=svc.config.whisper_model,
-        )
-        session.add(transcript)
-        try:
-            session.flush()
-        except IntegrityError:
-            # A transcript for this file exists already (an earlier delivery finished).
-            session.rollback()
-            with svc.db.session() as again:
-                jobs.complete(again, held)
-            return
-        for position, seg in enumerate(result.segments):
-            payload = {
-                "text": seg.text,
-                "words": [[w.start, w.end, w.word, w.probability] for w in seg.words],
-            }
-            session.add(
-                Segment(
-                    transcript_id=transcript.id,
-                    position=position,
-                    start_s=seg.start,
-                    end_s=seg.end,
-                    sealed=sealing.seal_segment(key, transcript.id, position, payload),
-                    avg_logprob=seg.avg_logprob,
-                    no_speech_prob=seg.no_speech_prob,
-                    min_word_probability=min((w.probability for w in seg.words), default=None),
-                    review_state=ReviewState.machine,
-                )
-            )
         fresh = session.get(Testimony, testimony.id)
         assert fresh is not None
-        if fresh.detected_language is None:
-            fresh.detected_language = result.language
-        audit.record_event(
+        stored = transcripts.add_transcript(
             session,
-            fresh.id,
+            svc.keyring,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result,
+            svc.config.whisper_model,
             Actor.worker,
-            Action.transcript_stored,
-            detail={
-                "job": job.id,
-                "audio_file": job.audio_file_id,
-                "segments": len(result.segments),
-            },
         )
-        _maybe_finish(session, fresh)
+        if stored is not None:
+            transcripts.finish_if_complete(session, fresh, Actor.worker)
+        # Without a new transcript (an earlier delivery stored it), the job is still done.
         session.commit()
     jobs.publish_pending(svc.db, svc.publish)
-
-
-def _maybe_finish(session: Session, testimony: Testimony) -> None:
-    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
-    files = session.scalar(
-        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
-    )
-    done = session.scalar(
-        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
-    )
-    if files != done or testimony.state != TestimonyState.transcribing:
-        if testimony.state == TestimonyState.transcribing:
-            testimony.progress = (done or 0) / max(files or 1, 1)
-        return
-    testimony.progress = 1.0
-    lifecycle.transition(
-        session, testimony, TestimonyState.transcribed, Actor.worker, Action.transcribed
-    )
-    consent = testimony.consent
-    if consent is not None and consent.translate:
-        fa_files = session.scalars(
-            select(Transcript.audio_file_id).where(
-                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
-            )
-        ).all()
-        existing = set(
-            session.scalars(
-                select(Job.audio_file_id).where(
-                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
-                )
-            ).all()
-        )
-        for audio_file_id in fa_files:
-            if audio_file_id not in existing:
-                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
 
 
 @shared_task(
@@ -402,28 +308,21 @@ def run_translation_draft(job_id: int) -> None:
     if ran is None:
         return
     held, job, testimony, result = ran
-    key = sealing.testimony_key(svc.keyring, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()
             return
-        session.add(
-            MachineDraft(
-                testimony_id=testimony.id,
-                audio_file_id=job.audio_file_id,
-                target_language="en",
-                sealed=sealing.seal_draft(
-                    key, testimony.id, job.audio_file_id or 0, result.to_json()
-                ),
-                model_name=svc.config.whisper_model,
-            )
-        )
-        audit.record_event(
+        fresh = session.get(Testimony, testimony.id)
+        assert fresh is not None
+        transcripts.add_machine_draft(
             session,
-            testimony.id,
+            svc.keyring,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result.to_json(),
+            svc.config.whisper_model,
             Actor.worker,
-            Action.machine_draft_stored,
-            detail={"job": job.id, "audio_file": job.audio_file_id},
         )
         try:
             session.commit()

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import consent, form_tokens, i18n, jobs, receipts, stages, submissions
+from intake import access, consent, form_tokens, i18n, jobs, receipts, stages, submissions
 from intake.config import Config
 from intake.forms import (
     AddAudioForm,
@@ -292,7 +292,7 @@ def _submit_form(
 
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
-    bp = Blueprint("public", __name__)
+    bp = access.guard(Blueprint("public", __name__), access.ANYONE)
     # Per process: codes with valid check digits that matched nothing a moment ago.
     misses = receipts.RecentMisses()
 

@@ -1,4 +1,5 @@
-"""The event log becomes a hash chain: seq, prev_hash and hash on every event, and a head row.
+"""The event log becomes a hash chain: seq, prev_hash and hash on every event, and a head row;
+staff events carry the acting account's id.
 
 Existing events are chained in the order they were written (by id).
 
@@ -21,6 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("event") as batch:
+        batch.add_column(sa.Column("account_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("seq", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
@@ -90,3 +92,4 @@ def downgrade() -> None:
         batch.drop_column("hash")
         batch.drop_column("prev_hash")
         batch.drop_column("seq")
+        batch.drop_column("account_id")
