@@ -19,6 +19,7 @@ translations: $(STAMP)
 
 init: setup
 	$(BIN)/testimony init
+	$(BIN)/testimony model
 
 # Serve the public intake on TESTIMONY_HOST:TESTIMONY_PORT (127.0.0.1:5000 unless set) and the
 # staff app on TESTIMONY_HOST:TESTIMONY_STAFF_PORT (5001), with a worker beside them (embedded

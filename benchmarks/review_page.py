@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from intake import accounts, create_app, lifecycle, schema, transcripts
 from intake.config import Config
+from intake.events import Actor
 from intake.models import Role, Testimony, TestimonyState
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -132,22 +133,22 @@ def main() -> None:
         svc = staff.extensions["testimony"]
         with svc.db.session() as s:
             testimony = s.scalars(select(Testimony)).one()
-            lifecycle.transition(s, testimony, TestimonyState.transcribing, "worker")
+            lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)
             transcripts.add_transcript(
                 s,
-                svc.keyring.master_key,
+                svc.keyring,
                 testimony,
                 testimony.audio_files[0].id,
                 None,
                 _result(args.segments),
                 "bench",
-                "worker",
+                Actor.worker,
             )
-            transcripts.finish_if_complete(s, testimony, "worker")
+            transcripts.finish_if_complete(s, testimony, Actor.worker)
             pseudonym = testimony.pseudonym
             account, once = accounts.create(s, "bench@example.org", [Role.reviewer])
             accounts.change_password(account, once, "a long benchmark password")
-            secret = accounts.totp_secret(svc.keyring.master_key, account)
+            secret = accounts.totp_secret(svc.keyring, account)
             account.totp_confirmed = True
         reviewer = staff.test_client()
         t = _token(reviewer, "/staff/sign-in")

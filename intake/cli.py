@@ -1,4 +1,9 @@
-"""The `testimony` command: set up, serve, run workers, transcribe a file, report status."""
+"""The `testimony` command, domain half: set up, serve the apps, report status, staff accounts,
+the audit log.
+
+The commands that need the worker code (`worker`, `transcribe`, `model`) are added by
+`workers.cli`, which is the console entry point: the domain never imports the workers.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
@@ -27,11 +30,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--model/--no-model", default=True, help="Also assemble and verify the bundled model."
-)
-def init(model: bool) -> None:
-    """Create the instance folder, the secret keys (if missing) and the database schema."""
+def init() -> None:
+    """Create the instance folder, the secret keys (if missing) and the database schema.
+
+    The bundled model is assembled by `testimony model` (or by the first worker to need it)."""
     from intake import schema
     from intake.crypto import Keyring
     from intake.storage import Store
@@ -42,11 +44,6 @@ def init(model: bool) -> None:
     Store(cfg.storage_path).ensure()
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
-    if model and cfg.whisper_model == "base":
-        from workers.model_bundle import ensure_default_model
-
-        path = ensure_default_model(cfg.model_cache_dir)
-        click.echo(f"model ready: {path}")
 
 
 def _redact(url: str) -> str:
@@ -81,106 +78,6 @@ def serve(host: str | None, port: int | None, audience: str) -> None:
     path = "/staff/" if audience == "staff" else ""
     click.echo(f"Serving {what} on http://{host}:{port}{path}", err=True)
     serving.serve(cfg, host, port, "staff" if audience == "staff" else "public")
-
-
-@main.command()
-@click.option("--queues", default="transcribe,default", show_default=True)
-@click.option(
-    "--concurrency",
-    default=1,
-    show_default=True,
-    type=int,
-    help="Pool processes; each holds a model in memory.",
-)
-@click.option("--pool", default="prefork", show_default=True)
-@click.option("--name", default=None, help="Worker node name (default: pid@host).")
-def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
-    """Run a Celery worker, with the upkeep sweep in a thread beside it.
-
-    SIGTERM (and Ctrl-C) stop it at once, even mid-transcription: Celery's warm shutdown would
-    wait for the task, which can take an hour. Nothing is lost: the job's lease expires and
-    the next sweep queues it again."""
-    _cold_shutdown_on_sigterm()
-    from celery.signals import worker_process_init, worker_ready
-
-    from intake import create_app
-    from intake.services import Services
-    from workers.upkeep import UpkeepThread
-
-    cfg = _config()
-    app = create_app(cfg)
-    svc: Services = app.extensions["testimony"]
-    celery_app = app.extensions["celery"]
-
-    @worker_process_init.connect(weak=False)
-    def _fresh_connections(**_: Any) -> None:
-        # A forked pool process must not share the parent's pooled database connections.
-        svc.db.engine.dispose(close=False)
-
-    @worker_ready.connect(weak=False)
-    def _ctrl_c_is_cold(**_: Any) -> None:
-        # Celery's first Ctrl-C is a warm shutdown; make it the same as SIGTERM.
-        import signal
-
-        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
-
-    upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
-    upkeep.start()
-    argv = [
-        "worker",
-        "-Q",
-        queues,
-        "-c",
-        str(concurrency),
-        "--pool",
-        pool,
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    if name:
-        argv += ["-n", name]
-    try:
-        celery_app.worker_main(argv)
-    finally:
-        upkeep.stop()
-
-
-def _cold_shutdown_on_sigterm() -> None:
-    """Make Celery treat SIGTERM as a cold shutdown (billiard reads REMAP_SIGTERM when it is
-    first imported; its pool processes inherit the variable)."""
-    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
-    import billiard.common
-
-    billiard.common.REMAP_SIGTERM = "SIGQUIT"
-
-
-@main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--language", type=click.Choice(["fa", "en", "auto"]), default="auto", show_default=True
-)
-@click.option(
-    "--task",
-    type=click.Choice(["transcribe", "translate"]),
-    default="transcribe",
-    show_default=True,
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def transcribe(file: Path, language: str, task: str, as_json: bool) -> None:
-    """Run the workers' transcription engine on one audio file (batch work, benchmarks)."""
-    from workers.engine import Engine, EngineSettings
-
-    engine = Engine(EngineSettings.from_config(_config()))
-    result = engine.transcribe(file, language=None if language == "auto" else language, task=task)
-    if as_json:
-        json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-        return
-    click.echo(f"# language={result.language} duration={result.duration_s:.1f}s")
-    for seg in result.segments:
-        click.echo(f"[{seg.start:8.2f} -> {seg.end:8.2f}] {seg.text}")
 
 
 @main.command()

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from intake import accounts, lifecycle, transcripts
+from intake.events import Actor
 from intake.models import Role, Segment, StaffAccount, Testimony, TestimonyState, Transcript
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, submit
@@ -38,7 +39,7 @@ def ready_account(app: Flask, email: str, roles: Sequence[Role]) -> Staff:
     with svc.db.session() as s:
         account, once = accounts.create(s, email, roles)
         accounts.change_password(account, once, PASSWORD)
-        secret = accounts.totp_secret(svc.keyring.master_key, account)
+        secret = accounts.totp_secret(svc.keyring, account)
         account.totp_confirmed = True
         account_id = account.id
     return Staff(email, PASSWORD, secret, account_id)
@@ -136,19 +137,19 @@ def transcribed_testimony(
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).order_by(Testimony.id.desc())).first()
         assert testimony is not None
-        lifecycle.transition(s, testimony, TestimonyState.transcribing, "worker")
+        lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)
         stored = transcripts.add_transcript(
             s,
-            svc.keyring.master_key,
+            svc.keyring,
             testimony,
             testimony.audio_files[0].id,
             None,
             result_of(texts, low_word),
             "test",
-            "worker",
+            Actor.worker,
         )
         assert stored is not None
-        transcripts.finish_if_complete(s, testimony, "worker")
+        transcripts.finish_if_complete(s, testimony, Actor.worker)
         assert testimony.state == TestimonyState.transcribed
         return testimony.pseudonym
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from intake.config import Config
+from intake.crypto import MissingSecret
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY_OWNERS = {"intake/crypto.py", "intake/sealing.py"}
 
@@ -55,3 +60,23 @@ def test_only_the_key_owner_unwraps_keys() -> None:
                     users.add(str(path.relative_to(ROOT)))
     assert users <= KEY_OWNERS, users - KEY_OWNERS
     assert "intake/sealing.py" in users  # the scan sees a real use, so it can see others
+
+
+def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None:
+    from intake import create_app
+
+    expected = {
+        "public": {"master key", "session key", "receipt pepper"},
+        "staff": {"master key", "session key"},
+        "worker": {"master key"},
+    }
+    for audience, held in expected.items():
+        app = create_app(migrated, audience)  # type: ignore[arg-type]
+        try:
+            keyring = app.extensions["testimony"].keyring
+            assert keyring.holds() == held, audience
+            if "receipt pepper" not in held:
+                with pytest.raises(MissingSecret):
+                    _ = keyring.receipt_pepper
+        finally:
+            app.extensions["testimony"].db.dispose()

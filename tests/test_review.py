@@ -78,7 +78,7 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
     svc = staff_app.extensions["testimony"]
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        key = transcripts.testimony_key(svc.keyring.master_key, testimony)
+        key = transcripts.testimony_key(svc.keyring, testimony)
         segs = segments_of(staff_app, pseudonym)
         assert transcripts.unseal_segment(key, segs[0]).text == "hello world"
         assert b"hello world" not in segs[0].sealed
@@ -105,7 +105,7 @@ def test_stale_version_gets_the_conflict_page_with_both_texts(app: Flask, staff_
     svc = staff_app.extensions["testimony"]
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        key = transcripts.testimony_key(svc.keyring.master_key, t)
+        key = transcripts.testimony_key(svc.keyring, t)
         assert transcripts.unseal_segment(key, segments_of(staff_app, pseudonym)[0]).text == (
             "first version"
         )
@@ -181,11 +181,11 @@ def test_editor_pages_hold_a_window_of_segments_and_saving_returns_to_its_page(
     segs = segments_of(staff_app, pseudonym)
     with svc.db.session() as s:
         testimony = review.find(s, pseudonym)
-        page = review.editor(s, svc.keyring.master_key, testimony, 0.5, page=2, per_page=2)
+        page = review.editor(s, svc.keyring, testimony, 0.5, page=2, per_page=2)
         assert (page.page, page.pages, page.segments) == (2, 3, 5)
         assert [v.text for v in page.transcripts[0].segments] == ["segment 2", "segment 3"]
         assert [review.page_of(s, seg.id, per_page=2) for seg in segs] == [1, 1, 2, 2, 3]
-        beyond = review.editor(s, svc.keyring.master_key, testimony, 0.5, page=9, per_page=2)
+        beyond = review.editor(s, svc.keyring, testimony, 0.5, page=9, per_page=2)
         assert beyond.page == 3 and [v.text for v in beyond.transcripts[0].segments] == [
             "segment 4"
         ]

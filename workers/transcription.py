@@ -27,7 +27,6 @@ from intake.models import (
     AudioFile,
     Job,
     JobKind,
-    JobStatus,
     Language,
     Testimony,
     TestimonyState,
@@ -148,8 +147,7 @@ def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | No
         job = session.get(Job, job_id)
         testimony = session.get(Testimony, job.testimony_id) if job else None
         if job is None or testimony is None or testimony.wrapped_key is None:
-            if job is not None:
-                job.status = JobStatus.cancelled
+            jobs.cancel(session, held)  # withdrawn meanwhile: nothing left to work on
             return None
         if held.attempt > cfg.job_max_attempts:
             # The worker died on every earlier attempt (a file that kills the decoder):
@@ -292,8 +290,8 @@ def _store_transcript(
         if stored is not None:
             transcripts.finish_if_complete(session, fresh, Actor.worker)
         # Without a new transcript (an earlier delivery stored it), the job is still done.
+        # Drafts it queued are published after this commit (`intake.queues`).
         session.commit()
-    jobs.publish_pending(svc.db, svc.publish)
 
 
 @shared_task(
