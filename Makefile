@@ -19,19 +19,24 @@ translations: $(STAMP)
 
 init: setup
 	$(BIN)/testimony init
+	$(BIN)/testimony model
 
-# Serve the app with a worker beside it (embedded defaults), on TESTIMONY_HOST:TESTIMONY_PORT
-# (127.0.0.1:5000 unless set). Ctrl-C or SIGTERM stops both within 10 seconds: the web app
-# after 5 s of grace, the worker at once (a job it held comes back through its lease).
+# Serve the public intake on TESTIMONY_HOST:TESTIMONY_PORT (127.0.0.1:5000 unless set) and the
+# staff app on TESTIMONY_HOST:TESTIMONY_STAFF_PORT (5001), with a worker beside them (embedded
+# defaults). Ctrl-C or SIGTERM stops all three within 10 seconds: the web apps after 5 s of
+# grace, the worker at once (a job it held comes back through its lease).
+# Create the first staff account with `.venv/bin/testimony user add EMAIL --role admin`.
 TESTIMONY_HOST ?= 127.0.0.1
 TESTIMONY_PORT ?= 5000
-export TESTIMONY_HOST TESTIMONY_PORT
+TESTIMONY_STAFF_PORT ?= 5001
+export TESTIMONY_HOST TESTIMONY_PORT TESTIMONY_STAFF_PORT
 run: init
-	@echo "Serving on http://$(TESTIMONY_HOST):$(TESTIMONY_PORT) (Ctrl-C stops the web app and the worker)"
+	@echo "Public intake on http://$(TESTIMONY_HOST):$(TESTIMONY_PORT)/, staff app on http://$(TESTIMONY_HOST):$(TESTIMONY_STAFF_PORT)/staff/ (Ctrl-C stops all)"
 	@$(BIN)/testimony worker & worker=$$!; \
 	$(BIN)/testimony serve & web=$$!; \
-	trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web 2>/dev/null; exit 0' INT TERM; \
-	wait $$web; kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null
+	$(BIN)/testimony serve --audience staff & staff=$$!; \
+	trap 'kill -TERM $$worker $$web $$staff 2>/dev/null; wait $$worker $$web $$staff 2>/dev/null; exit 0' INT TERM; \
+	wait $$web; kill -TERM $$worker $$staff 2>/dev/null; wait $$worker $$staff 2>/dev/null
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

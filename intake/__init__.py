@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from intake import i18n, security, services
+from intake import i18n, queues, security, services
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.db import Database
@@ -17,29 +18,49 @@ from intake.storage import Store
 from intake.uploads import LargeReads, SpoolingRequest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Audience = Literal["public", "staff", "worker"]
+AUDIENCES: tuple[Audience, ...] = ("public", "staff", "worker")
+
+# The secrets each audience holds (see `crypto.Keyring`): the public app checks receipt codes
+# and seals what it stores; the staff app signs sessions and opens content for review; a
+# worker opens content only.
+_SECRETS: dict[Audience, set[str]] = {
+    "public": {"master", "session", "pepper"},
+    "staff": {"master", "session"},
+    "worker": {"master"},
+}
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the web app (and its Celery app) for `config`; nothing is built at import time."""
-    from workers.celery_app import celery_init_app, job_publisher
+def create_app(config: Config | None = None, audience: Audience = "public") -> Flask:
+    """Build the app of one audience for `config`; nothing is built at import time.
 
+    The public app registers the intake pages only; the staff app registers the staff
+    blueprints only, every one under /staff/, so that neither answers the other's URLs and each
+    can be served on its own port (SecureDrop's source and journalist apps). The worker's app
+    registers no page: it gives tasks their services and app context. Each loads only the
+    secrets its audience needs.
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
     config = config or Config.from_env()
     app = Flask(
         __name__,
         instance_path=str(config.instance_path),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/staff/static" if audience == "staff" else None,
     )
     app.request_class = SpoolingRequest
     app.wsgi_app = LargeReads(app.wsgi_app)  # type: ignore[method-assign]
+    needs = _SECRETS[audience]
     keyring = Keyring.load(
-        config.master_key_file,
-        config.secret_key_file,
-        config.receipt_pepper_file,
+        config.master_key_file if "master" in needs else None,
+        config.secret_key_file if "session" in needs else None,
+        config.receipt_pepper_file if "pepper" in needs else None,
         create=config.testing,
     )
     app.config.update(
-        SECRET_KEY=keyring.session_key,
+        SECRET_KEY=keyring.session_key if "session" in needs else None,
         TESTING=config.testing,
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
         # Text fields are small; anything larger is an attack, not a testimony.
@@ -56,20 +77,27 @@ def create_app(config: Config | None = None) -> Flask:
     store.ensure()
     config.temp_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(config.database_url)
-    celery_app = celery_init_app(app, config)
+    publish = queues.make_publisher(config)
+    queues.publish_after_commit(db, publish)
     services.init_app(
-        app,
-        Services(
-            config=config, db=db, store=store, keyring=keyring, publish=job_publisher(celery_app)
-        ),
+        app, Services(config=config, db=db, store=store, keyring=keyring, publish=publish)
     )
+    if audience == "worker":
+        return app
     CSRFProtect(app)
     i18n.init_app(app)
     security.init_app(app)
 
-    from intake.views import errors, public
+    from intake.views import errors
 
-    app.register_blueprint(public.make_blueprint(config))
+    if audience == "staff":
+        from intake.views import staff
+
+        staff.init_app(app, config)
+    else:
+        from intake.views import public
+
+        app.register_blueprint(public.make_blueprint(config))
     errors.register(app)
     _quiet_request_logs()
     return app

@@ -1,4 +1,9 @@
-"""The `testimony` command: set up, serve, run workers, transcribe a file, report status."""
+"""The `testimony` command, domain half: set up, serve the apps, report status, staff accounts,
+the audit log.
+
+The commands that need the worker code (`worker`, `transcribe`, `model`) are added by
+`workers.cli`, which is the console entry point: the domain never imports the workers.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
@@ -27,11 +30,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--model/--no-model", default=True, help="Also assemble and verify the bundled model."
-)
-def init(model: bool) -> None:
-    """Create the instance folder, the secret keys (if missing) and the database schema."""
+def init() -> None:
+    """Create the instance folder, the secret keys (if missing) and the database schema.
+
+    The bundled model is assembled by `testimony model` (or by the first worker to need it)."""
     from intake import schema
     from intake.crypto import Keyring
     from intake.storage import Store
@@ -42,11 +44,6 @@ def init(model: bool) -> None:
     Store(cfg.storage_path).ensure()
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
-    if model and cfg.whisper_model == "base":
-        from workers.engine import ensure_default_model
-
-        path = ensure_default_model(cfg.model_cache_dir)
-        click.echo(f"model ready: {path}")
 
 
 def _redact(url: str) -> str:
@@ -57,116 +54,30 @@ def _redact(url: str) -> str:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: TESTIMONY_HOST).")
-@click.option("--port", default=None, type=int, help="Port (default: TESTIMONY_PORT).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the web app with gunicorn (gevent workers, no access log)."""
+@click.option(
+    "--port",
+    default=None,
+    type=int,
+    help="Port (default: TESTIMONY_PORT, or TESTIMONY_STAFF_PORT for the staff app).",
+)
+@click.option(
+    "--audience",
+    type=click.Choice(["public", "staff"]),
+    default="public",
+    show_default=True,
+    help="The public intake, or the staff app.",
+)
+def serve(host: str | None, port: int | None, audience: str) -> None:
+    """Serve one web app with gunicorn (gevent workers, no access log)."""
     from intake import serving
 
     cfg = _config()
     host = host or cfg.host
-    port = port or cfg.port
-    click.echo(f"Serving the intake on http://{host}:{port}", err=True)
-    serving.serve(cfg, host, port)
-
-
-@main.command()
-@click.option("--queues", default="transcribe,default", show_default=True)
-@click.option(
-    "--concurrency",
-    default=1,
-    show_default=True,
-    type=int,
-    help="Pool processes; each holds a model in memory.",
-)
-@click.option("--pool", default="prefork", show_default=True)
-@click.option("--name", default=None, help="Worker node name (default: pid@host).")
-def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
-    """Run a Celery worker, with the upkeep sweep in a thread beside it.
-
-    SIGTERM (and Ctrl-C) stop it at once, even mid-transcription: Celery's warm shutdown would
-    wait for the task, which can take an hour. Nothing is lost: the job's lease expires and
-    the next sweep queues it again."""
-    _cold_shutdown_on_sigterm()
-    from celery.signals import worker_process_init, worker_ready
-
-    from intake import create_app
-    from intake.services import Services
-    from workers.upkeep import UpkeepThread
-
-    cfg = _config()
-    app = create_app(cfg)
-    svc: Services = app.extensions["testimony"]
-    celery_app = app.extensions["celery"]
-
-    @worker_process_init.connect(weak=False)
-    def _fresh_connections(**_: Any) -> None:
-        # A forked pool process must not share the parent's pooled database connections.
-        svc.db.engine.dispose(close=False)
-
-    @worker_ready.connect(weak=False)
-    def _ctrl_c_is_cold(**_: Any) -> None:
-        # Celery's first Ctrl-C is a warm shutdown; make it the same as SIGTERM.
-        import signal
-
-        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
-
-    upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
-    upkeep.start()
-    argv = [
-        "worker",
-        "-Q",
-        queues,
-        "-c",
-        str(concurrency),
-        "--pool",
-        pool,
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    if name:
-        argv += ["-n", name]
-    try:
-        celery_app.worker_main(argv)
-    finally:
-        upkeep.stop()
-
-
-def _cold_shutdown_on_sigterm() -> None:
-    """Make Celery treat SIGTERM as a cold shutdown (billiard reads REMAP_SIGTERM when it is
-    first imported; its pool processes inherit the variable)."""
-    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
-    import billiard.common
-
-    billiard.common.REMAP_SIGTERM = "SIGQUIT"
-
-
-@main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--language", type=click.Choice(["fa", "en", "auto"]), default="auto", show_default=True
-)
-@click.option(
-    "--task",
-    type=click.Choice(["transcribe", "translate"]),
-    default="transcribe",
-    show_default=True,
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def transcribe(file: Path, language: str, task: str, as_json: bool) -> None:
-    """Run the workers' transcription engine on one audio file (batch work, benchmarks)."""
-    from workers.engine import Engine, EngineSettings
-
-    engine = Engine(EngineSettings.from_config(_config()))
-    result = engine.transcribe(file, language=None if language == "auto" else language, task=task)
-    if as_json:
-        json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-        return
-    click.echo(f"# language={result.language} duration={result.duration_s:.1f}s")
-    for seg in result.segments:
-        click.echo(f"[{seg.start:8.2f} -> {seg.end:8.2f}] {seg.text}")
+    port = port or (cfg.staff_port if audience == "staff" else cfg.port)
+    what = "the staff app" if audience == "staff" else "the intake"
+    path = "/staff/" if audience == "staff" else ""
+    click.echo(f"Serving {what} on http://{host}:{port}{path}", err=True)
+    serving.serve(cfg, host, port, "staff" if audience == "staff" else "public")
 
 
 @main.command()
@@ -181,6 +92,133 @@ def status(as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     click.echo(operations.format_report(report))
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident event log: verify the chain, print its head."""
+
+
+@audit.command("verify")
+@click.option("--head", "expected_head", default=None, help="A SEQ:HASH written down earlier.")
+def audit_verify(expected_head: str | None) -> None:
+    """Recompute the whole chain; name the first bad entry and exit 1 if one is found."""
+    from intake import audit as chain
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            verdict = chain.verify(session, expected_head)
+    finally:
+        db.dispose()
+    if verdict.ok:
+        click.echo(f"ok: {verdict.entries} entries, head {verdict.head}")
+        return
+    click.echo(f"BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}", err=True)
+    sys.exit(1)
+
+
+@audit.command("head")
+def audit_head() -> None:
+    """Print the chain's head (SEQ:HASH) to write down or publish."""
+    from intake import audit as chain
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            click.echo(chain.head(session))
+    finally:
+        db.dispose()
+
+
+@main.command()
+def routes() -> None:
+    """Every route of the public and the staff app with who may open it (the access matrix,
+    read from the same rules the apps enforce)."""
+    from intake import access, create_app
+
+    cfg = _config()
+    for audience in ("public", "staff"):
+        app = create_app(cfg, audience)  # type: ignore[arg-type]
+        click.echo(f"# {audience} app")
+        for path, methods, endpoint, who in access.matrix(app):
+            click.echo(f"{path:55} {methods:10} {endpoint:32} {who}")
+        app.extensions["testimony"].db.dispose()
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts: add, list, disable."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["reviewer", "translator", "archivist", "custodian", "admin"]),
+    help="A role of the account; repeat for several.",
+)
+def user_add(email: str, roles: tuple[str, ...]) -> None:
+    """Create a staff account and print its one-time password (changed at first sign-in)."""
+    from intake import accounts
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            account, password = accounts.create(session, email, roles)
+            email = account.email
+    except accounts.AccountError as exc:
+        raise click.ClickException(f"cannot create {email!r}: {exc.reason}") from exc
+    finally:
+        db.dispose()
+    click.echo(f"created {email} ({', '.join(sorted(roles))})")
+    click.echo(f"one-time password: {password}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """Every staff account with its roles and whether it is disabled."""
+    from sqlalchemy import select
+
+    from intake.db import Database
+    from intake.models import StaffAccount
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            for account in session.scalars(select(StaffAccount).order_by(StaffAccount.email)):
+                roles = ",".join(r.role.value for r in account.roles) or "-"
+                flags = ["disabled" if account.disabled else "active"]
+                if not account.totp_confirmed:
+                    flags.append("second factor not set up")
+                click.echo(f"{account.email}\t{roles}\t{', '.join(flags)}")
+    finally:
+        db.dispose()
+
+
+@user.command("disable")
+@click.argument("email")
+def user_disable(email: str) -> None:
+    """Disable a staff account and end its sessions."""
+    from intake import accounts
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            account = accounts.find(session, email)
+            if account is None:
+                raise click.ClickException(f"no account {email!r}")
+            accounts.set_disabled(session, account, True, accounts.Actor.operator)
+    finally:
+        db.dispose()
+    click.echo(f"disabled {email}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,6 +107,15 @@ class Config:
     # How long publishing a job may wait to connect to the broker; the outbox keeps the job
     # when it cannot, so a submitter's reply never waits on a broker that is down.
     broker_connect_timeout_s: float = 0.5
+
+    # The staff app: its own port, so an operator can put it behind a VPN or an onion
+    # service with client authorisation; a session idle this long must sign in again.
+    staff_port: int = 5001
+    staff_idle_timeout_s: int = 30 * 60
+    # Words the model gave a probability under this are marked for the reviewer to listen to.
+    review_low_confidence: float = 0.5
+    # A segment is at most about 15 s of speech; anything this long is not a correction.
+    review_max_segment_chars: int = 4000
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False

@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import force_locale, gettext
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from intake import lifecycle
+from intake import audit, jobs
+from intake.events import Action, Actor
 from intake.models import (
     Consent,
     ConsentVersion,
-    Job,
     JobKind,
-    JobStatus,
     MachineDraft,
     Testimony,
     TestimonyState,
@@ -67,7 +66,6 @@ USES = (
 # Uses a submitter may withdraw alone from the status page. Keeping the recording and its
 # transcript are not among them: stopping those destroys the testimony (full withdrawal).
 NARROWABLE = ("translate", "publish_anonymised", "publish_anonymised_audio", "publish_named")
-SUBMITTER = "submitter"
 EMBARGO_WORDING = N_("Do not publish anything before this date (optional).")
 
 
@@ -116,7 +114,7 @@ def narrow(
     testimony: Testimony,
     withdraw: set[str],
     embargo_until: date | None = None,
-    actor: str = SUBMITTER,
+    actor: Actor = Actor.submitter,
 ) -> Consent:
     """Withdraw some uses, or move the embargo later, keeping the earlier version whole.
 
@@ -169,21 +167,15 @@ def narrow(
     if later:
         detail["embargo_later"] = True
     if "translate" in withdrawn:
-        cancelled = session.execute(
-            update(Job)
-            .where(
-                Job.testimony_id == testimony.id,
-                Job.kind == JobKind.translate_draft,
-                Job.status.in_([JobStatus.queued, JobStatus.running]),
-            )
-            .values(status=JobStatus.cancelled, finished_at=now, claim_token=None)
-            .execution_options(synchronize_session=False)
+        detail["jobs_cancelled"] = jobs.cancel_for_testimony(
+            session, testimony.id, JobKind.translate_draft
         )
         deleted = session.execute(
             delete(MachineDraft).where(MachineDraft.testimony_id == testimony.id)
         )
-        detail["jobs_cancelled"] = int(cancelled.rowcount)  # type: ignore[attr-defined]
         detail["drafts_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
-    lifecycle.record_event(session, testimony.id, actor, "consent_narrowed", detail=detail)
+    audit.record_event(
+        session, testimony.id, actor, Action.consent_narrowed, detail=detail
+    )
     session.commit()
     return current

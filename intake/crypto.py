@@ -380,16 +380,64 @@ class EncryptedTempFile(io.RawIOBase):
         super().close()
 
 
-class Keyring:
-    """The instance's secrets, loaded from their files: one object to pass around."""
+class MissingSecret(Exception):
+    """This process was not given that secret: its audience has no use for it."""
 
-    def __init__(self, master_key: bytes, session_key: bytes, receipt_pepper: bytes) -> None:
-        self.master_key = master_key
-        self.session_key = session_key
-        self.receipt_pepper = receipt_pepper
+
+class Keyring:
+    """The secrets one process holds, loaded from their files: one object to pass around.
+
+    Each app loads only what its audience needs (`intake.create_app`): the staff app has no
+    receipt pepper, a worker no session key. Asking for a secret not loaded raises
+    MissingSecret, so a process can never use a key it was not meant to hold.
+    """
+
+    def __init__(
+        self,
+        master_key: bytes | None = None,
+        session_key: bytes | None = None,
+        receipt_pepper: bytes | None = None,
+    ) -> None:
+        self._secrets = {
+            "master key": master_key,
+            "session key": session_key,
+            "receipt pepper": receipt_pepper,
+        }
+
+    def _get(self, name: str) -> bytes:
+        value = self._secrets[name]
+        if value is None:
+            raise MissingSecret(f"this process holds no {name}")
+        return value
+
+    @property
+    def master_key(self) -> bytes:
+        """Wraps every data key (see the module doc)."""
+        return self._get("master key")
+
+    @property
+    def session_key(self) -> bytes:
+        """Signs the web app's session cookies."""
+        return self._get("session key")
+
+    @property
+    def receipt_pepper(self) -> bytes:
+        """Keys the receipt codes' check digits and slow hash."""
+        return self._get("receipt pepper")
+
+    def holds(self) -> set[str]:
+        """The names of the secrets loaded, for tests and `testimony status`."""
+        return {name for name, value in self._secrets.items() if value is not None}
 
     @classmethod
-    def load(cls, master: Path, session: Path, pepper: Path, *, create: bool) -> Keyring:
-        """Read the three secret files; with `create`, make those that are missing."""
+    def load(
+        cls, master: Path | None, session: Path | None, pepper: Path | None, *, create: bool
+    ) -> Keyring:
+        """Read the secret files given (None: not this process's); with `create`, make those
+        that are missing."""
         read = load_or_create_secret if create else load_secret
-        return cls(read(master), read(session), read(pepper))
+        return cls(
+            read(master) if master else None,
+            read(session) if session else None,
+            read(pepper) if pepper else None,
+        )

@@ -27,7 +27,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake import crypto
+from intake import crypto, sealing
 from intake.models import SentForm, utcnow
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -56,12 +56,12 @@ def digest(token: str) -> str:
 
 def spool_key(token: str) -> bytes:
     """The key of the files kept for this form."""
-    return crypto.derive_key(token.encode("ascii"), b"intake-form spool")
+    return sealing.form_spool_key(token)
 
 
 def receipt_key(token: str) -> bytes:
     """The key that seals this form's receipt code; the submitter's session holds it."""
-    return crypto.derive_key(token.encode("ascii"), b"intake-form receipt")
+    return sealing.form_receipt_key(token)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def keep_code(session: Session, form: Claim, code: str) -> None:
     """Seal the receipt code into the form's row (same transaction as the testimony)."""
     row = session.get(SentForm, form.digest)
     assert row is not None, "claim() first"
-    row.sealed_code = crypto.seal(form.receipt_key, code.encode("ascii"), form.digest.encode())
+    row.sealed_code = sealing.seal_receipt_code(form.receipt_key, form.digest, code)
 
 
 def was_sent(session: Session, token: str) -> bool:
@@ -123,7 +123,7 @@ def shown_code(session: Session, value: object) -> str | None:
     if row is None or row.sealed_code is None:
         return None
     try:
-        return crypto.unseal(form.receipt_key, row.sealed_code, form.digest.encode()).decode()
+        return sealing.open_receipt_code(form.receipt_key, form.digest, row.sealed_code)
     except (crypto.DecryptionError, ValueError):
         return None
 

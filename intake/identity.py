@@ -7,30 +7,20 @@ that the server cannot open them at all, comes with the custodian role.)
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy.orm import Session
 
-from intake import crypto
+from intake import sealing
+from intake.crypto import Keyring
 from intake.models import Identity
 
 
-def _context(testimony_id: int) -> bytes:
-    return f"identity:{testimony_id}".encode()
-
-
 def store_identity(
-    session: Session, master_key: bytes, testimony_id: int, name: str, contact: str
+    session: Session, keyring: Keyring, testimony_id: int, name: str, contact: str
 ) -> Identity | None:
     """Seal name and contact for a testimony; nothing is written when both are empty."""
     if not name and not contact:
         return None
-    key = crypto.new_data_key()
-    payload = json.dumps({"name": name, "contact": contact}, ensure_ascii=False).encode()
-    row = Identity(
-        testimony_id=testimony_id,
-        wrapped_key=crypto.wrap_key(master_key, key),
-        sealed=crypto.seal(key, payload, _context(testimony_id)),
-    )
+    wrapped, sealed = sealing.seal_identity(keyring, testimony_id, name, contact)
+    row = Identity(testimony_id=testimony_id, wrapped_key=wrapped, sealed=sealed)
     session.add(row)
     return row

@@ -4,8 +4,8 @@ The database, not the broker, records what still has to be done (SPEC.md section
 
 * `enqueue` writes a job row in the same transaction as the testimony; nothing is sent yet.
 * `publish_pending` sends every job that has not reached the broker (the outbox). It runs
-  right after intake commits and again from the upkeep sweep, so a broker that was down at
-  intake time gets the job when it returns.
+  after every commit that enqueued a job (`intake.queues.publish_after_commit`) and again from
+  the upkeep sweep, so a broker that was down at intake time gets the job when it returns.
 * a worker `claim`s a job with an atomic UPDATE and a lease; it `renew`s the lease while it
   works; `complete` and `fail` only act while the caller still holds the claim (a fencing
   token), so a worker that lost its lease can never write a second result.
@@ -33,11 +33,9 @@ log = logging.getLogger(__name__)
 
 Publisher = Callable[[Job], None]
 
-# Task name and queue per kind. Slow work has its own queue so upkeep never waits behind it.
-ROUTES: dict[JobKind, tuple[str, str]] = {
-    JobKind.transcribe: ("workers.transcription.run_transcription", "transcribe"),
-    JobKind.translate_draft: ("workers.transcription.run_translation_draft", "transcribe"),
-}
+# Set on a session that enqueued a job: after its commit, `queues.publish_after_commit`
+# publishes the outbox.
+OUTBOX_KEY = "testimony_outbox"
 
 
 def enqueue(
@@ -53,6 +51,7 @@ def enqueue(
         available_at=utcnow(),
     )
     session.add(job)
+    session.info[OUTBOX_KEY] = True
     return job
 
 
@@ -181,14 +180,31 @@ def fail(
     return False
 
 
-def cancel_for_testimony(session: Session, testimony_id: int) -> int:
-    """Cancel every unfinished job of a testimony (withdrawal)."""
+def cancel(session: Session, held: Claim) -> bool:
+    """Cancel a claimed job whose testimony is gone or withdrawn; only while the claim holds."""
     result = session.execute(
         update(Job)
-        .where(
-            Job.testimony_id == testimony_id,
-            Job.status.in_([JobStatus.queued, JobStatus.running]),
-        )
+        .where(Job.id == held.job_id, Job.claim_token == held.token)
+        .values(status=JobStatus.cancelled, finished_at=utcnow(), claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def cancel_for_testimony(
+    session: Session, testimony_id: int, kind: JobKind | None = None
+) -> int:
+    """Cancel every unfinished job of a testimony (withdrawal), or those of one kind (consent
+    to that use narrowed); returns how many."""
+    conditions = [
+        Job.testimony_id == testimony_id,
+        Job.status.in_([JobStatus.queued, JobStatus.running]),
+    ]
+    if kind is not None:
+        conditions.append(Job.kind == kind)
+    result = session.execute(
+        update(Job)
+        .where(*conditions)
         .values(status=JobStatus.cancelled, finished_at=utcnow(), claim_token=None)
         .execution_options(synchronize_session=False)
     )

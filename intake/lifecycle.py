@@ -15,7 +15,9 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from intake.models import Event, Testimony, TestimonyState, utcnow
+from intake.audit import record_event
+from intake.events import Action, Actor
+from intake.models import Testimony, TestimonyState, utcnow
 
 S = TestimonyState
 
@@ -74,35 +76,12 @@ def expect_state(
         raise StaleState(f"{testimony.pseudonym}: no longer in an expected state")
 
 
-def record_event(
-    session: Session,
-    testimony_id: int | None,
-    actor: str,
-    action: str,
-    *,
-    from_state: TestimonyState | None = None,
-    to_state: TestimonyState | None = None,
-    detail: dict[str, Any] | None = None,
-) -> Event:
-    """Append one event. `detail` holds ids and counts only, never names or text."""
-    event = Event(
-        testimony_id=testimony_id,
-        actor=actor,
-        action=action,
-        from_state=from_state.value if from_state else None,
-        to_state=to_state.value if to_state else None,
-        detail=detail,
-    )
-    session.add(event)
-    return event
-
-
 def transition(
     session: Session,
     testimony: Testimony,
     to_state: TestimonyState,
-    actor: str,
-    action: str | None = None,
+    actor: Actor | str,
+    action: Action = Action.state_changed,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Move a testimony to `to_state` and record who did it; refuse moves not in ALLOWED.
@@ -122,7 +101,7 @@ def transition(
         session,
         testimony.id,
         actor,
-        action or f"state:{to_state.value}",
+        action,
         from_state=current,
         to_state=to_state,
         detail=detail,

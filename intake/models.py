@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from intake.events import Action, Actor
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -141,10 +143,37 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     )
 
 
+def _vocabulary(cls: type[enum.Enum]) -> Enum:
+    # Checked by the ORM on every write but stored as plain VARCHAR(64) without a CHECK
+    # constraint: the event vocabulary grows with every feature, and each new word should not
+    # need a table rebuild.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        validate_strings=True,
+        length=64,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+# Erasure marks, read by `intake.erasure` and checked by tests/test_erasure.py: every table
+# says what withdrawal does to it ("rows": its rows of the testimony are deleted; "columns": its
+# columns marked ERASE are cleared; "keep": nothing, with the reason), and every binary, text or
+# JSON column outside a "rows" table says whether it is erased.
+ERASE: dict[str, Any] = {"erase": True}
+
+
+def keep(why: str) -> dict[str, Any]:
+    """Column info for a column that survives withdrawal, with the reason."""
+    return {"erase": False, "why": why}
+
+
 class Testimony(Base):
     """One submission. After withdrawal only a tombstone of this row remains."""
 
     __tablename__ = "testimony"
+    __table_args__ = {"info": {"erase": "columns"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
@@ -152,11 +181,14 @@ class Testimony(Base):
     state: Mapped[TestimonyState] = mapped_column(_enum(TestimonyState), index=True)
     language: Mapped[Language] = mapped_column(_enum(Language))
     detected_language: Mapped[str | None] = mapped_column(String(8))
-    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
-    receipt_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64), info=ERASE)
+    # Kept so that the code still shows "withdrawn" to its owner.
+    receipt_digest: Mapped[bytes] = mapped_column(
+        LargeBinary(32), unique=True, info=keep("the code shows its owner the withdrawal")
+    )
+    removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary, info=ERASE)
     progress: Mapped[float | None] = mapped_column(Float)
-    attention_reason: Mapped[str | None] = mapped_column(Text)
+    attention_reason: Mapped[str | None] = mapped_column(Text, info=ERASE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -175,6 +207,12 @@ class Consent(Base):
     """
 
     __tablename__ = "consent"
+    __table_args__ = {
+        "info": {
+            "erase": "keep",
+            "why": "what was consented, and when it was withdrawn: the tombstone",
+        }
+    }
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
@@ -205,6 +243,7 @@ class ConsentVersion(Base):
     __tablename__ = "consent_version"
     __table_args__ = (
         Index("uq_consent_version_consent_id_version", "consent_id", "version", unique=True),
+        {"info": {"erase": "keep", "why": "what was consented before, and when: the tombstone"}},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -228,6 +267,7 @@ class Identity(Base):
     """Name and contact, sealed under a key of their own, apart from the testimony."""
 
     __tablename__ = "identity"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
@@ -240,6 +280,9 @@ class AudioFile(Base):
     """One uploaded or recorded file. The submitter's file name is never stored."""
 
     __tablename__ = "audio_file"
+    __table_args__ = {
+        "info": {"erase": "keep", "why": "duration and format only; the files go with the key"}
+    }
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -265,7 +308,10 @@ class Job(Base):
     """
 
     __tablename__ = "job"
-    __table_args__ = (Index("ix_job_status_available", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_job_status_available", "status", "available_at"),
+        {"info": {"erase": "keep", "why": "ids and states of work, cancelled on withdrawal"}},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -278,7 +324,7 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
     progress: Mapped[float | None] = mapped_column(Float)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text, info=keep("a worker's traceback"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -287,21 +333,47 @@ class Event(Base):
     """Append-only history: who changed what, when. Details carry ids, never content."""
 
     __tablename__ = "event"
+    __table_args__ = {"info": {"erase": "keep", "why": "append-only history of ids and states"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[Actor] = mapped_column(_vocabulary(Actor))
+    # The staff account that acted, when `actor` is staff.
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[Action] = mapped_column(_vocabulary(Action))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str | None] = mapped_column(String(32))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, info=keep("ids, counts and states only")
+    )
+    # The hash chain (intake.audit): the entry's place, the hash of the entry before it, and
+    # the hash of this entry over all of the above.
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The newest entry of the event chain: one row, updated with every event.
+
+    Updating it first in every event-writing transaction takes the write lock on SQLite and
+    the row lock on PostgreSQL, so concurrent writers line up and the chain never forks.
+    """
+
+    __tablename__ = "audit_head"
+    __table_args__ = {"info": {"erase": "keep", "why": "a count and a hash, of no testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class ReceiptFailure(Base):
     """A wrong receipt code, kept only as a time, to limit guessing across all visitors."""
 
     __tablename__ = "receipt_failure"
+    __table_args__ = {"info": {"erase": "keep", "why": "times only, of no testimony"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -319,6 +391,7 @@ class Transcript(Base):
     """The machine transcript of one audio file; its segments hold the (sealed) text."""
 
     __tablename__ = "transcript"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -342,6 +415,7 @@ class Segment(Base):
     """
 
     __tablename__ = "segment"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     transcript_id: Mapped[int] = mapped_column(ForeignKey("transcript.id"), index=True)
@@ -364,6 +438,7 @@ class MachineDraft(Base):
     never counted as an approved translation."""
 
     __tablename__ = "machine_draft"
+    __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -384,7 +459,67 @@ class SentForm(Base):
     """
 
     __tablename__ = "sent_form"
+    __table_args__ = {"info": {"erase": "keep", "why": "linked to no testimony by design"}}
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    sealed_code: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sealed_code: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=keep("opens only with the submitter's session; deleted once confirmed")
+    )
+
+class Role(enum.StrEnum):
+    """Staff roles (SPEC.md section 1); a person may hold several."""
+
+    reviewer = "reviewer"
+    translator = "translator"
+    archivist = "archivist"
+    custodian = "custodian"
+    admin = "admin"
+
+
+class StaffAccount(Base):
+    """A staff member's account. Only an email, hashes and counters: no address, no name.
+
+    The TOTP secret is sealed under a key derived from the master key, so a database dump alone
+    gives no second factor. `session_token` is what the browser's session names: it changes at
+    every sign-in and sign-out, so an old session cookie stops working on the server side.
+    """
+
+    __tablename__ = "staff_account"
+    __table_args__ = {"info": {"erase": "keep", "why": "staff, not testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    totp_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary, info=keep("a staff member's second factor")
+    )
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    roles: Mapped[list[StaffRole]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="StaffRole.role"
+    )
+
+
+class StaffRole(Base):
+    """One role held by one account."""
+
+    __tablename__ = "staff_role"
+    __table_args__ = (
+        Index("ix_staff_role_account_role", "account_id", "role", unique=True),
+        {"info": {"erase": "keep", "why": "staff, not testimony"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+
+    account: Mapped[StaffAccount] = relationship(back_populates="roles")

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.db import Database
-from intake.jobs import ROUTES
 from intake.models import Job, JobStatus, Testimony, TestimonyState
+from intake.queues import queue_names
 from intake.storage import Store
 
 
@@ -18,7 +18,7 @@ def broker_queue_lengths(config: Config) -> dict[str, int | None]:
     from kombu import Connection
 
     lengths: dict[str, int | None] = {}
-    queues = sorted({queue for _, queue in ROUTES.values()} | {"default"})
+    queues = queue_names()
     try:
         # One try: a broker that is down is reported as such, not retried for seconds.
         with Connection(

@@ -19,9 +19,12 @@ Two more guarantees live in the worker class below:
 from __future__ import annotations
 
 import resource
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intake.config import Config
+
+if TYPE_CHECKING:
+    from intake import Audience
 
 # What gunicorn and the app see instead of the visitor's address and port. It is no one's
 # address, and it is not in gunicorn's forwarded_allow_ips, so forwarding headers stay
@@ -88,8 +91,9 @@ def raise_open_file_limit(wanted: int) -> int:
     return soft
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run gunicorn in the foreground until it is stopped (SIGINT or SIGTERM)."""
+def serve(config: Config, host: str, port: int, audience: Audience = "public") -> None:
+    """Run gunicorn in the foreground until it is stopped (SIGINT or SIGTERM), serving the app
+    of one audience: the public intake or the staff app."""
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(config, host, port)
@@ -103,6 +107,6 @@ def serve(config: Config, host: str, port: int) -> None:
         def load(self) -> Any:
             from intake import create_app
 
-            return create_app(config)
+            return create_app(config, audience)
 
     Server().run()

@@ -22,13 +22,8 @@ from typing import Any
 
 from intake import audio, form_tokens
 from intake.config import Config
-from intake.storage import COPY_BLOCK, Store
+from intake.storage import COPY_BLOCK, LOCK_NAME, FileKind, Store, file_name, parse_name
 from intake.submissions import PreparedAudio, Upload
-
-_LOCK = "lock"
-_INFO = ".info"
-_ACCESS = ".access"
-_ORIGINAL = ".original"
 
 
 def _store(config: Config) -> Store:
@@ -49,7 +44,7 @@ class Spool:
         """Hold this form's lock: two requests for one form (a double click) are handled one
         after the other, so the second sees what the first kept or created. A lock on a
         file, so it holds across the web server's processes."""
-        path = self.store.path_for(self.id, _LOCK)
+        path = self.store.path_for(self.id, LOCK_NAME)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(path, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -58,14 +53,15 @@ class Spool:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _infos(self) -> list[tuple[str, dict[str, Any]]]:
-        """Each complete entry's stem and its description, in the order they were kept."""
+    def _infos(self) -> list[tuple[int, dict[str, Any]]]:
+        """Each complete entry's position and its description, in the order they were kept."""
         found = []
         for name in self.store.names(self.id):
-            if name.endswith(_INFO):
+            kind, position = parse_name(name)
+            if kind == FileKind.kept_info:
                 with self.store.open(self._key, self.id, name) as reader:
-                    found.append((name[: -len(_INFO)], json.loads(reader.read())))
-        return found
+                    found.append((position, json.loads(reader.read())))
+        return sorted(found, key=lambda entry: entry[0])
 
     def count(self) -> int:
         """How many files are kept for this form."""
@@ -90,17 +86,18 @@ class Spool:
 
     def holds(self, fingerprint: str) -> bool:
         """True if a file with this fingerprint is already kept."""
-        return any(info.get("fingerprint") == fingerprint for _stem, info in self._infos())
+        return any(info.get("fingerprint") == fingerprint for _position, info in self._infos())
 
     def keep(self, item: PreparedAudio, fingerprint: str) -> None:
         """Keep one checked file; its description is written last, so a half-kept entry
         (the process died) is never counted and goes with the folder."""
-        stems = [stem for stem, _info in self._infos()]
-        stem = f"audio-{len(stems) + 1:02d}"
+        position = len(self._infos()) + 1
         item.source.seek(0)
-        self.store.write(self._key, self.id, stem + _ORIGINAL, item.source)
+        self.store.write(
+            self._key, self.id, file_name(FileKind.kept_original, position), item.source
+        )
         item.access.seek(0)
-        self.store.write(self._key, self.id, stem + _ACCESS, item.access)
+        self.store.write(self._key, self.id, file_name(FileKind.kept_access, position), item.access)
         info = {
             "fingerprint": fingerprint,
             "duration_s": item.info.duration_s,
@@ -109,16 +106,19 @@ class Spool:
             "sample_rate": item.info.sample_rate,
             "channels": item.info.channels,
         }
-        self.store.write(self._key, self.id, stem + _INFO, io.BytesIO(json.dumps(info).encode()))
+        described = io.BytesIO(json.dumps(info).encode())
+        self.store.write(self._key, self.id, file_name(FileKind.kept_info, position), described)
 
     @contextmanager
     def opened(self) -> Iterator[list[PreparedAudio]]:
         """The kept files, open for reading, as `submissions.accept` takes them."""
         with ExitStack() as stack:
             items = []
-            for stem, info in self._infos():
-                source = stack.enter_context(self.store.open(self._key, self.id, stem + _ORIGINAL))
-                access = stack.enter_context(self.store.open(self._key, self.id, stem + _ACCESS))
+            for position, info in self._infos():
+                original_name = file_name(FileKind.kept_original, position)
+                access_name = file_name(FileKind.kept_access, position)
+                source = stack.enter_context(self.store.open(self._key, self.id, original_name))
+                access = stack.enter_context(self.store.open(self._key, self.id, access_name))
                 described = audio.AccessCopyInfo(
                     duration_s=float(info["duration_s"]),
                     source_format=str(info["source_format"]),

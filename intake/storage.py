@@ -1,5 +1,8 @@
 """The encrypted file store: the only module that builds paths to testimony files.
 
+It also owns their names (`file_name`, `parse_name`): intake, withdrawal and export read the
+same layout, one folder per testimony holding `audio-NN.flac` and `original-NN.bin`.
+
 Every path is made from a testimony's random storage id and a file name that this module
 checks, then resolved and checked to stay inside the store root, so that no value from a
 request can ever point elsewhere. Files are written under a temporary name, flushed to disk
@@ -23,15 +26,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
 from intake import crypto
 from intake.config import Config
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
-_PARTIAL = ".partial"
-COPY_BLOCK = 1024 * 1024
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
 _DELETE_TRIES = 5
 _VANISHED = {errno.ENOENT, errno.ENOTEMPTY}
 
@@ -43,6 +45,59 @@ NEAR_RESERVE = 2
 
 class StorageError(Exception):
     """A path outside the store, or a name this store does not accept."""
+
+
+class FileKind(StrEnum):
+    """The kinds of file a testimony's folder holds; the value starts each file's name."""
+
+    # The re-encoded, tag-free copy that workers and reviewers use.
+    access = "audio"
+    # The bytes as the submitter sent them, kept only where consent allows.
+    original = "original"
+    # Files kept for an intake form between rounds (`intake.spool`): the same two copies and
+    # what was learnt about the file.
+    kept_access = "kept-audio"
+    kept_original = "kept-original"
+    kept_info = "kept-info"
+
+
+_SUFFIX = {
+    FileKind.access: ".flac",
+    FileKind.original: ".bin",
+    FileKind.kept_access: ".flac",
+    FileKind.kept_original: ".bin",
+    FileKind.kept_info: ".json",
+}
+_LAYOUT = re.compile(
+    r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"
+)
+# The one name outside the numbered layout: a folder's lock file (`intake.spool`).
+LOCK_NAME = "lock"
+
+
+def file_name(kind: FileKind, position: int) -> str:
+    """The name of the `position`th file (1-based) of a kind: `audio-01.flac`, `original-01.bin`."""
+    if not 1 <= position <= 9999:
+        raise StorageError(f"bad file position {position}")
+    return f"{kind.value}-{position:02d}{_SUFFIX[kind]}"
+
+
+def parse_name(name: str) -> tuple[FileKind, int]:
+    """The kind and position of a file name of the layout; StorageError for any other name."""
+    match = _LAYOUT.match(name)
+    if match is None:
+        raise StorageError(f"bad file name {name!r}")
+    try:
+        kind = FileKind(match["kind"])
+    except ValueError:
+        raise StorageError(f"bad file name {name!r}") from None
+    if match["suffix"] != _SUFFIX[kind]:
+        raise StorageError(f"bad file name {name!r}")
+    return kind, int(match["position"])
+
+
+_PARTIAL = ".partial"
+COPY_BLOCK = 1024 * 1024
 
 
 class StoreFull(Exception):
@@ -102,7 +157,7 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _folder(self, storage_id: str) -> Path:
-        if not _NAME.match(storage_id):
+        if not _ID.match(storage_id):
             raise StorageError(f"bad storage id {storage_id!r}")
         folder = (self.root / storage_id).resolve()
         if folder.parent != self.root.resolve():
@@ -111,8 +166,8 @@ class Store:
 
     def path_for(self, storage_id: str, name: str) -> Path:
         """The path of one file of a testimony, checked to lie inside the store."""
-        if not _NAME.match(name) or name.endswith(_PARTIAL):
-            raise StorageError(f"bad file name {name!r}")
+        if name != LOCK_NAME:
+            parse_name(name)  # only names of the layout, never one made from a request
         path = (self._folder(storage_id) / name).resolve()
         if path.parent != self._folder(storage_id):
             raise StorageError("path escapes the store")
@@ -210,7 +265,7 @@ class Store:
         """Storage ids present on disk (for the sweep of folders no row points to)."""
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _ID.match(p.name))
 
     def names(self, storage_id: str) -> list[str]:
         """The complete files of one folder, sorted (none while a write is under way)."""
@@ -220,7 +275,7 @@ class Store:
         return sorted(
             p.name
             for p in folder.iterdir()
-            if _NAME.match(p.name) and p.is_file() and not p.name.endswith(_PARTIAL)
+            if _LAYOUT.match(p.name) and p.is_file() and not p.name.endswith(_PARTIAL)
         )
 
     def age_s(self, storage_id: str) -> float:

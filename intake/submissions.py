@@ -18,13 +18,14 @@ import io
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from intake import (
     audio,
+    audit,
     consent,
     crypto,
+    erasure,
     form_tokens,
     identity,
     jobs,
@@ -32,24 +33,21 @@ from intake import (
     offload,
     pseudonyms,
     receipts,
+    sealing,
+    storage,
 )
 from intake.config import Config
+from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Consent,
-    Identity,
     JobKind,
     Language,
-    MachineDraft,
-    Segment,
     Testimony,
     TestimonyState,
-    Transcript,
     utcnow,
 )
 from intake.storage import Store, StoreFull
-
-SUBMITTER = "submitter"
 
 
 class SubmissionRejected(Exception):
@@ -202,14 +200,14 @@ def _store_files(
     rows = []
     for offset, item in enumerate(prepared):
         position = first_position + offset
-        access_name = f"audio-{position:02d}{audio.ACCESS_SUFFIX}"
+        access_name = storage.file_name(storage.FileKind.access, position)
         item.access.seek(0)
         store.write(key, testimony.storage_id, access_name, item.access)
         written.append(access_name)
         original_name = None
         size = 0
         if keep_original:
-            original_name = f"original-{position:02d}.bin"
+            original_name = storage.file_name(storage.FileKind.original, position)
             item.source.seek(0)
             size = store.write(key, testimony.storage_id, original_name, item.source)
             written.append(original_name)
@@ -247,14 +245,10 @@ def _queue_transcription(session: Session, testimony: Testimony, files: list[Aud
             session,
             testimony,
             TestimonyState.queued,
-            "system",
-            "transcription_queued",
+            Actor.system,
+            Action.transcription_queued,
             {"audio_files": [row.id for row in files]},
         )
-
-
-def _removal_context(testimony_id: int) -> bytes:
-    return f"removal_notes:{testimony_id}".encode()
 
 
 def accept(
@@ -274,14 +268,14 @@ def accept(
         for item in prepared:
             item.access.close()
         raise SubmissionRejected("too_long")
-    key = crypto.new_data_key()
+    key, wrapped_key = sealing.new_testimony_key(keyring)
     code = receipts.new_code(keyring.receipt_pepper)
     testimony = Testimony(
         pseudonym=pseudonyms.new_pseudonym(),
         storage_id=pseudonyms.new_storage_id(),
         state=TestimonyState.received,
         language=sub.language,
-        wrapped_key=crypto.wrap_key(keyring.master_key, key),
+        wrapped_key=wrapped_key,
         receipt_digest=receipts.digest(code, keyring.receipt_pepper),
     )
     try:
@@ -291,8 +285,8 @@ def accept(
         session.add(testimony)
         session.flush()
         if sub.removal_notes:
-            testimony.removal_notes = crypto.seal(
-                key, sub.removal_notes.encode(), _removal_context(testimony.id)
+            testimony.removal_notes = sealing.seal_removal_notes(
+                key, testimony.id, sub.removal_notes
             )
         c = sub.choices
         session.add(
@@ -310,15 +304,15 @@ def accept(
                 embargo_until=c.embargo_until,
             )
         )
-        identity.store_identity(session, keyring.master_key, testimony.id, sub.name, sub.contact)
+        identity.store_identity(session, keyring, testimony.id, sub.name, sub.contact)
         # On failure the whole folder goes, so the names need not be tracked here.
         files = _store_files(session, store, key, testimony, every, c.archive, 1, [])
         session.flush()
-        lifecycle.record_event(
+        audit.record_event(
             session,
             testimony.id,
-            SUBMITTER,
-            "received",
+            Actor.submitter,
+            Action.received,
             to_state=TestimonyState.received,
             detail={"audio_files": len(files), "consent_version": consent.WORDING_VERSION},
         )
@@ -372,7 +366,7 @@ def add_audio(
         raise SubmissionRejected("too_many_files")
     used_s = sum(f.duration_s for f in testimony.audio_files)
     prepared = _prepare(uploads, config, store, testimony.consent.archive, used_s)
-    key = crypto.unwrap_key(keyring.master_key, testimony.wrapped_key)
+    key = sealing.testimony_key(keyring, testimony.wrapped_key)
     names: list[str] = []
     try:
         files = _store_files(
@@ -380,11 +374,11 @@ def add_audio(
         )
         lifecycle.expect_state(session, testimony, ADD_AUDIO_STATES)
         session.flush()
-        lifecycle.record_event(
+        audit.record_event(
             session,
             testimony.id,
-            SUBMITTER,
-            "audio_added",
+            Actor.submitter,
+            Action.audio_added,
             detail={"audio_files": [f.id for f in files]},
         )
         if testimony.consent.transcribe:
@@ -464,23 +458,19 @@ def _withdraw_once(session: Session, testimony: Testimony) -> None:
     lifecycle.expect_state(session, testimony, {state})
     now = utcnow()
     cancelled = jobs.cancel_for_testimony(session, testimony.id)
-    testimony.wrapped_key = None
-    testimony.removal_notes = None
     testimony.progress = None
     testimony.withdrawn_at = now
     if testimony.consent is not None:
         testimony.consent.withdrawn_at = now
-    for table in (Identity, MachineDraft):
-        session.execute(delete(table).where(table.testimony_id == testimony.id))
-    transcript_ids = select(Transcript.id).where(Transcript.testimony_id == testimony.id)
-    session.execute(delete(Segment).where(Segment.transcript_id.in_(transcript_ids)))
-    session.execute(delete(Transcript).where(Transcript.testimony_id == testimony.id))
+    session.flush()
+    erasure.erase_testimony_content(session, testimony.id)
+    session.expire(testimony)
     lifecycle.transition(
         session,
         testimony,
         TestimonyState.withdrawn,
-        SUBMITTER,
-        "consent_withdrawn",
+        Actor.submitter,
+        Action.consent_withdrawn,
         {"jobs_cancelled": cancelled},
     )
     session.commit()

@@ -111,3 +111,11 @@ def espeak_wav(path: Path, sentence: str) -> Path:
         pytest.skip("espeak-ng is not installed: sudo apt-get install espeak-ng (.ci/run does)")
     subprocess.run([exe, "-v", "en-us", "-s", "140", "-w", str(path), sentence], check=True)
     return path
+
+
+@pytest.fixture
+def staff_app(app: Flask, migrated: Config) -> Iterator[Flask]:
+    """The staff app, on the same instance and database as the public `app`."""
+    application = create_app(migrated, "staff")
+    yield application
+    application.extensions["testimony"].db.dispose()

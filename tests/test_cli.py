@@ -27,7 +27,7 @@ def _env(config: Config) -> dict[str, str]:
 
 
 def test_init_creates_schema_and_private_secrets(config: Config) -> None:
-    result = CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    result = CliRunner().invoke(main, ["init"], env=_env(config))
     assert result.exit_code == 0, result.output
     engine = create_engine(config.database_url)
     try:
@@ -38,13 +38,13 @@ def test_init_creates_schema_and_private_secrets(config: Config) -> None:
     for path in (config.master_key_file, config.secret_key_file, config.receipt_pepper_file):
         assert path is not None and path.stat().st_mode & 0o077 == 0
     key = config.master_key_file.read_bytes()  # type: ignore[union-attr]
-    again = CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    again = CliRunner().invoke(main, ["init"], env=_env(config))
     assert again.exit_code == 0
     assert config.master_key_file.read_bytes() == key  # type: ignore[union-attr]
 
 
 def test_status_reports_states_outbox_and_attention(config: Config) -> None:
-    CliRunner().invoke(main, ["init", "--no-model"], env=_env(config))
+    CliRunner().invoke(main, ["init"], env=_env(config))
     result = CliRunner().invoke(main, ["status", "--json"], env=_env(config))
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

@@ -236,7 +236,7 @@ def test_write_keeps_the_disk_reserve(tmp_path: Path) -> None:
     reserve = stats.f_bavail * stats.f_frsize - 512 * 1024
     store = Store(tmp_path, reserve_bytes=reserve)
     with pytest.raises(StoreFull):
-        store.write(crypto.new_data_key(), "abc123", "a.flac", io.BytesIO(b"z" * 1024**2))
+        store.write(crypto.new_data_key(), "abc123", "audio-01.flac", io.BytesIO(b"z" * 1024**2))
     assert _files_under(tmp_path) == []
 
 

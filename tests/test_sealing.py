@@ -1,81 +1,44 @@
-"""What intake seals and hashes can be opened (or matched) only the way it should be.
-
-Both are read back from what intake stored, so the tests hold wherever the functions live. The
-identity's associated data ("identity:<testimony id>") and the receipt hash's parameters are
-part of the stored format: changing either makes every existing record unreadable or every
-receipt unmatched, so the tests spell them out.
-"""
+"""Each sealed thing opens with its own key and context, and with nothing else."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-
 import pytest
-from argon2.low_level import Type, hash_secret_raw
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from intake import crypto
-from intake.models import Identity, Testimony
-from tests import audio_fixtures as fx
-from tests.support import receipt_code, submit
-
-NAME = "پروانه\u200cی رضایی"
-CONTACT = "+98 912 000 0000"
+from intake import crypto, sealing
+from intake.crypto import Keyring
 
 
-def _argon2id(code: str, pepper: bytes) -> bytes:
-    """OWASP's second Argon2id setting: 19 MiB, 2 passes, one lane, 32 bytes out."""
-    return hash_secret_raw(
-        code.encode("ascii"),
-        pepper,
-        time_cost=2,
-        memory_cost=19 * 1024,
-        parallelism=1,
-        hash_len=32,
-        type=Type.ID,
-    )
+def _keyring() -> Keyring:
+    return Keyring(crypto.new_data_key(), crypto.new_data_key(), crypto.new_data_key())
 
 
-def test_stored_receipt_digest_is_argon2id_of_the_code_with_the_pepper(
-    app: Flask, client: FlaskClient
-) -> None:
-    code = receipt_code(submit(client, [(fx.tone_wav(0.5), "a.wav")]))
-    pepper = app.extensions["testimony"].keyring.receipt_pepper
-    with app.extensions["testimony"].db.session() as s:
-        stored = s.scalars(select(Testimony.receipt_digest)).one()
-    assert stored == _argon2id(code, pepper)
-    fast = [
-        hashlib.sha256(code.encode()).digest(),
-        hashlib.sha256(pepper + code.encode()).digest(),
-        hashlib.sha256(code.encode() + pepper).digest(),
-        hmac.new(pepper, code.encode(), hashlib.sha256).digest(),
-    ]
-    assert stored not in fast
-    assert stored != _argon2id(code, bytes(len(pepper)))  # the pepper counts
-
-
-def test_sealed_identity_opens_with_its_own_key_only(app: Flask, client: FlaskClient) -> None:
-    response = submit(client, [(fx.tone_wav(0.5), "a.wav")], name=NAME, contact=CONTACT)
-    assert response.status_code == 200
-    master = app.extensions["testimony"].keyring.master_key
-    with app.extensions["testimony"].db.session() as s:
-        identity = s.scalars(select(Identity)).one()
-        testimony = s.scalars(select(Testimony)).one()
-    context = f"identity:{testimony.id}".encode()
-
-    key = crypto.unwrap_key(master, identity.wrapped_key)
-    opened = json.loads(crypto.unseal(key, identity.sealed, context))
-    assert opened == {"name": NAME, "contact": CONTACT}
-
-    testimony_key = crypto.unwrap_key(master, testimony.wrapped_key or b"")
-    assert key != master and key != testimony_key  # a key of its own
+def test_segment_draft_and_notes_round_trip_and_bind_their_place() -> None:
+    keyring = _keyring()
+    key, wrapped = sealing.new_testimony_key(keyring)
+    assert sealing.testimony_key(keyring, wrapped) == key
+    segment = sealing.seal_segment(key, 7, 3, {"text": "سلام", "words": []})
+    assert sealing.open_segment(key, 7, 3, segment) == {"text": "سلام", "words": []}
     with pytest.raises(crypto.DecryptionError):
-        crypto.unseal(testimony_key, identity.sealed, context)  # the content key opens no name
+        sealing.open_segment(key, 7, 4, segment)  # moved to another position
+    draft = sealing.seal_draft(key, 1, 2, {"task": "translate"})
+    assert sealing.open_draft(key, 1, 2, draft) == {"task": "translate"}
     with pytest.raises(crypto.DecryptionError):
-        crypto.unwrap_key(crypto.new_data_key(), identity.wrapped_key)  # another master key
+        sealing.open_draft(key, 1, 3, draft)
+    notes = sealing.seal_removal_notes(key, 5, "Evin")
+    assert sealing.open_removal_notes(key, 5, notes) == "Evin"
     with pytest.raises(crypto.DecryptionError):
-        crypto.unseal(key, identity.sealed, f"identity:{testimony.id + 1}".encode())
+        sealing.open_removal_notes(crypto.new_data_key(), 5, notes)
+
+
+def test_identity_opens_with_the_instance_keys_only() -> None:
+    keyring = _keyring()
+    wrapped, sealed = sealing.seal_identity(keyring, 9, "Maryam", "+98 912")
+    assert b"Maryam" not in sealed and b"912" not in sealed
+    assert sealing.open_identity(keyring, 9, wrapped, sealed) == {
+        "name": "Maryam",
+        "contact": "+98 912",
+    }
+    with pytest.raises(crypto.DecryptionError):
+        sealing.open_identity(_keyring(), 9, wrapped, sealed)
+    with pytest.raises(crypto.DecryptionError):
+        sealing.open_identity(keyring, 10, wrapped, sealed)

@@ -50,7 +50,7 @@ class Server:
             "TESTIMONY_UPLOAD_STALL_TIMEOUT_S": str(STALL_TIMEOUT_S),
             "PYTHONUNBUFFERED": "1",
         }
-        subprocess.run([str(exe), "init", "--no-model"], env=env, check=True, capture_output=True)
+        subprocess.run([str(exe), "init"], env=env, check=True, capture_output=True)
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)],

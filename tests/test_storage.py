@@ -47,3 +47,17 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         store.write(crypto.new_data_key(), "abc123", "audio-01.flac", Exploding())
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_the_store_owns_the_file_names(tmp_path: Path) -> None:
+    from intake.storage import FileKind, file_name, parse_name
+
+    assert file_name(FileKind.access, 1) == "audio-01.flac"
+    assert file_name(FileKind.original, 12) == "original-12.bin"
+    assert parse_name("original-12.bin") == (FileKind.original, 12)
+    store = Store(tmp_path)
+    for name in ("audio-01.bin", "notes.txt", "../audio-01.flac", "audio-1.flac", "x-01.flac"):
+        with pytest.raises(StorageError):
+            parse_name(name)
+        with pytest.raises(StorageError):
+            store.path_for("abc123", name)

@@ -9,7 +9,6 @@ broker delivered.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -19,30 +18,24 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from intake import crypto, jobs, lifecycle
+from intake import jobs, lifecycle, transcripts
+from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Job,
     JobKind,
-    JobStatus,
     Language,
-    MachineDraft,
-    ReviewState,
-    Segment,
     Testimony,
     TestimonyState,
-    Transcript,
 )
 from intake.services import Services, services
 from workers.engine import Engine, EngineSettings, TranscriptResult
 
 log = logging.getLogger(__name__)
 
-WORKER = "worker"
 # Hours-long recordings on a CPU take hours; the limits only stop a task that hangs.
 SOFT_TIME_LIMIT_S = 12 * 3600
 TIME_LIMIT_S = SOFT_TIME_LIMIT_S + 600
@@ -72,16 +65,6 @@ def engine_for(svc: Services) -> Engine:
     return _engines[settings]
 
 
-def segment_context(transcript_id: int, position: int) -> bytes:
-    """Associated data binding a sealed segment to its place."""
-    return f"segment:{transcript_id}:{position}".encode()
-
-
-def draft_context(testimony_id: int, audio_file_id: int) -> bytes:
-    """Associated data binding a sealed machine draft to its place."""
-    return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
-
-
 # Progress moves by at least this much before it is written at once; smaller moves wait for
 # the next beat of the heartbeat (`Config.progress_interval_s`).
 PROGRESS_STEP = 0.05
@@ -105,22 +88,6 @@ class Progress:
         self.value = fraction
         if fraction is not None and fraction - (self.written or 0.0) >= PROGRESS_STEP:
             self.wake.set()
-
-
-def _write_progress(session: Session, job_id: int, fraction: float) -> None:
-    """Note the testimony's progress: whole files already transcribed plus this file's share."""
-    job = session.get(Job, job_id)
-    testimony = session.get(Testimony, job.testimony_id) if job else None
-    if job is None or testimony is None or job.kind != JobKind.transcribe:
-        return  # a machine draft is not the transcription the submitter is told about
-    files = session.scalar(
-        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
-    )
-    done = session.scalar(
-        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
-    )
-    total = max(files or 1, 1)
-    testimony.progress = min(((done or 0) + min(fraction, 1.0)) / total, 1.0)
 
 
 @contextmanager
@@ -155,7 +122,7 @@ def lease_kept(svc: Services, held: jobs.Claim, progress: Progress) -> Iterator[
                         return
                     renewed = time.monotonic()
                     if moved and value is not None:
-                        _write_progress(session, held.job_id, value)
+                        transcripts.note_progress(session, held.job_id, value)
                         progress.written = value
             except OperationalError:
                 log.warning("could not renew lease of job %s; will retry", held.job_id)
@@ -180,8 +147,7 @@ def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | No
         job = session.get(Job, job_id)
         testimony = session.get(Testimony, job.testimony_id) if job else None
         if job is None or testimony is None or testimony.wrapped_key is None:
-            if job is not None:
-                job.status = JobStatus.cancelled
+            jobs.cancel(session, held)  # withdrawn meanwhile: nothing left to work on
             return None
         if held.attempt > cfg.job_max_attempts:
             # The worker died on every earlier attempt (a file that kills the decoder):
@@ -196,8 +162,8 @@ def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | No
                 session,
                 testimony,
                 TestimonyState.transcribing,
-                WORKER,
-                "transcription_started",
+                Actor.worker,
+                Action.transcription_started,
                 {"job": job.id, "attempt": held.attempt},
             )
         return held, job, testimony
@@ -209,8 +175,8 @@ def _needs_attention(session: Session, testimony: Testimony, job: Job, reason: s
         session,
         testimony,
         TestimonyState.needs_attention,
-        WORKER,
-        "job_failed",
+        Actor.worker,
+        Action.job_failed,
         {"job": job.id, "attempts": job.attempts},
     )
 
@@ -236,8 +202,8 @@ def _failed(svc: Services, held: jobs.Claim, error: str) -> None:
                 session,
                 testimony,
                 TestimonyState.queued,
-                WORKER,
-                "retry_scheduled",
+                Actor.worker,
+                Action.retry_scheduled,
                 {"job": job.id, "attempt": held.attempt},
             )
 
@@ -250,7 +216,7 @@ def _run_engine(
     progress: Progress,
     language: str | None,
 ) -> TranscriptResult:
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
+    key = transcripts.testimony_key(svc.keyring, testimony)
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
@@ -305,102 +271,27 @@ def run_transcription(job_id: int) -> None:
 def _store_transcript(
     svc: Services, held: jobs.Claim, job: Job, testimony: Testimony, result: TranscriptResult
 ) -> None:
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()  # another worker took over; its result counts
             return
-        transcript = Transcript(
-            testimony_id=testimony.id,
-            audio_file_id=job.audio_file_id,
-            job_id=job.id,
-            language=result.language,
-            language_probability=result.language_probability,
-            duration_s=result.duration_s,
-            model_name=svc.config.whisper_model,
-        )
-        session.add(transcript)
-        try:
-            session.flush()
-        except IntegrityError:
-            # A transcript for this file exists already (an earlier delivery finished).
-            session.rollback()
-            with svc.db.session() as again:
-                jobs.complete(again, held)
-            return
-        for position, seg in enumerate(result.segments):
-            payload = {
-                "text": seg.text,
-                "words": [[w.start, w.end, w.word, w.probability] for w in seg.words],
-            }
-            session.add(
-                Segment(
-                    transcript_id=transcript.id,
-                    position=position,
-                    start_s=seg.start,
-                    end_s=seg.end,
-                    sealed=crypto.seal(
-                        key,
-                        json.dumps(payload, ensure_ascii=False).encode(),
-                        segment_context(transcript.id, position),
-                    ),
-                    avg_logprob=seg.avg_logprob,
-                    no_speech_prob=seg.no_speech_prob,
-                    min_word_probability=min((w.probability for w in seg.words), default=None),
-                    review_state=ReviewState.machine,
-                )
-            )
         fresh = session.get(Testimony, testimony.id)
         assert fresh is not None
-        if fresh.detected_language is None:
-            fresh.detected_language = result.language
-        lifecycle.record_event(
+        stored = transcripts.add_transcript(
             session,
-            fresh.id,
-            WORKER,
-            "transcript_stored",
-            detail={
-                "job": job.id,
-                "audio_file": job.audio_file_id,
-                "segments": len(result.segments),
-            },
+            svc.keyring,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result,
+            svc.config.whisper_model,
+            Actor.worker,
         )
-        _maybe_finish(session, fresh)
+        if stored is not None:
+            transcripts.finish_if_complete(session, fresh, Actor.worker)
+        # Without a new transcript (an earlier delivery stored it), the job is still done.
+        # Drafts it queued are published after this commit (`intake.queues`).
         session.commit()
-    jobs.publish_pending(svc.db, svc.publish)
-
-
-def _maybe_finish(session: Session, testimony: Testimony) -> None:
-    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
-    files = session.scalar(
-        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
-    )
-    done = session.scalar(
-        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
-    )
-    if files != done or testimony.state != TestimonyState.transcribing:
-        if testimony.state == TestimonyState.transcribing:
-            testimony.progress = (done or 0) / max(files or 1, 1)
-        return
-    testimony.progress = 1.0
-    lifecycle.transition(session, testimony, TestimonyState.transcribed, WORKER)
-    consent = testimony.consent
-    if consent is not None and consent.translate:
-        fa_files = session.scalars(
-            select(Transcript.audio_file_id).where(
-                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
-            )
-        ).all()
-        existing = set(
-            session.scalars(
-                select(Job.audio_file_id).where(
-                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
-                )
-            ).all()
-        )
-        for audio_file_id in fa_files:
-            if audio_file_id not in existing:
-                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
 
 
 @shared_task(
@@ -415,29 +306,21 @@ def run_translation_draft(job_id: int) -> None:
     if ran is None:
         return
     held, job, testimony, result = ran
-    key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key or b"")
-    payload = json.dumps(result.to_json(), ensure_ascii=False).encode()
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
             session.rollback()
             return
-        session.add(
-            MachineDraft(
-                testimony_id=testimony.id,
-                audio_file_id=job.audio_file_id,
-                target_language="en",
-                sealed=crypto.seal(
-                    key, payload, draft_context(testimony.id, job.audio_file_id or 0)
-                ),
-                model_name=svc.config.whisper_model,
-            )
-        )
-        lifecycle.record_event(
+        fresh = session.get(Testimony, testimony.id)
+        assert fresh is not None
+        transcripts.add_machine_draft(
             session,
-            testimony.id,
-            WORKER,
-            "machine_draft_stored",
-            detail={"job": job.id, "audio_file": job.audio_file_id},
+            svc.keyring,
+            fresh,
+            job.audio_file_id or 0,
+            job.id,
+            result.to_json(),
+            svc.config.whisper_model,
+            Actor.worker,
         )
         try:
             session.commit()

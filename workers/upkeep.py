@@ -20,6 +20,7 @@ from flask import Flask
 from sqlalchemy import create_engine, inspect, select, text
 
 from intake import form_tokens, jobs, lifecycle, spool
+from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
 
@@ -41,8 +42,8 @@ def run_once(svc: Services) -> dict[str, int]:
                     session,
                     testimony,
                     TestimonyState.queued,
-                    "system",
-                    "worker_lost",
+                    Actor.system,
+                    Action.worker_lost,
                     {"job": job_id},
                 )
         forgotten = form_tokens.sweep(session, cfg.receipt_keep_s)

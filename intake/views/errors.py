@@ -67,6 +67,10 @@ def register(app: Flask) -> None:
         request.close()
         return render_template("error.html", message=rejection_message("store_full")), 507
 
+    @app.errorhandler(403)
+    def forbidden(_exc: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", message=_("This page is not open to you.")), 403
+
     @app.errorhandler(404)
     def not_found(_exc: HTTPException) -> tuple[str, int]:
         return render_template("error.html", message=_("This page does not exist.")), 404

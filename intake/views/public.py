@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import consent, form_tokens, i18n, jobs, receipts, stages, submissions
+from intake import access, consent, form_tokens, i18n, receipts, stages, submissions
 from intake.config import Config
 from intake.forms import (
     AddAudioForm,
@@ -279,20 +279,17 @@ def _submit_form(
         return _to_receipt(claim)
     except submissions.SubmissionRejected as exc:
         return form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
-    # Committed: from here on the visitor gets the receipt whatever fails. Kept files
-    # left behind go with the sweep; a job not published goes out with the next sweep.
+    # Committed: from here on the visitor gets the receipt whatever fails. Kept files left
+    # behind go with the sweep; the jobs were published after the commit, or go out with the
+    # next sweep (`intake.queues.publish_after_commit`).
     with contextlib.suppress(OSError):
         spool.discard()
-    try:
-        jobs.publish_pending(svc.db, svc.publish)
-    except Exception:  # noqa: BLE001 - the outbox row is committed; upkeep publishes it
-        log.warning("intake committed but its jobs were not published; upkeep will do it")
     return _to_receipt(claim)
 
 
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
-    bp = Blueprint("public", __name__)
+    bp = access.guard(Blueprint("public", __name__), access.ANYONE)
     # Per process: codes with valid check digits that matched nothing a moment ago.
     misses = receipts.RecentMisses()
 
@@ -370,7 +367,6 @@ def make_blueprint(config: Config) -> Blueprint:
             return _status_page(
                 testimony, code, error=rejection_message(exc.reason, exc.index), status=400
             )
-        jobs.publish_pending(svc.db, svc.publish)
         return _status_page(testimony, code, message=_("Your audio was added. Thank you."))
 
     @bp.post("/receipt/withdraw")

@@ -22,17 +22,16 @@ import numpy as np
 import pytest
 
 from workers import engine as engine_mod
+from workers import model_bundle
 from workers.engine import (
-    DEFAULT_MODEL_SHA256,
     Engine,
     EngineSettings,
-    ModelError,
     Segment,
     TranscriptResult,
     Word,
-    ensure_default_model,
     split_segment,
 )
+from workers.model_bundle import DEFAULT_MODEL_SHA256, ModelError, ensure_default_model
 
 SR = 16000
 SENTENCE_1 = "The purple elephant visited London on a rainy Tuesday morning."
@@ -141,7 +140,7 @@ def test_default_model_is_assembled_with_the_published_hash(model_cache: Path) -
         while block := fh.read(1 << 20):
             digest.update(block)
     assert digest.hexdigest() == DEFAULT_MODEL_SHA256
-    part1, _ = engine_mod.locate_model_parts()
+    part1, _ = model_bundle.locate_model_parts()
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         assert (target / name).read_bytes() == (part1 / name).read_bytes()
     # A second start trusts the stamp instead of hashing again, and changes nothing.
@@ -166,7 +165,7 @@ def test_corrupt_part_raises_model_error_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parts = _fake_parts(tmp_path / "pkg")
-    monkeypatch.setattr(engine_mod, "locate_model_parts", lambda: parts)
+    monkeypatch.setattr(model_bundle, "locate_model_parts", lambda: parts)
     cache = tmp_path / "cache"
     with pytest.raises(ModelError, match="corrupt"):
         ensure_default_model(cache)
@@ -178,8 +177,8 @@ def test_assembly_is_idempotent_repairs_damage_and_survives_a_race(
 ) -> None:
     parts = _fake_parts(tmp_path / "pkg")
     whole = b"first half, second half"
-    monkeypatch.setattr(engine_mod, "locate_model_parts", lambda: parts)
-    monkeypatch.setattr(engine_mod, "DEFAULT_MODEL_SHA256", hashlib.sha256(whole).hexdigest())
+    monkeypatch.setattr(model_bundle, "locate_model_parts", lambda: parts)
+    monkeypatch.setattr(model_bundle, "DEFAULT_MODEL_SHA256", hashlib.sha256(whole).hexdigest())
     cache = tmp_path / "cache"
 
     results: list[Path] = []

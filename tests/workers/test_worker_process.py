@@ -8,7 +8,6 @@ app, and wait for the database to show the outcome.
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from intake import crypto
+from intake import sealing
 from intake.config import Config
 from intake.models import (
     AudioFile,
@@ -36,7 +35,6 @@ from intake.models import (
 )
 from tests.conftest import espeak_wav
 from tests.support import submit
-from workers.transcription import draft_context, segment_context
 
 pytestmark = [pytest.mark.worker, pytest.mark.model]
 
@@ -136,14 +134,12 @@ def _texts(app: Flask) -> list[str]:
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
-        key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key)
+        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
         segments = s.scalars(
             select(Segment).join(Transcript).order_by(Transcript.id, Segment.position)
         ).all()
         return [
-            json.loads(
-                crypto.unseal(key, seg.sealed, segment_context(seg.transcript_id, seg.position))
-            )["text"]
+            sealing.open_segment(key, seg.transcript_id, seg.position, seg.sealed)["text"]
             for seg in segments
         ]
 
@@ -227,7 +223,7 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
         audio = s.scalars(select(AudioFile)).one()
-        key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key)
+        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
         # Replace the stored access copy with well-encrypted bytes that are not audio: the
         # store opens it fine, the decoder fails on it every time.
         svc.store.delete(testimony.storage_id, audio.access_name)
@@ -274,9 +270,7 @@ def test_persian_testimony_with_translation_consent_gets_a_machine_draft(
         draft = s.scalars(select(MachineDraft)).one()
         testimony = s.scalars(select(Testimony)).one()
         assert testimony.state == TestimonyState.transcribed  # a draft approves nothing
-        key = crypto.unwrap_key(svc.keyring.master_key, testimony.wrapped_key)
-        body = json.loads(
-            crypto.unseal(key, draft.sealed, draft_context(testimony.id, draft.audio_file_id))
-        )
+        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        body = sealing.open_draft(key, testimony.id, draft.audio_file_id, draft.sealed)
         assert draft.target_language == "en" and body["task"] == "translate"
         assert body["segments"] and all(seg["text"] for seg in body["segments"])

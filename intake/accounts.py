@@ -1,0 +1,295 @@
+"""Staff accounts: passwords, roles, the TOTP second factor and sign-in limits.
+
+Plain functions on a session, shared by the staff app, the `testimony user` commands and the
+tests. Nothing here stores or reads a network address: failed sign-ins are limited per account,
+with a delay that doubles after each further failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import segno
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake import audit, sealing
+from intake.crypto import Keyring
+from intake.events import Action, Actor, staff_ref
+from intake.models import Role, StaffAccount, StaffRole, utcnow
+
+ISSUER = "Testimony archive"
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+# Failures allowed before any delay; then 2 s, 4 s, 8 s ... up to a quarter of an hour.
+FREE_FAILURES = 3
+MAX_DELAY_S = 900
+_EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}$")
+
+_hasher = PasswordHasher()
+# Verified when the email is unknown, so that a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; `reason` is a stable code for messages."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignIn(enum.StrEnum):
+    """The outcome of a password check."""
+
+    ok = "ok"
+    wrong = "wrong"
+    wait = "wait"
+    disabled = "disabled"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A password check's outcome, the account when it matched, and the wait when limited."""
+
+    outcome: SignIn
+    account: StaffAccount | None = None
+    wait_s: int = 0
+
+
+def actor(account: StaffAccount) -> str:
+    """How an account is named in events and on segments: its id, never its email."""
+    return staff_ref(account.id)
+
+
+def role_set(account: StaffAccount) -> frozenset[Role]:
+    """The roles an enabled account holds (none when disabled)."""
+    return frozenset() if account.disabled else frozenset(r.role for r in account.roles)
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared without case and surrounding space; refuse what is not one."""
+    cleaned = email.strip().lower()
+    if not _EMAIL.match(cleaned):
+        raise AccountError("bad_email")
+    return cleaned
+
+
+def find(session: Session, email: str) -> StaffAccount | None:
+    """The account with this email, if any."""
+    try:
+        cleaned = normalise_email(email)
+    except AccountError:
+        return None
+    return session.scalars(select(StaffAccount).where(StaffAccount.email == cleaned)).first()
+
+
+def by_token(session: Session, token: str) -> StaffAccount | None:
+    """The account a session names, by its current session token."""
+    return session.scalars(select(StaffAccount).where(StaffAccount.session_token == token)).first()
+
+
+def new_token() -> str:
+    """A fresh session token."""
+    return secrets.token_urlsafe(32)
+
+
+def one_time_password() -> str:
+    """A password to hand over once, to be changed at first sign-in."""
+    return secrets.token_urlsafe(15)
+
+
+def create(
+    session: Session, email: str, roles: Iterable[Role | str], by: Actor | str = Actor.operator
+) -> tuple[StaffAccount, str]:
+    """Create an account with `roles`; returns it and its one-time password."""
+    cleaned = normalise_email(email)
+    wanted = _roles(roles)
+    if find(session, cleaned) is not None:
+        raise AccountError("exists")
+    password = one_time_password()
+    account = StaffAccount(
+        email=cleaned,
+        password_hash=_hasher.hash(password),
+        must_change_password=True,
+        totp_confirmed=False,
+        disabled=False,
+        failed_attempts=0,
+        session_token=new_token(),
+        roles=[StaffRole(role=r) for r in sorted(wanted)],
+    )
+    session.add(account)
+    session.flush()
+    audit.record_event(
+        session,
+        None,
+        by,
+        Action.account_created,
+        detail={"account": account.id, "roles": sorted(r.value for r in wanted)},
+    )
+    return account, password
+
+
+def _roles(roles: Iterable[Role | str]) -> set[Role]:
+    try:
+        return {Role(r) for r in roles}
+    except ValueError as exc:
+        raise AccountError("bad_role") from exc
+
+
+def set_roles(
+    session: Session, account: StaffAccount, roles: Iterable[Role | str], by: Actor | str
+) -> None:
+    """Replace an account's roles."""
+    wanted = _roles(roles)
+    held = {r.role: r for r in account.roles}
+    for role, row in held.items():
+        if role not in wanted:
+            account.roles.remove(row)
+    for role in sorted(wanted - set(held)):
+        account.roles.append(StaffRole(role=role))
+    audit.record_event(
+        session,
+        None,
+        by,
+        Action.account_roles_set,
+        detail={"account": account.id, "roles": sorted(r.value for r in wanted)},
+    )
+
+
+def set_disabled(
+    session: Session, account: StaffAccount, disabled: bool, by: Actor | str
+) -> None:
+    """Disable (or enable again) an account; disabling also ends its sessions."""
+    account.disabled = disabled
+    account.session_token = new_token()
+    audit.record_event(
+        session,
+        None,
+        by,
+        Action.account_disabled if disabled else Action.account_enabled,
+        detail={"account": account.id},
+    )
+
+
+def reset(session: Session, account: StaffAccount, by: Actor | str) -> str:
+    """A new one-time password and a new second factor (a staff member who lost theirs)."""
+    password = one_time_password()
+    account.password_hash = _hasher.hash(password)
+    account.must_change_password = True
+    account.totp_sealed = None
+    account.totp_confirmed = False
+    account.totp_last_step = None
+    account.failed_attempts = 0
+    account.locked_until = None
+    account.session_token = new_token()
+    audit.record_event(session, None, by, Action.account_reset, detail={"account": account.id})
+    return password
+
+
+def check_password(
+    session: Session, email: str, password: str, now: datetime | None = None
+) -> Attempt:
+    """Check a password, counting failures on the account and refusing while it must wait."""
+    now = now or utcnow()
+    account = find(session, email)
+    if account is None or len(password) > MAX_PASSWORD_LENGTH:
+        _verify(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        return Attempt(SignIn.wrong)
+    if account.locked_until is not None and account.locked_until > now:
+        return Attempt(SignIn.wait, wait_s=int((account.locked_until - now).total_seconds()) + 1)
+    if not _verify(account.password_hash, password):
+        fail(account, now)
+        return Attempt(SignIn.wrong)
+    if account.disabled:
+        return Attempt(SignIn.disabled)
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher.hash(password)
+    return Attempt(SignIn.ok, account)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def fail(account: StaffAccount, now: datetime | None = None) -> None:
+    """Count a failed password or code; after FREE_FAILURES each one doubles the wait."""
+    now = now or utcnow()
+    account.failed_attempts = (account.failed_attempts or 0) + 1
+    extra = account.failed_attempts - FREE_FAILURES - 1
+    if extra >= 0:
+        account.locked_until = now + timedelta(seconds=min(2 ** (extra + 1), MAX_DELAY_S))
+
+
+def succeed(account: StaffAccount) -> None:
+    """A full sign-in (password and code): clear the counter and give the session a new name."""
+    account.failed_attempts = 0
+    account.locked_until = None
+    account.last_sign_in_at = utcnow()
+    account.session_token = new_token()
+
+
+def change_password(account: StaffAccount, current: str, new: str) -> None:
+    """Set a new password after checking the current one."""
+    if not _verify(account.password_hash, current):
+        raise AccountError("wrong_password")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AccountError("short_password")
+    if len(new) > MAX_PASSWORD_LENGTH:
+        raise AccountError("long_password")
+    if new == current:
+        raise AccountError("same_password")
+    account.password_hash = _hasher.hash(new)
+    account.must_change_password = False
+
+
+def totp_secret(keyring: Keyring, account: StaffAccount) -> str:
+    """The account's TOTP secret, made (unconfirmed) on first use."""
+    if account.totp_sealed is None:
+        secret = pyotp.random_base32()
+        account.totp_sealed = sealing.seal_totp_secret(keyring, account.id, secret)
+        account.totp_confirmed = False
+        return secret
+    return sealing.open_totp_secret(keyring, account.id, account.totp_sealed)
+
+
+def check_code(
+    keyring: Keyring, account: StaffAccount, code: str, now: datetime | None = None
+) -> bool:
+    """Check a one-time code (one step of drift either way); a code is accepted only once."""
+    if account.totp_sealed is None:
+        return False
+    cleaned = code.strip().replace(" ", "").translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
+    if not (cleaned.isdigit() and len(cleaned) == 6):
+        fail(account, now)
+        return False
+    totp = pyotp.TOTP(totp_secret(keyring, account))
+    at = (now or utcnow()).timestamp()
+    step = int(at // totp.interval)
+    for candidate in (step, step - 1, step + 1):
+        if secrets.compare_digest(totp.generate_otp(candidate), cleaned):
+            if account.totp_last_step is not None and candidate <= account.totp_last_step:
+                break  # replayed
+            account.totp_last_step = candidate
+            account.totp_confirmed = True
+            return True
+    fail(account, now)
+    return False
+
+
+def provisioning_qr(secret: str, email: str) -> str:
+    """The otpauth URI as an inline SVG QR code: drawn here, nothing fetched, and no `data:`
+    image for the content security policy to allow."""
+    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+    return str(segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff"))

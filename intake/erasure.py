@@ -1,0 +1,68 @@
+"""Erasure of a testimony's content: one place that withdrawal and retention both call.
+
+What to erase is read from the models' own marks (`info["erase"]` on tables and columns, see
+`intake.models`), not from a list kept here, so a table added later is erased by declaring
+what it holds; tests/test_erasure.py fails for a table or content column that declares
+nothing. Rows are found through a `testimony_id` column or, one step further, through a
+foreign key to a table that has one (segments through their transcript).
+
+Erasure deletes rows; the files in the store are removed by the caller after the commit, since
+the destroyed key already makes them unreadable (see `submissions.withdraw`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Column, CursorResult, Table, delete, select, update
+from sqlalchemy.orm import Session
+
+from intake.models import Base, Testimony
+
+ROWS = "rows"
+COLUMNS = "columns"
+KEEP = "keep"
+
+
+def plan(table: Table) -> str:
+    """What withdrawal does to `table`: "rows", "columns" or "keep" (KeyError if unmarked)."""
+    return str(table.info["erase"])
+
+
+def erased_columns(table: Table) -> list[Column[object]]:
+    """The columns of a "columns" table that withdrawal clears."""
+    return [c for c in table.columns if c.info.get("erase") is True]
+
+
+def _owner_filter(table: Table, testimony_id: int) -> object:
+    if "testimony_id" in table.columns:
+        return table.c.testimony_id == testimony_id
+    for fk in table.foreign_keys:
+        parent = fk.column.table
+        if "testimony_id" in parent.columns:
+            owned = select(fk.column).where(parent.c.testimony_id == testimony_id)
+            return fk.parent.in_(owned)
+    raise LookupError(f"table {table.name} is marked for erasure but reaches no testimony")
+
+
+def erase_testimony_content(session: Session, testimony_id: int) -> dict[str, int]:
+    """Delete every row and clear every column that holds the testimony's content; return the
+    number of rows touched per table. Runs in the caller's transaction."""
+    counts: dict[str, int] = {}
+    # Children before parents, so foreign keys hold at every step.
+    for table in reversed(Base.metadata.sorted_tables):
+        how = plan(table)
+        if how == ROWS:
+            result = session.execute(
+                delete(table).where(_owner_filter(table, testimony_id))  # type: ignore[arg-type]
+            )
+            counts[table.name] = cast(CursorResult[Any], result).rowcount
+        elif how == COLUMNS:
+            columns = erased_columns(table)
+            key = table.c.id if table.name == Testimony.__tablename__ else None
+            where = key == testimony_id if key is not None else _owner_filter(table, testimony_id)
+            result = session.execute(
+                update(table).where(where).values({c.name: None for c in columns})  # type: ignore[arg-type]
+            )
+            counts[table.name] = cast(CursorResult[Any], result).rowcount
+    return counts

@@ -1,0 +1,148 @@
+"""The closed vocabulary of the event log: who did what.
+
+Actions and actors are enums rather than free strings (Weblate's change actions are the model):
+a typo cannot invent a new kind of event, and the staff pages and the export can group and
+label them. The column stores the value as text, checked by the ORM on every write, so adding
+an action needs no schema change. `intake.audit` is the only writer.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Actor(enum.StrEnum):
+    """Who caused an event. Staff members are named by their account id in `detail` once the
+    staff app writes events; never by name."""
+
+    submitter = "submitter"
+    worker = "worker"
+    # The periodic sweep and other automatic upkeep.
+    system = "system"
+    # A staff member, whose account id the event carries (`Event.account_id`).
+    staff = "staff"
+    # Someone at the server's command line (`testimony user add`, key rotation).
+    operator = "operator"
+
+
+class Group(enum.StrEnum):
+    """Families of actions, for filtering a record's history and for the export."""
+
+    intake = "intake"
+    consent = "consent"
+    processing = "processing"
+    review = "review"
+    translation = "translation"
+    privacy = "privacy"
+    export = "export"
+    accounts = "accounts"
+
+
+class Action(enum.StrEnum):
+    """What happened. Add a member (with its group and label below) for each new kind of event."""
+
+    received = "received"
+    audio_added = "audio_added"
+    consent_withdrawn = "consent_withdrawn"
+    consent_narrowed = "consent_narrowed"
+    transcription_queued = "transcription_queued"
+    transcription_started = "transcription_started"
+    transcript_stored = "transcript_stored"
+    transcribed = "transcribed"
+    retry_scheduled = "retry_scheduled"
+    worker_lost = "worker_lost"
+    job_failed = "job_failed"
+    machine_draft_stored = "machine_draft_stored"
+    review_started = "review_started"
+    segment_edited = "segment_edited"
+    segment_approved = "segment_approved"
+    transcript_approved = "transcript_approved"
+    account_created = "account_created"
+    account_roles_set = "account_roles_set"
+    account_disabled = "account_disabled"
+    account_enabled = "account_enabled"
+    account_reset = "account_reset"
+    # A move between states with no more specific name (kept for rows written before the
+    # vocabulary was closed, whose action was "state:<to_state>").
+    state_changed = "state_changed"
+
+    @property
+    def group(self) -> Group:
+        """The family this action belongs to."""
+        return _GROUPS[self]
+
+    @property
+    def label(self) -> str:
+        """A short English description for staff pages and exported histories."""
+        return _LABELS[self]
+
+
+_GROUPS: dict[Action, Group] = {
+    Action.received: Group.intake,
+    Action.audio_added: Group.intake,
+    Action.consent_withdrawn: Group.consent,
+    Action.consent_narrowed: Group.consent,
+    Action.transcription_queued: Group.processing,
+    Action.transcription_started: Group.processing,
+    Action.transcript_stored: Group.processing,
+    Action.transcribed: Group.processing,
+    Action.retry_scheduled: Group.processing,
+    Action.worker_lost: Group.processing,
+    Action.job_failed: Group.processing,
+    Action.machine_draft_stored: Group.translation,
+    Action.review_started: Group.review,
+    Action.segment_edited: Group.review,
+    Action.segment_approved: Group.review,
+    Action.transcript_approved: Group.review,
+    Action.account_created: Group.accounts,
+    Action.account_roles_set: Group.accounts,
+    Action.account_disabled: Group.accounts,
+    Action.account_enabled: Group.accounts,
+    Action.account_reset: Group.accounts,
+    Action.state_changed: Group.processing,
+}
+
+_LABELS: dict[Action, str] = {
+    Action.received: "Testimony received",
+    Action.audio_added: "Audio added by the submitter",
+    Action.consent_withdrawn: "Consent withdrawn; content destroyed",
+    Action.consent_narrowed: "Consent narrowed by the submitter",
+    Action.transcription_queued: "Transcription queued",
+    Action.transcription_started: "Transcription started",
+    Action.transcript_stored: "Machine transcript stored",
+    Action.transcribed: "Every file transcribed",
+    Action.retry_scheduled: "Job failed; retry scheduled",
+    Action.worker_lost: "Worker lost; job queued again",
+    Action.job_failed: "Job failed for good; needs attention",
+    Action.machine_draft_stored: "Machine translation draft stored",
+    Action.review_started: "Review started",
+    Action.segment_edited: "Segment corrected",
+    Action.segment_approved: "Segment approved",
+    Action.transcript_approved: "Transcript approved (every segment, four eyes)",
+    Action.account_created: "Staff account created",
+    Action.account_roles_set: "Staff account's roles changed",
+    Action.account_disabled: "Staff account disabled",
+    Action.account_enabled: "Staff account enabled",
+    Action.account_reset: "Staff account's password and second factor reset",
+    Action.state_changed: "State changed",
+}
+
+
+STAFF_PREFIX = "account:"
+
+
+def staff_ref(account_id: int) -> str:
+    """How a staff account is named on a segment it edited or approved: its id, never its
+    email (`account:12`)."""
+    return f"{STAFF_PREFIX}{account_id}"
+
+
+def parse_actor(who: Actor | str) -> tuple[Actor, int | None]:
+    """An Actor, or a staff reference made by `staff_ref`, as (actor, account id); ValueError
+    for anything else, so the vocabulary stays closed."""
+    if isinstance(who, str) and who.startswith(STAFF_PREFIX):
+        number = who.removeprefix(STAFF_PREFIX)
+        if not number.isdigit():
+            raise ValueError(f"not a staff reference: {who!r}")
+        return Actor.staff, int(number)
+    return Actor(who), None

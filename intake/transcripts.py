@@ -1,0 +1,237 @@
+"""The transcript's domain: storing machine transcripts and reading and writing segment text.
+
+Plain functions on a session and ids, so that the worker that stores a machine transcript and
+the staff app that corrects it share one definition of how a segment is sealed. Segment text
+and word timings are sealed with the testimony's key, bound to the segment's place; the
+confidence figures stay in clear so queues can sort by them without opening content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from intake import audit, jobs, lifecycle, sealing
+from intake.crypto import Keyring
+from intake.events import Action, Actor
+from intake.models import (
+    AudioFile,
+    Job,
+    JobKind,
+    MachineDraft,
+    ReviewState,
+    Segment,
+    Testimony,
+    TestimonyState,
+    Transcript,
+)
+
+
+class WordLike(Protocol):
+    """A recognised word with its timing and probability (the engine's Word)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class SegmentLike(Protocol):
+    """A recognised segment (the engine's Segment)."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+    @property
+    def words(self) -> Sequence[WordLike]: ...
+
+
+class ResultLike(Protocol):
+    """What the engine returns for one file: language, duration and segments."""
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def language_probability(self) -> float | None: ...
+
+    @property
+    def duration_s(self) -> float: ...
+
+    @property
+    def segments(self) -> Sequence[SegmentLike]: ...
+
+
+@dataclass(frozen=True)
+class SegmentText:
+    """The unsealed content of one segment: its text and its words [start, end, word, p]."""
+
+    text: str
+    words: list[list[Any]]
+
+
+def testimony_key(keyring: Keyring, testimony: Testimony) -> bytes:
+    """The testimony's data key; a withdrawn testimony has none and raises LookupError."""
+    if testimony.wrapped_key is None:
+        raise LookupError(f"{testimony.pseudonym} has no key (withdrawn)")
+    return sealing.testimony_key(keyring, testimony.wrapped_key)
+
+
+def seal_segment(key: bytes, transcript_id: int, position: int, content: SegmentText) -> bytes:
+    """Seal a segment's text and words for its place."""
+    payload = {"text": content.text, "words": content.words}
+    return sealing.seal_segment(key, transcript_id, position, payload)
+
+
+def unseal_segment(key: bytes, segment: Segment) -> SegmentText:
+    """Open a sealed segment with the testimony's key."""
+    data = sealing.open_segment(key, segment.transcript_id, segment.position, segment.sealed)
+    return SegmentText(text=data["text"], words=data.get("words", []))
+
+
+def add_transcript(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    audio_file_id: int,
+    job_id: int | None,
+    result: ResultLike,
+    model_name: str,
+    actor: Actor,
+) -> Transcript | None:
+    """Store the machine transcript of one file with its sealed segments.
+
+    Returns None, leaving the session as it was, when the file has a transcript already (an
+    earlier delivery of the same job finished first): one transcript per file.
+    """
+    key = testimony_key(keyring, testimony)
+    transcript = Transcript(
+        testimony_id=testimony.id,
+        audio_file_id=audio_file_id,
+        job_id=job_id,
+        language=result.language,
+        language_probability=result.language_probability,
+        duration_s=result.duration_s,
+        model_name=model_name,
+    )
+    try:
+        with session.begin_nested():
+            session.add(transcript)
+            session.flush()
+    except IntegrityError:
+        return None
+    for position, seg in enumerate(result.segments):
+        content = SegmentText(
+            text=seg.text, words=[[w.start, w.end, w.word, w.probability] for w in seg.words]
+        )
+        session.add(
+            Segment(
+                transcript_id=transcript.id,
+                position=position,
+                start_s=seg.start,
+                end_s=seg.end,
+                sealed=seal_segment(key, transcript.id, position, content),
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                min_word_probability=min((w.probability for w in seg.words), default=None),
+                review_state=ReviewState.machine,
+            )
+        )
+    if testimony.detected_language is None:
+        testimony.detected_language = result.language
+    audit.record_event(
+        session,
+        testimony.id,
+        actor,
+        Action.transcript_stored,
+        detail={"job": job_id, "audio_file": audio_file_id, "segments": len(result.segments)},
+    )
+    return transcript
+
+
+def finish_if_complete(session: Session, testimony: Testimony, actor: Actor) -> None:
+    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
+    files = session.scalar(
+        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
+    )
+    done = session.scalar(
+        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
+    )
+    if files != done or testimony.state != TestimonyState.transcribing:
+        if testimony.state == TestimonyState.transcribing:
+            testimony.progress = (done or 0) / max(files or 1, 1)
+        return
+    testimony.progress = 1.0
+    lifecycle.transition(session, testimony, TestimonyState.transcribed, actor, Action.transcribed)
+    consent = testimony.consent
+    if consent is not None and consent.translate:
+        fa_files = session.scalars(
+            select(Transcript.audio_file_id).where(
+                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
+            )
+        ).all()
+        existing = set(
+            session.scalars(
+                select(Job.audio_file_id).where(
+                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
+                )
+            ).all()
+        )
+        for audio_file_id in fa_files:
+            if audio_file_id not in existing:
+                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
+
+
+def add_machine_draft(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    audio_file_id: int,
+    job_id: int,
+    payload: dict[str, Any],
+    model_name: str,
+    actor: Actor,
+) -> MachineDraft:
+    """Store Whisper's English machine draft of a file, sealed and labelled as machine work."""
+    key = testimony_key(keyring, testimony)
+    draft = MachineDraft(
+        testimony_id=testimony.id,
+        audio_file_id=audio_file_id,
+        target_language="en",
+        sealed=sealing.seal_draft(key, testimony.id, audio_file_id, payload),
+        model_name=model_name,
+    )
+    session.add(draft)
+    audit.record_event(
+        session,
+        testimony.id,
+        actor,
+        Action.machine_draft_stored,
+        detail={"job": job_id, "audio_file": audio_file_id},
+    )
+    return draft
+
+
+def note_progress(session: Session, job_id: int, fraction: float) -> None:
+    """Note the testimony's progress while job `job_id` transcribes one of its files: whole
+    files already transcribed plus `fraction` of this one (what the submitter's page shows)."""
+    job = session.get(Job, job_id)
+    testimony = session.get(Testimony, job.testimony_id) if job else None
+    if job is None or testimony is None or job.kind != JobKind.transcribe:
+        return  # a machine draft is not the transcription the submitter is told about
+    files = session.scalar(
+        select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
+    )
+    done = session.scalar(
+        select(func.count()).select_from(Transcript).where(Transcript.testimony_id == testimony.id)
+    )
+    total = max(files or 1, 1)
+    testimony.progress = min(((done or 0) + min(fraction, 1.0)) / total, 1.0)

@@ -1,0 +1,78 @@
+"""The staff app's blueprints and what they share: sign-in sessions, idle timeout, no caching.
+
+Registered only by `create_app(config, audience="staff")`; the public app imports nothing
+from here. Every URL lives under /staff/.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, redirect, request, session, url_for
+from flask_login import LoginManager, current_user, logout_user
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from intake import accounts
+from intake.config import Config
+from intake.models import Role
+from intake.services import request_session
+from intake.views.staff.user import StaffUser
+
+PREFIX = "/staff"
+SEEN_KEY = "seen"
+
+
+def current_roles() -> frozenset[Role] | None:
+    """The signed-in account's roles, or None for an anonymous visitor."""
+    if not current_user.is_authenticated:
+        return None
+    return accounts.role_set(current_user.account)
+
+
+def init_app(app: Flask, config: Config) -> None:
+    """Sessions through Flask-Login, the idle timeout, and every staff blueprint."""
+    manager = LoginManager(app)
+    manager.login_view = "staff_auth.sign_in"
+    # Flask-Login's session protection hashes the address and user agent into the session;
+    # no address is ever used here, and sessions are ended on the server by token instead.
+    manager.session_protection = None
+
+    @manager.user_loader
+    def _load(token: str) -> StaffUser | None:
+        account = accounts.by_token(request_session(), token)
+        if account is None or account.disabled or not account.totp_confirmed:
+            return None
+        return StaffUser(account)
+
+    @app.before_request
+    def _idle_timeout() -> WerkzeugResponse | None:
+        if request.endpoint == "static" or not current_user.is_authenticated:
+            return None
+        now = time.time()
+        seen = session.get(SEEN_KEY)
+        if seen is not None and now - float(seen) > config.staff_idle_timeout_s:
+            logout_user()
+            session.clear()
+            return redirect(url_for("staff_auth.sign_in", expired=1))
+        session[SEEN_KEY] = now
+        return None
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        # Staff pages show testimony text: no browser or proxy may keep a copy.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    from intake.views.staff import admin, auth, home, review
+
+    for make in (
+        auth.make_blueprint,
+        home.make_blueprint,
+        review.make_blueprint,
+        admin.make_blueprint,
+    ):
+        app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
+    app.jinja_env.globals.update(
+        site_base="staff/base.html", site_home="staff_home.index", Role=Role
+    )

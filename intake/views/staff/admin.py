@@ -1,0 +1,87 @@
+"""Account administration: create accounts, set roles, disable, reset. Admins only.
+
+The one-time password of a new or reset account is shown once, on the response page, and
+never stored in clear.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from intake import access, accounts
+from intake.config import Config
+from intake.models import Role, StaffAccount
+from intake.services import request_session
+from intake.views.staff.auth import account_message
+
+
+def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
+    """The admin blueprint."""
+    bp = access.guard(Blueprint("staff_admin", __name__), access.roles(Role.admin), current_roles)
+
+    def _list(error: str | None = None, status: int = 200) -> tuple[str, int]:
+        rows = request_session().scalars(select(StaffAccount).order_by(StaffAccount.email)).all()
+        page = render_template("staff/admin/accounts.html", accounts=rows, error=error)
+        return page, status
+
+    def _account(account_id: int) -> StaffAccount:
+        account = request_session().get(StaffAccount, account_id)
+        if account is None:
+            abort(404)
+        return account
+
+    @bp.get("/admin/accounts")
+    def accounts_page() -> tuple[str, int]:
+        return _list()
+
+    @bp.post("/admin/accounts")
+    def create() -> tuple[str, int]:
+        db = request_session()
+        by = accounts.actor(current_user.account)
+        try:
+            account, password = accounts.create(
+                db, request.form.get("email", ""), request.form.getlist("roles"), by=by
+            )
+        except accounts.AccountError as exc:
+            db.rollback()
+            return _list(account_message(exc.reason), 400)
+        db.commit()
+        page = render_template("staff/admin/password.html", account=account, password=password)
+        return page, 201
+
+    @bp.post("/admin/accounts/<int:account_id>/roles")
+    def roles(account_id: int) -> WerkzeugResponse | tuple[str, int]:
+        db = request_session()
+        account = _account(account_id)
+        try:
+            accounts.set_roles(
+                db, account, request.form.getlist("roles"), accounts.actor(current_user.account)
+            )
+        except accounts.AccountError as exc:
+            db.rollback()
+            return _list(account_message(exc.reason), 400)
+        db.commit()
+        return redirect(url_for("staff_admin.accounts_page"), 303)
+
+    @bp.post("/admin/accounts/<int:account_id>/disabled")
+    def disabled(account_id: int) -> WerkzeugResponse:
+        db = request_session()
+        account = _account(account_id)
+        accounts.set_disabled(
+            db, account, request.form.get("disabled") == "1", accounts.actor(current_user.account)
+        )
+        db.commit()
+        return redirect(url_for("staff_admin.accounts_page"), 303)
+
+    @bp.post("/admin/accounts/<int:account_id>/reset")
+    def reset(account_id: int) -> str:
+        db = request_session()
+        account = _account(account_id)
+        password = accounts.reset(db, account, accounts.actor(current_user.account))
+        db.commit()
+        return render_template("staff/admin/password.html", account=account, password=password)
+
+    return bp

@@ -1,0 +1,256 @@
+"""Review pages: the queues, the segment editor, the audio it plays, saving and approving.
+
+HTTP only: each view reads a form and calls `intake.review`. Every action is a plain form;
+static/review.js only makes the same requests without a reload. Records are named by their
+pseudonym; no name, contact or file name of the submitter is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from intake import access, accounts, review, transcripts
+from intake.config import Config
+from intake.models import AudioFile, Role, Testimony, TestimonyState
+from intake.services import request_session, services
+from intake.storage import Store
+
+AUDIO_BLOCK = 256 * 1024
+ACCESS_MIMETYPE = "audio/flac"
+
+
+def review_message(reason: str) -> str:
+    """The reviewer's sentence for a refused action."""
+    return {
+        "empty": _("A segment cannot be empty. Nothing was saved."),
+        "too_long": _("This text is too long for one segment. Nothing was saved."),
+        "closed": _("This transcript is no longer open for review."),
+        "not_found": _("This segment does not exist."),
+        "stale": _("The segment changed since you opened it. Please read it again first."),
+        "own_edit": _("You edited this segment last: another reviewer must approve it."),
+    }.get(reason, _("This could not be done."))
+
+
+def _page_number() -> int:
+    try:
+        return int(request.args.get("page", "1"))
+    except ValueError:
+        return 1
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _version() -> int:
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        abort(400)
+
+
+def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
+    """The review blueprint, for reviewers."""
+    bp = access.guard(
+        Blueprint("staff_review", __name__), access.roles(Role.reviewer), current_roles
+    )
+    threshold = config.review_low_confidence
+
+    def _testimony(pseudonym: str) -> Testimony:
+        try:
+            return review.find(request_session(), pseudonym)
+        except review.ReviewError:
+            abort(404)
+
+    def _me() -> str:
+        return accounts.actor(current_user.account)
+
+    @bp.get("/review/")
+    def queue() -> str:
+        db = request_session()
+        state_arg = request.args.get("state", "")
+        state = TestimonyState(state_arg) if state_arg in review.QUEUE_STATES else None
+        language = (
+            request.args.get("language")
+            if request.args.get("language")
+            in (
+                "fa",
+                "en",
+                "unknown",
+            )
+            else None
+        )
+        order = request.args.get("order", "oldest")
+        rows = review.queue(db, threshold, state=state, language=language, order=order)
+        return render_template(
+            "staff/review/queue.html",
+            rows=rows,
+            counts=review.counts_by_state(db),
+            states=review.QUEUE_STATES,
+            chosen={"state": state_arg, "language": language or "", "order": order},
+        )
+
+    def _editor(
+        testimony: Testimony,
+        message: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+        segment_id: int | None = None,
+    ) -> tuple[str, int]:
+        number = (
+            _page_number() if segment_id is None else review.page_of(request_session(), segment_id)
+        )
+        view = review.editor(
+            request_session(), services().keyring, testimony, threshold, number
+        )
+        page = render_template(
+            "staff/review/editor.html",
+            testimony=testimony,
+            transcripts=view.transcripts,
+            page=view.page,
+            pages=view.pages,
+            me=_me(),
+            open=testimony.state in review.OPEN_STATES,
+            message=message,
+            error=error,
+            max_chars=config.review_max_segment_chars,
+        )
+        return page, status
+
+    @bp.get("/review/<pseudonym>")
+    def editor(pseudonym: str) -> tuple[str, int]:
+        done = {"saved": _("Segment saved."), "approved": _("Segment approved.")}
+        return _editor(_testimony(pseudonym), message=done.get(request.args.get("done", "")))
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>")
+    def save(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            seg = review.save(
+                db,
+                services().keyring,
+                testimony,
+                segment_id,
+                request.form.get("text", ""),
+                _version(),
+                _me(),
+                config.review_max_segment_chars,
+            )
+        except review.Conflict as conflict:
+            db.rollback()
+            if _wants_json():
+                return jsonify(conflict=True), 409  # the script then posts the form itself
+            page = render_template(
+                "staff/review/conflict.html", testimony=testimony, conflict=conflict
+            )
+            return page, 409
+        except review.ReviewError as exc:
+            db.rollback()
+            if _wants_json():
+                return jsonify(error=review_message(exc.reason)), 400
+            return _editor(
+                testimony, error=review_message(exc.reason), status=400, segment_id=segment_id
+            )
+        db.commit()
+        if _wants_json():
+            return jsonify(
+                version=seg.version, state=seg.review_state.value, message=_("Segment saved.")
+            )
+        return redirect(
+            url_for(
+                "staff_review.editor",
+                pseudonym=pseudonym,
+                done="saved",
+                page=review.page_of(db, seg.id),
+                _anchor=f"seg-{seg.id}",
+            ),
+            303,
+        )
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/approve")
+    def approve(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            seg = review.approve(db, testimony, segment_id, _version(), _me())
+        except review.ReviewError as exc:
+            db.rollback()
+            status = 403 if exc.reason == "own_edit" else 409 if exc.reason == "stale" else 400
+            if _wants_json():
+                return jsonify(error=review_message(exc.reason)), status
+            return _editor(
+                testimony, error=review_message(exc.reason), status=status, segment_id=segment_id
+            )
+        db.commit()
+        if _wants_json():
+            return jsonify(
+                version=seg.version,
+                state=seg.review_state.value,
+                testimony_state=testimony.state.value,
+                message=_("Segment approved."),
+            )
+        return redirect(
+            url_for(
+                "staff_review.editor",
+                pseudonym=pseudonym,
+                done="approved",
+                page=review.page_of(db, seg.id),
+                _anchor=f"seg-{seg.id}",
+            ),
+            303,
+        )
+
+    @bp.get("/review/<pseudonym>/audio/<int:position>")
+    def audio(pseudonym: str, position: int) -> Response:
+        """Stream the decrypted access copy, honouring one byte range (seeking in the player
+        reads only the chunks it needs, whatever the recording's length)."""
+        testimony = _testimony(pseudonym)
+        row = next((f for f in testimony.audio_files if f.position == position), None)
+        if row is None:
+            abort(404)
+        svc = services()
+        key = transcripts.testimony_key(svc.keyring, testimony)
+        with svc.store.open(key, testimony.storage_id, row.access_name) as reader:
+            size = reader.size
+        start, stop, status = 0, size, 200
+        wanted = request.range
+        if wanted is not None:
+            span = wanted.range_for_length(size) if wanted.units == "bytes" else None
+            if span is None:
+                response = Response(status=416)
+                response.headers["Content-Range"] = f"bytes */{size}"
+                return response
+            start, stop, status = span[0], span[1], 206
+        response = Response(
+            _read(svc.store, key, testimony.storage_id, row, start, stop),
+            status=status,
+            mimetype=ACCESS_MIMETYPE,
+            direct_passthrough=True,
+        )
+        response.headers["Accept-Ranges"] = "bytes"
+        response.headers["Content-Length"] = str(stop - start)
+        if status == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        return response
+
+    return bp
+
+
+def _read(
+    store: Store, key: bytes, storage_id: str, row: AudioFile, start: int, stop: int
+) -> Iterator[bytes]:
+    with store.open(key, storage_id, row.access_name) as reader:
+        reader.seek(start)
+        left = stop - start
+        while left > 0:
+            block = reader.read(min(AUDIO_BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            yield block

@@ -1,0 +1,116 @@
+// The segment editor, enhanced: click a segment to play it, the current segment follows
+// playback, keyboard shortcuts, and saving or approving without a reload. Without this file
+// every action still works through the page's plain forms.
+(function () {
+  "use strict";
+  var segments = Array.prototype.slice.call(document.querySelectorAll("li.segment"));
+  if (!segments.length) { return; }
+  var live = document.getElementById("live");
+  var current = null;
+
+  function player(seg) { return document.getElementById(seg.dataset.player); }
+  function say(text) { if (live) { live.textContent = text; } }
+
+  function setCurrent(seg) {
+    if (current === seg) { return; }
+    if (current) { current.classList.remove("current"); }
+    current = seg;
+    if (seg) { seg.classList.add("current"); }
+  }
+
+  function play(seg) {
+    var audio = player(seg);
+    setCurrent(seg);
+    audio.currentTime = parseFloat(seg.dataset.start);
+    audio.play().catch(function () { /* the browser may refuse autoplay; the time is set */ });
+  }
+
+  segments.forEach(function (seg) {
+    seg.querySelector("a.time").addEventListener("click", function (ev) {
+      ev.preventDefault();
+      play(seg);
+    });
+    seg.addEventListener("focusin", function () { setCurrent(seg); });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("audio.player"), function (audio) {
+    var own = segments.filter(function (s) { return s.dataset.player === audio.id; });
+    audio.addEventListener("timeupdate", function () {
+      var t = audio.currentTime;
+      for (var i = 0; i < own.length; i++) {
+        if (t >= parseFloat(own[i].dataset.start) && t < parseFloat(own[i].dataset.end)) {
+          setCurrent(own[i]);
+          return;
+        }
+      }
+    });
+  });
+
+  function send(form) {
+    var body = new FormData(form);
+    return fetch(form.action, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (res) {
+      if (res.status === 409 || res.status >= 500) { form.submit(); return null; }
+      return res.json().then(function (data) { return { ok: res.ok, data: data }; });
+    });
+  }
+
+  function update(seg, state, version) {
+    seg.className = seg.className.replace(/state-\w+/, "state-" + state);
+    Array.prototype.forEach.call(seg.querySelectorAll("input[name=version]"), function (input) {
+      input.value = version;
+    });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var seg = form.closest("li.segment");
+    if (!seg || !window.fetch) { return; }
+    ev.preventDefault();
+    send(form).then(function (result) {
+      if (!result) { return; }
+      say(result.data.message || result.data.error || "");
+      if (result.ok) {
+        update(seg, result.data.state, result.data.version);
+        if (form.classList.contains("save")) {
+          var approve = seg.querySelector("form.approve");
+          if (approve) { approve.remove(); }
+        } else {
+          form.remove();
+        }
+      }
+    });
+  });
+
+  function move(step) {
+    var index = current ? segments.indexOf(current) : -1;
+    var next = segments[Math.min(segments.length - 1, Math.max(0, index + step))];
+    setCurrent(next);
+    var area = next.querySelector("textarea");
+    if (area) { area.focus(); }
+    next.scrollIntoView({ block: "center" });
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    var seg = current || segments[0];
+    if (ev.key === "Escape") {
+      var audio = player(seg);
+      if (audio.paused) { audio.play().catch(function () {}); } else { audio.pause(); }
+      ev.preventDefault();
+    } else if (ev.altKey && (ev.key === "r" || ev.key === "R")) {
+      play(seg); ev.preventDefault();
+    } else if (ev.altKey && ev.key === "ArrowDown") {
+      move(1); ev.preventDefault();
+    } else if (ev.altKey && ev.key === "ArrowUp") {
+      move(-1); ev.preventDefault();
+    } else if (ev.ctrlKey && ev.key === "Enter") {
+      var save = seg.querySelector("form.save");
+      if (save) { save.requestSubmit(); } ev.preventDefault();
+    } else if (ev.altKey && (ev.key === "a" || ev.key === "A")) {
+      var approve = seg.querySelector("form.approve");
+      if (approve) { approve.requestSubmit(); } ev.preventDefault();
+    }
+  });
+})();

@@ -1,0 +1,116 @@
+"""The access matrix: every route of both apps, requested as every role and anonymously.
+
+The expected set is written out per endpoint, so a route added without a rule here (or with a
+rule other than the one meant) makes the test fail.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake import access
+from intake.models import Role
+from tests.staff_support import (
+    ready_account,
+    sign_in,
+    staff_client,
+    transcribed_testimony,
+)
+from tests.support import csrf_token
+
+ANON = "anonymous"
+EVERYONE = {ANON, *Role}
+STAFF = set(Role)
+
+EXPECTED: dict[str, set[str | Role]] = {
+    "static": EVERYONE,
+    "staff_auth.sign_in": EVERYONE,
+    "staff_auth.password": EVERYONE,
+    "staff_auth.setup": EVERYONE,
+    "staff_auth.code": EVERYONE,
+    "staff_auth.sign_out": EVERYONE,
+    "staff_auth.language": EVERYONE,
+    "staff_home.index": STAFF,
+    "staff_review.queue": {Role.reviewer},
+    "staff_review.editor": {Role.reviewer},
+    "staff_review.audio": {Role.reviewer},
+    "staff_review.save": {Role.reviewer},
+    "staff_review.approve": {Role.reviewer},
+    "staff_admin.accounts_page": {Role.admin},
+    "staff_admin.create": {Role.admin},
+    "staff_admin.roles": {Role.admin},
+    "staff_admin.disabled": {Role.admin},
+    "staff_admin.reset": {Role.admin},
+}
+
+
+def _url(rule: str, values: dict[str, str]) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: values[m.group(1)], rule)
+
+
+def _denied(response_status: int, location: str | None) -> bool:
+    # The guard's answers: 403 for a missing role, a redirect to sign-in (with `next`) for an
+    # anonymous visitor. A page's own redirect to sign-in carries no `next`.
+    if response_status == 403:
+        return True
+    return response_status == 302 and "/staff/sign-in?next=" in (location or "")
+
+
+def test_public_app_has_no_staff_route_and_every_route_has_a_rule(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        assert not rule.rule.startswith("/staff"), rule.rule
+        assert access.rule_for(app, rule.endpoint) == access.ANYONE, rule.endpoint
+    client = app.test_client()
+    assert client.get("/staff/sign-in").status_code == 404
+    assert client.get("/staff/review/").status_code == 404
+
+
+def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_app: Flask) -> None:
+    pseudonym = transcribed_testimony(app, ["one two three"])
+    people = {role: ready_account(staff_app, f"{role.value}@example.org", [role]) for role in Role}
+    target = ready_account(staff_app, "target@example.org", [Role.translator])
+    from tests.staff_support import segments_of
+
+    values = {
+        "pseudonym": pseudonym,
+        "segment_id": str(segments_of(staff_app, pseudonym)[0].id),
+        "position": "1",
+        "account_id": str(target.id),
+        "code": "en",
+        "filename": "style.css",
+    }
+    rules = sorted(
+        staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"
+    )
+    assert {r.endpoint for r in rules} == set(EXPECTED), "a route without an expected rule"
+    for rule in rules:
+        assert rule.rule.startswith("/staff/"), rule.rule
+        assert access.rule_for(staff_app, rule.endpoint) is not None, rule.endpoint
+
+    allowed: dict[str, set[str | Role]] = {r.endpoint: set() for r in rules}
+    for who in [ANON, *Role]:
+        client: FlaskClient = staff_client(staff_app)
+        if who != ANON:
+            sign_in(client, people[who], step_offset=0)  # type: ignore[index]
+        token = csrf_token(client, "/staff/sign-in") if who == ANON else None
+        for rule in rules:
+            url = _url(rule.rule, values)
+            if "POST" in (rule.methods or ()):
+                if token is None:
+                    token = _any_token(client)
+                response = client.post(url, data={"csrf_token": token})
+            else:
+                response = client.get(url)
+            assert response.status_code != 400 or "POST" in (rule.methods or ()), url
+            if not _denied(response.status_code, response.location):
+                allowed[rule.endpoint].add(who)
+            response.close()
+    assert allowed == EXPECTED
+
+
+def _any_token(client: FlaskClient) -> str:
+    # Any signed-in page carries the sign-out form and so a token of this session.
+    return csrf_token(client, "/staff/")
