@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from intake.config import Config
 from intake.models import (
     Event,
     Identity,
@@ -35,6 +36,7 @@ from intake.models import (
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, receipt_code, submit
 from workers import transcription
+from workers.celery_app import make_worker_app
 from workers.engine import Segment as SpokenSegment
 from workers.engine import TranscriptResult, Word
 
@@ -72,12 +74,17 @@ def _job_id(app: Flask, kind: JobKind) -> int:
         return int(s.scalars(select(Job.id).where(Job.kind == kind)).one())
 
 
-def _run(task: Callable[[int], None], job_id: int) -> None:
-    task(job_id)  # the task's own wrapper pushes the app context, as in a worker
+def _run(config: Config, task: Callable[[int], None], job_id: int) -> None:
+    # As in a worker: the worker's own app, whose Celery tasks push its app context.
+    worker_app, _celery = make_worker_app(config)
+    try:
+        task(job_id)
+    finally:
+        worker_app.extensions["testimony"].db.dispose()
 
 
 def test_withdrawal_erases_transcripts_segments_and_drafts(
-    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = ScriptedEngine()
     monkeypatch.setattr(transcription, "engine_for", lambda _svc: engine)
@@ -85,8 +92,8 @@ def test_withdrawal_erases_transcripts_segments_and_drafts(
     assert response.status_code == 200
     code = receipt_code(response)
 
-    _run(transcription.run_transcription, _job_id(app, JobKind.transcribe))
-    _run(transcription.run_translation_draft, _job_id(app, JobKind.translate_draft))
+    _run(config, transcription.run_transcription, _job_id(app, JobKind.transcribe))
+    _run(config, transcription.run_translation_draft, _job_id(app, JobKind.translate_draft))
     assert engine.tasks == ["transcribe", "translate"]
     # The control: the workers really wrote what withdrawal has to erase.
     assert _count(app, Transcript) == 1
