@@ -15,7 +15,8 @@ COPY static ./static
 COPY translations ./translations
 COPY babel.cfg ./
 
-RUN pip install . \
+# Editable, so that the package finds templates/, static/ and translations/ beside it in /app.
+RUN pip install -e . \
     && pybabel compile -d translations \
     && useradd --system --home /var/lib/testimony testimony \
     && mkdir -p /var/lib/testimony && chown testimony /var/lib/testimony
