@@ -11,6 +11,7 @@ from datetime import date, datetime
 import jdatetime
 from flask import Flask, request
 from flask_babel import Babel, force_locale, get_locale, gettext
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 LOCALES = ("fa", "en")
 DEFAULT_LOCALE = "fa"
@@ -93,3 +94,10 @@ def init_app(app: Flask) -> Babel:
     app.jinja_env.globals.update(current_locale=current, text_direction=direction, locales=LOCALES)
     app.jinja_env.filters.update(digits=digits, localdate=format_date, duration=format_duration)
     return babel
+
+
+def remember(response: WerkzeugResponse, locale: str, secure: bool) -> None:
+    """Keep the visitor's choice of language in a cookie that holds nothing else."""
+    response.set_cookie(
+        COOKIE, locale, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", secure=secure
+    )

@@ -69,6 +69,10 @@
   }
 
   form.addEventListener("submit", function (event) {
+    // The language switch posts the form as it is (files included) and is never judged.
+    if (event.submitter && event.submitter.name === "switch_language") {
+      return;
+    }
     event.preventDefault();
     var list = problems();
     if (list.length) {

@@ -257,3 +257,33 @@ def test_receipt_card_prints_alone(app: Flask, client: FlaskClient, locale: str)
     assert 'class="receipt-card"' in html and 'id="keep-safe"' in html
     css = (Path(str(app.static_folder)) / "style.css").read_text()
     assert "@media print" in css and ":not(.receipt-card)" in css
+
+
+def test_switching_language_on_the_form_keeps_what_was_typed_and_sent(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    form = _fresh_form(client)
+    wav = fx.tone_mp3(1.0)
+    # The visitor chose a file and typed a note, then pressed "فارسی" in the page's header:
+    # the button belongs to the form, so all of it comes along, unjudged (no consent yet).
+    switched = _post(
+        client,
+        form,
+        [(wav, "a.mp3")],
+        language="en",
+        removal_notes="Evin, ward 209",
+        switch_language="fa",
+    )
+    html = switched.get_data(as_text=True)
+    assert switched.status_code == 200
+    assert '<html lang="fa" dir="rtl">' in html
+    assert "Evin, ward 209" in html  # what was typed
+    assert form["form_token"] in html  # the same form, so the same kept files
+    assert 'data-kept="1"' in html
+    assert "lang=fa" in switched.headers.get("Set-Cookie", "")
+    assert _count(app, Testimony) == 0
+    # The form, now in Persian, goes through without sending the file again.
+    done = _post(client, form, [], language="en", **ALL_CONSENT)
+    assert done.status_code == 303
+    assert _count(app, AudioFile) == 1
+    assert _files_under(config.spool_path) == []

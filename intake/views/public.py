@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -89,7 +90,14 @@ def form_page(
     """The intake form with its one-time token, every error of this round, and how many files
     the form already keeps (so the visitor knows not to send them again)."""
     page = render_template(
-        "public/submit.html", form=form, form_token=token, errors=errors, kept=kept
+        "public/submit.html",
+        form=form,
+        form_token=token,
+        errors=errors,
+        kept=kept,
+        # The language switch of this page posts the form itself, so that what was typed
+        # and the files it keeps come along (base.html).
+        language_form="submission",
     )
     return make_response(page, status)
 
@@ -230,9 +238,14 @@ def _find(
 
 
 def _submit_form(
-    form: SubmissionForm, token: str, claim: form_tokens.Claim, spool: Spool
+    form: SubmissionForm,
+    token: str,
+    claim: form_tokens.Claim,
+    spool: Spool,
+    switching_language: bool = False,
 ) -> WerkzeugResponse:
-    """The intake form's POST, under the form's lock."""
+    """The intake form's POST, under the form's lock. When the visitor only switched the
+    page's language, the files are kept and the form comes back as typed, unjudged."""
     svc = services()
     cfg = svc.config
     db_session = request_session()
@@ -253,6 +266,8 @@ def _submit_form(
         refused = _keep_upload(spool, upload, index, cfg)
         if refused:
             errors.append(refused)
+    if switching_language:
+        return form_page(form, token, errors, spool.count())
     form.validate()
     errors += [e for field_errors in form.errors.values() for e in field_errors]
     kept = spool.count()
@@ -309,8 +324,14 @@ def make_blueprint(config: Config) -> Blueprint:
             return _to_receipt(claim)
         db_session.rollback()  # end this read, so the check under the lock sees fresh rows
         spool = Spool(services().config, token)
-        with spool.locked():
-            return _submit_form(SubmissionForm(), token, claim, spool)
+        switch = request.form.get("switch_language")
+        if switch not in i18n.LOCALES:
+            with spool.locked():
+                return _submit_form(SubmissionForm(), token, claim, spool)
+        with spool.locked(), force_locale(switch):
+            response = _submit_form(SubmissionForm(), token, claim, spool, True)
+        i18n.remember(response, switch, config.secure_cookies)
+        return response
 
     @bp.get("/sent")
     def sent() -> Response:
@@ -420,14 +441,7 @@ def make_blueprint(config: Config) -> Blueprint:
         if not target.startswith("/") or target.startswith("//") or "\\" in target:
             target = "/"
         response = redirect(target)
-        response.set_cookie(
-            i18n.COOKIE,
-            code,
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="Lax",
-            secure=config.secure_cookies,
-        )
+        i18n.remember(response, code, config.secure_cookies)
         return response
 
     return bp
