@@ -71,8 +71,9 @@ def _wait_for(app: Flask, expected: float, timeout: float) -> float:
 
 def test_a_five_percent_move_is_written_at_once(slow_beat_app: Flask) -> None:
     app = slow_beat_app
-    # Two files: the testimony's progress is this file's half.
-    files = [(fx.tone_wav(1.0), "a.wav"), (fx.tone_wav(1.0), "b.wav")]
+    # Two different files (the same file sent twice is kept once): the testimony's progress
+    # is this file's half.
+    files = [(fx.tone_wav(1.0), "a.wav"), (fx.tone_wav(1.5), "b.wav")]
     assert submit(_client(app), files).status_code == 200
     held = _claimed(app)
     progress = Progress()
