@@ -19,15 +19,8 @@ from intake import jobs, transcripts, translation
 from intake.events import Actor
 from intake.models import AudioFile, Testimony
 from intake.services import Services, services
-from workers.transcription import (
-    JOB_TASK_OPTIONS,
-    Progress,
-    _failed,
-    _start,
-    engine_for,
-    hotwords_for,
-    lease_kept,
-)
+from workers import transcription
+from workers.transcription import JOB_TASK_OPTIONS, Progress, hotwords_for, lease_kept
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +40,7 @@ def _translate(
     if not spans or not translation.drafts_possible(language):
         return {}
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
-        texts = engine_for(svc).translate_spans(
+        texts = transcription.engine_for(svc).translate_spans(
             reader,
             [(s.start_s, s.end_s) for s in spans],
             language=language,
@@ -62,7 +55,7 @@ def run_translation_draft(job_id: int) -> None:
     """Draft an English translation of each approved segment of one Persian file. Safe to run
     twice (see the module doc)."""
     svc = services()
-    started = _start(svc, job_id)
+    started = transcription._start(svc, job_id)
     if started is None:
         return
     held, job, testimony = started
@@ -71,7 +64,7 @@ def run_translation_draft(job_id: int) -> None:
         with lease_kept(svc, held, progress):
             drafts = _translate(svc, testimony, job.audio_file_id or 0, progress)
     except Exception:  # noqa: BLE001 - every failure is recorded on the job
-        _failed(svc, held, traceback.format_exc(limit=5))
+        transcription._failed(svc, held, traceback.format_exc(limit=5))
         return
     with svc.db.sessions() as session:
         if not jobs.complete(session, held):
