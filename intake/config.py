@@ -94,6 +94,8 @@ class Config:
     # Glossary terms (prisons, places, organisations) given to Whisper as hotwords; see
     # docs/transcription.md for whether they help.
     whisper_hotwords: str = ""
+    # Give the glossary's terms (in the testimony's language) to Whisper as hotwords as well.
+    whisper_glossary_hotwords: bool = False
     model_cache_dir: Path = UNSET
 
     # Web server.

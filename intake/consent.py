@@ -20,9 +20,10 @@ from intake.models import (
     Consent,
     ConsentVersion,
     JobKind,
-    MachineDraft,
+    SegmentDraft,
     Testimony,
     TestimonyState,
+    TranslationSegment,
     utcnow,
 )
 
@@ -171,9 +172,13 @@ def narrow(
             session, testimony.id, JobKind.translate_draft
         )
         deleted = session.execute(
-            delete(MachineDraft).where(MachineDraft.testimony_id == testimony.id)
+            delete(SegmentDraft).where(SegmentDraft.testimony_id == testimony.id)
         )
         detail["drafts_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
+        deleted = session.execute(
+            delete(TranslationSegment).where(TranslationSegment.testimony_id == testimony.id)
+        )
+        detail["translations_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
     audit.record_event(
         session, testimony.id, actor, Action.consent_narrowed, detail=detail
     )

@@ -65,6 +65,13 @@ class Action(enum.StrEnum):
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
+    translation_started = "translation_started"
+    translation_edited = "translation_edited"
+    translation_draft_accepted = "translation_draft_accepted"
+    translation_segment_approved = "translation_segment_approved"
+    translation_completed = "translation_completed"
+    translation_approved = "translation_approved"
+    glossary_changed = "glossary_changed"
 
     @property
     def group(self) -> Group:
@@ -100,6 +107,13 @@ _GROUPS: dict[Action, Group] = {
     Action.account_enabled: Group.accounts,
     Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
+    Action.translation_started: Group.translation,
+    Action.translation_edited: Group.translation,
+    Action.translation_draft_accepted: Group.translation,
+    Action.translation_segment_approved: Group.translation,
+    Action.translation_completed: Group.translation,
+    Action.translation_approved: Group.translation,
+    Action.glossary_changed: Group.translation,
 }
 
 _LABELS: dict[Action, str] = {
@@ -125,6 +139,13 @@ _LABELS: dict[Action, str] = {
     Action.account_enabled: "Staff account enabled",
     Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
+    Action.translation_started: "Translation started",
+    Action.translation_edited: "Segment translated",
+    Action.translation_draft_accepted: "Machine draft accepted as a segment's translation",
+    Action.translation_segment_approved: "Segment translation approved",
+    Action.translation_completed: "Every segment translated and approved",
+    Action.translation_approved: "Translation approved (every segment, four eyes)",
+    Action.glossary_changed: "Glossary changed",
 }
 
 

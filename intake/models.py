@@ -433,22 +433,6 @@ class Segment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class MachineDraft(Base):
-    """A machine translation draft (Whisper's translate task), always labelled as such and
-    never counted as an approved translation."""
-
-    __tablename__ = "machine_draft"
-    __table_args__ = {"info": {"erase": "rows"}}
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
-    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), unique=True)
-    target_language: Mapped[str] = mapped_column(String(8))
-    sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    model_name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
 class SentForm(Base):
     """An intake form that created a testimony, known by its token's digest.
 
@@ -523,3 +507,84 @@ class StaffRole(Base):
     role: Mapped[Role] = mapped_column(_enum(Role))
 
     account: Mapped[StaffAccount] = relationship(back_populates="roles")
+
+
+class GlossaryCategory(enum.StrEnum):
+    """What a glossary term names (SPEC.md section 5)."""
+
+    prison = "prison"
+    place = "place"
+    organisation = "organisation"
+    date = "date"  # a Persian-calendar date and its English form
+
+
+class GlossaryTerm(Base):
+    """One entry of the archive's glossary: a Persian term, its English form, and a note.
+
+    Kept by admins; `key` is the Persian term normalised (`intake.normalise`), so that the same
+    term typed with Arabic letters or without its half-space is one entry, not two.
+    """
+
+    __tablename__ = "glossary_term"
+    __table_args__ = {
+        "info": {"erase": "keep", "why": "the archive's terminology, of no testimony"}
+    }
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    term_fa: Mapped[str] = mapped_column(String(200))
+    term_en: Mapped[str] = mapped_column(String(200))
+    category: Mapped[GlossaryCategory] = mapped_column(_enum(GlossaryCategory))
+    note: Mapped[str] = mapped_column(
+        Text, default="", info=keep("an admin's note on a term, of no testimony")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class SegmentDraft(Base):
+    """Whisper's machine translation of one review segment (its time span), sealed.
+
+    Aligned to the segment by id, so the translator sees it beside the segment it translates.
+    Always shown labelled as a machine draft; accepting it makes a translation `edited`, never
+    approved.
+    """
+
+    __tablename__ = "segment_draft"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    # One draft per segment: a second delivery of the same job cannot add another.
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), unique=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
+    target_language: Mapped[str] = mapped_column(String(8))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TranslationSegment(Base):
+    """The translation of one approved transcript segment, sealed, with its own review state.
+
+    `source_version` is the segment's version the translator translated: a segment changed
+    since (split, merged, corrected) no longer matches, and the translation must be redone
+    before it can be approved.
+    """
+
+    __tablename__ = "translation_segment"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), unique=True)
+    target_language: Mapped[str] = mapped_column(String(8))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    source_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[ReviewState] = mapped_column(_enum(ReviewState))
+    # Accepted from the machine draft (and not changed since): labelled so on the page.
+    from_draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    edited_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -33,7 +33,7 @@ TRANSCRIBE_QUEUE = "transcribe"
 # Task name and queue per kind. Slow work has its own queue so upkeep never waits behind it.
 ROUTES: dict[JobKind, tuple[str, str]] = {
     JobKind.transcribe: ("workers.transcription.run_transcription", TRANSCRIBE_QUEUE),
-    JobKind.translate_draft: ("workers.transcription.run_translation_draft", TRANSCRIBE_QUEUE),
+    JobKind.translate_draft: ("workers.drafts.run_translation_draft", TRANSCRIBE_QUEUE),
 }
 
 

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import audit, lifecycle, transcripts
+from intake import audit, lifecycle, transcripts, translation
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
@@ -419,3 +419,4 @@ def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> N
             actor,
             Action.transcript_approved,
         )
+        translation.queue_drafts(session, testimony)

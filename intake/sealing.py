@@ -54,24 +54,38 @@ def open_segment(key: bytes, transcript_id: int, position: int, sealed: bytes) -
     return value
 
 
-# --- machine translation drafts --------------------------------------------------------------
+# --- machine translation drafts, one per review segment ---------------------------------------
 
 
-def _draft_context(testimony_id: int, audio_file_id: int) -> bytes:
-    return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
+def _draft_context(testimony_id: int, segment_id: int) -> bytes:
+    return f"segment_draft:{testimony_id}:{segment_id}".encode()
 
 
-def seal_draft(
-    key: bytes, testimony_id: int, audio_file_id: int, payload: dict[str, Any]
-) -> bytes:
-    """Seal a machine draft, bound to its testimony and audio file."""
-    return _seal_json(key, payload, _draft_context(testimony_id, audio_file_id))
+def seal_segment_draft(key: bytes, testimony_id: int, segment_id: int, text: str) -> bytes:
+    """Seal the machine draft of one segment, bound to its testimony and segment."""
+    return crypto.seal(key, text.encode(), _draft_context(testimony_id, segment_id))
 
 
-def open_draft(key: bytes, testimony_id: int, audio_file_id: int, sealed: bytes) -> dict[str, Any]:
-    """A machine draft sealed by `seal_draft`."""
-    value: dict[str, Any] = _open_json(key, sealed, _draft_context(testimony_id, audio_file_id))
-    return value
+def open_segment_draft(key: bytes, testimony_id: int, segment_id: int, sealed: bytes) -> str:
+    """A segment's machine draft sealed by `seal_segment_draft`."""
+    return crypto.unseal(key, sealed, _draft_context(testimony_id, segment_id)).decode()
+
+
+# --- translations, one per review segment ----------------------------------------------------
+
+
+def _translation_context(testimony_id: int, segment_id: int) -> bytes:
+    return f"translation:{testimony_id}:{segment_id}".encode()
+
+
+def seal_translation(key: bytes, testimony_id: int, segment_id: int, text: str) -> bytes:
+    """Seal a translator's text for one segment, bound to its testimony and segment."""
+    return crypto.seal(key, text.encode(), _translation_context(testimony_id, segment_id))
+
+
+def open_translation(key: bytes, testimony_id: int, segment_id: int, sealed: bytes) -> str:
+    """A segment's translation sealed by `seal_translation`."""
+    return crypto.unseal(key, sealed, _translation_context(testimony_id, segment_id)).decode()
 
 
 # --- the submitter's "names and details to remove" -------------------------------------------

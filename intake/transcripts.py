@@ -16,14 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake import audit, jobs, lifecycle, sealing
+from intake import audit, lifecycle, sealing
 from intake.crypto import Keyring
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
     Job,
     JobKind,
-    MachineDraft,
     ReviewState,
     Segment,
     Testimony,
@@ -158,7 +157,8 @@ def add_transcript(
 
 
 def finish_if_complete(session: Session, testimony: Testimony, actor: Actor) -> None:
-    """Move to `transcribed` when every file has a transcript; queue drafts if consented."""
+    """Move to `transcribed` when every file has a transcript. (Machine translation drafts
+    wait for the approved transcript: `intake.translation.queue_drafts`.)"""
     files = session.scalar(
         select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
     )
@@ -171,53 +171,6 @@ def finish_if_complete(session: Session, testimony: Testimony, actor: Actor) -> 
         return
     testimony.progress = 1.0
     lifecycle.transition(session, testimony, TestimonyState.transcribed, actor, Action.transcribed)
-    consent = testimony.consent
-    if consent is not None and consent.translate:
-        fa_files = session.scalars(
-            select(Transcript.audio_file_id).where(
-                Transcript.testimony_id == testimony.id, Transcript.language == "fa"
-            )
-        ).all()
-        existing = set(
-            session.scalars(
-                select(Job.audio_file_id).where(
-                    Job.testimony_id == testimony.id, Job.kind == JobKind.translate_draft
-                )
-            ).all()
-        )
-        for audio_file_id in fa_files:
-            if audio_file_id not in existing:
-                jobs.enqueue(session, testimony.id, JobKind.translate_draft, audio_file_id)
-
-
-def add_machine_draft(
-    session: Session,
-    keyring: Keyring,
-    testimony: Testimony,
-    audio_file_id: int,
-    job_id: int,
-    payload: dict[str, Any],
-    model_name: str,
-    actor: Actor,
-) -> MachineDraft:
-    """Store Whisper's English machine draft of a file, sealed and labelled as machine work."""
-    key = testimony_key(keyring, testimony)
-    draft = MachineDraft(
-        testimony_id=testimony.id,
-        audio_file_id=audio_file_id,
-        target_language="en",
-        sealed=sealing.seal_draft(key, testimony.id, audio_file_id, payload),
-        model_name=model_name,
-    )
-    session.add(draft)
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.machine_draft_stored,
-        detail={"job": job_id, "audio_file": audio_file_id},
-    )
-    return draft
 
 
 def note_progress(session: Session, job_id: int, fraction: float) -> None:

@@ -44,6 +44,16 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.roles": {Role.admin},
     "staff_admin.disabled": {Role.admin},
     "staff_admin.reset": {Role.admin},
+    "staff_translate.queue": {Role.translator},
+    "staff_translate.workbench": {Role.translator},
+    "staff_translate.save": {Role.translator},
+    "staff_translate.accept_draft": {Role.translator},
+    "staff_translate.approve": {Role.translator},
+    "staff_glossary.terms": {Role.admin},
+    "staff_glossary.add": {Role.admin},
+    "staff_glossary.remove": {Role.admin},
+    "staff_glossary.import_csv": {Role.admin},
+    "staff_glossary.export": {Role.admin},
 }
 
 
@@ -81,6 +91,7 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
         "account_id": str(target.id),
         "code": "en",
         "filename": "style.css",
+        "term_id": "1",
     }
     rules = sorted(
         staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"

@@ -22,12 +22,13 @@ from intake.db import Database
 from intake.models import (
     Base,
     Language,
-    MachineDraft,
     ReviewState,
     Segment,
+    SegmentDraft,
     Testimony,
     TestimonyState,
     Transcript,
+    TranslationSegment,
 )
 from intake.storage import Store
 from tests import audio_fixtures as fx
@@ -82,25 +83,35 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     )
     session.add(transcript)
     session.flush()
+    segment = Segment(
+        transcript_id=transcript.id,
+        position=0,
+        start_s=0.0,
+        end_s=1.0,
+        sealed=sealing.seal_segment(key, transcript.id, 0, {"text": "canary", "words": []}),
+        avg_logprob=-0.2,
+        no_speech_prob=0.1,
+        review_state=ReviewState.approved,
+    )
+    session.add(segment)
+    session.flush()
     session.add(
-        Segment(
-            transcript_id=transcript.id,
-            position=0,
-            start_s=0.0,
-            end_s=1.0,
-            sealed=sealing.seal_segment(key, transcript.id, 0, {"text": "canary", "words": []}),
-            avg_logprob=-0.2,
-            no_speech_prob=0.1,
-            review_state=ReviewState.machine,
+        SegmentDraft(
+            testimony_id=testimony.id,
+            segment_id=segment.id,
+            target_language="en",
+            sealed=sealing.seal_segment_draft(key, testimony.id, segment.id, "canary"),
+            model_name="base",
         )
     )
     session.add(
-        MachineDraft(
+        TranslationSegment(
             testimony_id=testimony.id,
-            audio_file_id=audio_id,
+            segment_id=segment.id,
             target_language="en",
-            sealed=sealing.seal_draft(key, testimony.id, audio_id, {"segments": []}),
-            model_name="base",
+            sealed=sealing.seal_translation(key, testimony.id, segment.id, "canary"),
+            source_version=1,
+            state=ReviewState.edited,
         )
     )
     session.commit()

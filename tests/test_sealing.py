@@ -20,10 +20,16 @@ def test_segment_draft_and_notes_round_trip_and_bind_their_place() -> None:
     assert sealing.open_segment(key, 7, 3, segment) == {"text": "سلام", "words": []}
     with pytest.raises(crypto.DecryptionError):
         sealing.open_segment(key, 7, 4, segment)  # moved to another position
-    draft = sealing.seal_draft(key, 1, 2, {"task": "translate"})
-    assert sealing.open_draft(key, 1, 2, draft) == {"task": "translate"}
+    draft = sealing.seal_segment_draft(key, 1, 2, "My father")
+    assert sealing.open_segment_draft(key, 1, 2, draft) == "My father"
     with pytest.raises(crypto.DecryptionError):
-        sealing.open_draft(key, 1, 3, draft)
+        sealing.open_segment_draft(key, 1, 3, draft)  # another segment's draft
+    translated = sealing.seal_translation(key, 1, 2, "My father")
+    assert sealing.open_translation(key, 1, 2, translated) == "My father"
+    with pytest.raises(crypto.DecryptionError):
+        sealing.open_translation(key, 1, 3, translated)
+    with pytest.raises(crypto.DecryptionError):
+        sealing.open_segment_draft(key, 1, 2, translated)  # a translation is not a draft
     notes = sealing.seal_removal_notes(key, 5, "Evin")
     assert sealing.open_removal_notes(key, 5, notes) == "Evin"
     with pytest.raises(crypto.DecryptionError):

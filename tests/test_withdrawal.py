@@ -1,4 +1,5 @@
-"""Withdrawal after the workers have written: transcripts, segments and machine drafts go too.
+"""Withdrawal after the workers have written: transcripts, segments and per-segment machine
+drafts go too.
 
 The intake tests withdraw before any transcript exists, so they cannot tell whether withdrawal
 erases what the workers add later. Here the worker's own tasks run in this process and write a
@@ -20,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from intake import lifecycle, translation
 from intake.config import Config
 from intake.models import (
     Event,
@@ -27,15 +29,16 @@ from intake.models import (
     Job,
     JobKind,
     JobStatus,
-    MachineDraft,
+    ReviewState,
     Segment,
+    SegmentDraft,
     Testimony,
     TestimonyState,
     Transcript,
 )
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, receipt_code, submit
-from workers import transcription
+from workers import drafts, transcription
 from workers.celery_app import make_worker_app
 from workers.engine import Segment as SpokenSegment
 from workers.engine import TranscriptResult, Word
@@ -47,6 +50,11 @@ class ScriptedEngine:
 
     def __init__(self) -> None:
         self.tasks: list[str] = []
+
+    def translate_spans(self, source: Any, spans: list[tuple[float, float]], **_: Any) -> list[str]:
+        assert source.read(), "the worker handed over an empty access copy"
+        self.tasks.append("translate")
+        return [f"draft {i}" for i, _span in enumerate(spans)]
 
     def transcribe(self, source: Any, *, task: str = "transcribe", **_: Any) -> TranscriptResult:
         assert source.read(), "the worker handed over an empty access copy"
@@ -74,6 +82,18 @@ def _job_id(app: Flask, kind: JobKind) -> int:
         return int(s.scalars(select(Job.id).where(Job.kind == kind)).one())
 
 
+def _approve_transcript(app: Flask) -> None:
+    # As two reviewers leave it: every segment approved, the transcript approved, the draft
+    # job queued (review.approve does this through translation.queue_drafts).
+    with app.extensions["testimony"].db.session() as s:
+        testimony = s.scalars(select(Testimony)).one()
+        lifecycle.transition(s, testimony, TestimonyState.in_review, "account:1")
+        for seg in s.scalars(select(Segment)):
+            seg.review_state = ReviewState.approved
+        lifecycle.transition(s, testimony, TestimonyState.transcript_approved, "account:2")
+        translation.queue_drafts(s, testimony)
+
+
 def _run(config: Config, task: Callable[[int], None], job_id: int) -> None:
     # As in a worker: the worker's own app, whose Celery tasks push its app context.
     worker_app, _celery = make_worker_app(config)
@@ -93,12 +113,13 @@ def test_withdrawal_erases_transcripts_segments_and_drafts(
     code = receipt_code(response)
 
     _run(config, transcription.run_transcription, _job_id(app, JobKind.transcribe))
-    _run(config, transcription.run_translation_draft, _job_id(app, JobKind.translate_draft))
+    _approve_transcript(app)
+    _run(config, drafts.run_translation_draft, _job_id(app, JobKind.translate_draft))
     assert engine.tasks == ["transcribe", "translate"]
     # The control: the workers really wrote what withdrawal has to erase.
     assert _count(app, Transcript) == 1
     assert _count(app, Segment) == 2
-    assert _count(app, MachineDraft) == 1
+    assert _count(app, SegmentDraft) == 2
     assert _count(app, Identity) == 1
 
     token = csrf_token(client, "/receipt")
@@ -109,7 +130,7 @@ def test_withdrawal_erases_transcripts_segments_and_drafts(
 
     assert _count(app, Transcript) == 0
     assert _count(app, Segment) == 0
-    assert _count(app, MachineDraft) == 0
+    assert _count(app, SegmentDraft) == 0
     assert _count(app, Identity) == 0
     with app.extensions["testimony"].db.session() as s:
         tombstone = s.scalars(select(Testimony)).one()

@@ -585,6 +585,84 @@ class Engine:
         )
 
 
+    # -- translation drafts per segment ---------------------------------------------------------
+
+    def translate_spans(
+        self,
+        source: AudioSource | str | Path,
+        spans: list[tuple[float, float]],
+        *,
+        language: str,
+        hotwords: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Whisper's English translation of each span (start, end in seconds) of a recording,
+        in the order given: one text per span, "" where nothing was said.
+
+        Each span is decoded on its own, so the drafts line up with the review segments one
+        to one (a whole-file translation segments the speech its own way). Spans are cut from
+        one pass over the audio holding only the current span (`iter_spans`), so memory stays
+        flat in the recording's length. No VAD: the reviewers chose these spans as speech.
+        """
+        s = self.settings
+        texts = [""] * len(spans)
+        for done, (index, audio) in enumerate(iter_spans(source, spans), start=1):
+            if audio.shape[0] >= SAMPLE_RATE // 10:
+                segments, _ = self.model.transcribe(
+                    audio,
+                    language=language,
+                    task="translate",
+                    beam_size=s.beam_size,
+                    vad_filter=False,
+                    condition_on_previous_text=False,
+                    without_timestamps=True,
+                    hotwords=hotwords or None,
+                )
+                texts[index] = " ".join(seg.text.strip() for seg in segments).strip()
+            if progress is not None:
+                progress(done / max(len(spans), 1))
+        return texts
+
+
+def iter_spans(
+    source: AudioSource | str | Path, spans: list[tuple[float, float]]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, samples) for each span of `source`, in time order, from one decoding
+    pass that keeps only the samples from the earliest pending span on. A span past the end
+    of the audio gets what there is."""
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1]))
+    bounds = [
+        (i, int(max(0.0, spans[i][0]) * SAMPLE_RATE), int(max(0.0, spans[i][1]) * SAMPLE_RATE))
+        for i in order
+    ]
+    reader = _WindowReader(source, MIN_WINDOW_S)
+    held = np.zeros(0, dtype=np.float32)
+    held_from = 0  # sample index of held[0] in the recording
+    pending = 0
+    src = reader.source
+    with av.open(src, mode="r", metadata_errors="ignore") as container:
+        if not container.streams.audio:
+            raise ValueError("the recording has no audio stream")
+        for samples in reader._samples(container):
+            if pending == len(bounds):
+                break
+            held = np.concatenate((held, samples))
+            held_end = held_from + held.shape[0]
+            while pending < len(bounds) and bounds[pending][2] <= held_end:
+                i, begin, end = bounds[pending]
+                yield i, held[max(0, begin - held_from) : max(0, end - held_from)].copy()
+                pending += 1
+            keep_from = bounds[pending][1] if pending < len(bounds) else held_end
+            if keep_from > held_from:
+                cut = min(keep_from - held_from, held.shape[0])
+                held = held[cut:]
+                held_from += cut
+    while pending < len(bounds):
+        i, begin, end = bounds[pending]
+        yield i, held[max(0, begin - held_from) : max(0, end - held_from)].copy()
+        pending += 1
+
+
 def _convert(raw: Any, offset: float) -> Segment:
     """A faster-whisper segment as ours, with times moved from the window to the recording."""
     words = [

@@ -1,4 +1,4 @@
-"""Transcription and machine-translation tasks.
+"""Transcription tasks, and the claim, lease and failure handling every job task shares.
 
 Each task takes a job id, claims the job (an atomic update with a lease), keeps the lease
 alive from a heartbeat thread while the engine runs, and writes its result in the same
@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake import jobs, lifecycle, transcripts
+from intake import glossary, jobs, lifecycle, transcripts
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
@@ -208,6 +208,15 @@ def _failed(svc: Services, held: jobs.Claim, error: str) -> None:
             )
 
 
+def hotwords_for(svc: Services, session: Session, language: str | None) -> str:
+    """The hotwords for a testimony in `language`: the configured ones, and the glossary's
+    terms in that language when `whisper_glossary_hotwords` is on."""
+    words = [svc.config.whisper_hotwords]
+    if svc.config.whisper_glossary_hotwords:
+        words.append(glossary.hotwords(session, language or "unknown"))
+    return " ".join(w for w in words if w).strip()
+
+
 def _run_engine(
     svc: Services,
     testimony: Testimony,
@@ -222,13 +231,14 @@ def _run_engine(
         if audio_row is None:
             raise LookupError(f"audio file {audio_file_id} is gone")
         access_name = audio_row.access_name
+        hotwords = hotwords_for(svc, session, language)
 
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
         return engine_for(svc).transcribe(
             reader,
             language=language,
             task=task,
-            hotwords=svc.config.whisper_hotwords or None,
+            hotwords=hotwords or None,
             progress=progress.set,
         )
 
@@ -242,10 +252,7 @@ def _claim_and_run(
     if started is None:
         return None
     held, job, testimony = started
-    if task == "translate":
-        language: str | None = "fa"  # drafts are made only from Persian transcripts
-    else:
-        language = None if testimony.language == Language.unknown else testimony.language.value
+    language = None if testimony.language == Language.unknown else testimony.language.value
     progress = Progress()
     try:
         with lease_kept(svc, held, progress):
@@ -292,37 +299,3 @@ def _store_transcript(
         # Without a new transcript (an earlier delivery stored it), the job is still done.
         # Drafts it queued are published after this commit (`intake.queues`).
         session.commit()
-
-
-@shared_task(
-    name="workers.transcription.run_translation_draft",
-    **JOB_TASK_OPTIONS,
-)
-def run_translation_draft(job_id: int) -> None:
-    """Make Whisper's English machine draft of a Persian file. Safe to run twice: the draft
-    row is unique per audio file and written only while the claim is held."""
-    svc = services()
-    ran = _claim_and_run(svc, job_id, "translate")
-    if ran is None:
-        return
-    held, job, testimony, result = ran
-    with svc.db.sessions() as session:
-        if not jobs.complete(session, held):
-            session.rollback()
-            return
-        fresh = session.get(Testimony, testimony.id)
-        assert fresh is not None
-        transcripts.add_machine_draft(
-            session,
-            svc.keyring,
-            fresh,
-            job.audio_file_id or 0,
-            job.id,
-            result.to_json(),
-            svc.config.whisper_model,
-            Actor.worker,
-        )
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()

@@ -21,14 +21,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from intake import sealing
+from intake import lifecycle, sealing, translation
 from intake.config import Config
 from intake.models import (
     AudioFile,
     Job,
+    JobKind,
     JobStatus,
-    MachineDraft,
+    ReviewState,
     Segment,
+    SegmentDraft,
     Testimony,
     TestimonyState,
     Transcript,
@@ -241,7 +243,7 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
         assert s.scalar(select(func.count()).select_from(Transcript)) == 0
 
 
-def test_persian_testimony_with_translation_consent_gets_a_machine_draft(
+def test_approved_persian_transcript_gets_one_draft_per_review_segment(
     app: Flask,
     client: FlaskClient,
     config: Config,
@@ -249,28 +251,39 @@ def test_persian_testimony_with_translation_consent_gets_a_machine_draft(
     workers: list[WorkerProcess],
 ) -> None:
     # espeak-ng's Persian is not recognised by the base model, so the audio is English speech
-    # declared as Persian: what is tested is the flow (forced language, draft job, sealed and
-    # labelled draft), not translation quality, which benchmarks/transcribe.py covers.
+    # declared as Persian: what is tested is the alignment (one draft per approved review
+    # segment, under the same segment ids, sealed and labelled), not translation quality.
     log = tmp_path / "worker.log"
     workers.append(WorkerProcess(config, log).start())
-    response = submit(client, [(_spoken(tmp_path), "speech.wav")], language="fa")
+    response = submit(client, [(_spoken(tmp_path, 3), "speech.wav")], language="fa")
     assert response.status_code == 200
     svc = app.extensions["testimony"]
+    wait_for(lambda: _state(app) == TestimonyState.transcribed, 300, "the transcript", log)
+    with svc.db.session() as s:
+        assert s.scalars(select(Job.kind)).all() == [JobKind.transcribe]  # no draft yet
+        testimony = s.scalars(select(Testimony)).one()
+        lifecycle.transition(s, testimony, TestimonyState.in_review, "account:1")
+        for seg in s.scalars(select(Segment)):
+            seg.review_state = ReviewState.approved
+        lifecycle.transition(s, testimony, TestimonyState.transcript_approved, "account:2")
+        translation.queue_drafts(s, testimony)  # as review.approve does
 
     def drafted() -> bool:
         with svc.db.session() as s:
-            return s.scalar(select(func.count()).select_from(MachineDraft)) == 1
+            job = s.scalars(select(Job).where(Job.kind == JobKind.translate_draft)).one()
+            return job.status == JobStatus.done
 
-    wait_for(drafted, 300, "the machine draft", log)
+    wait_for(drafted, 300, "the machine drafts", log)
     with svc.db.session() as s:
         transcript = s.scalars(select(Transcript)).one()
         assert transcript.language == "fa"
-        kinds = sorted((j.kind.value, j.status.value) for j in s.scalars(select(Job)))
-        assert kinds == [("transcribe", "done"), ("translate_draft", "done")]
-        draft = s.scalars(select(MachineDraft)).one()
+        segment_ids = sorted(s.scalars(select(Segment.id)))
+        assert len(segment_ids) >= 2, "the sentence should give several review segments"
+        drafts = s.scalars(select(SegmentDraft).order_by(SegmentDraft.segment_id)).all()
+        assert [d.segment_id for d in drafts] == segment_ids
         testimony = s.scalars(select(Testimony)).one()
-        assert testimony.state == TestimonyState.transcribed  # a draft approves nothing
+        assert testimony.state == TestimonyState.transcript_approved  # a draft approves nothing
         key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
-        body = sealing.open_draft(key, testimony.id, draft.audio_file_id, draft.sealed)
-        assert draft.target_language == "en" and body["task"] == "translate"
-        assert body["segments"] and all(seg["text"] for seg in body["segments"])
+        for d in drafts:
+            assert d.target_language == "en"
+            assert sealing.open_segment_draft(key, testimony.id, d.segment_id, d.sealed).strip()

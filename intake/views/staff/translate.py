@@ -1,0 +1,191 @@
+"""Translation pages: the queue, source and target side by side, saving, drafts, approving.
+
+HTTP only: each view reads a form and calls `intake.translation`. Every action is a plain
+form that works without JavaScript. Records are named by their pseudonym only.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from intake import access, accounts, translation
+from intake.config import Config
+from intake.models import Role, Testimony
+from intake.services import request_session, services
+
+
+def translation_message(reason: str) -> str:
+    """The translator's sentence for a refused action."""
+    return {
+        "empty": _("A translation cannot be empty. Nothing was saved."),
+        "too_long": _("This text is too long for one segment. Nothing was saved."),
+        "closed": _("This translation is no longer open for changes."),
+        "no_consent": _("The submitter has not consented to translation."),
+        "source_changed": _(
+            "The transcript segment changed since you opened it (corrected, split or merged). "
+            "Nothing was saved: read the segment again and translate it as it is now."
+        ),
+        "no_draft": _("There is no machine draft for this segment."),
+        "untranslated": _("This segment has no translation to approve yet."),
+        "stale": _("The translation changed since you opened it. Please read it again first."),
+        "own_edit": _("You translated this segment last: another translator must approve it."),
+        "not_found": _("This segment does not exist."),
+    }.get(reason, _("This could not be done."))
+
+
+def _number(name: str) -> int:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        abort(400)
+
+
+def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
+    """The translation blueprint, for translators."""
+    bp = access.guard(
+        Blueprint("staff_translate", __name__), access.roles(Role.translator), current_roles
+    )
+    max_chars = config.review_max_segment_chars
+
+    def _testimony(pseudonym: str) -> Testimony:
+        try:
+            return translation.find(request_session(), pseudonym)
+        except translation.TranslationError:
+            abort(404)
+
+    def _me() -> str:
+        return accounts.actor(current_user.account)
+
+    def _page(
+        testimony: Testimony,
+        message: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+        segment_id: int | None = None,
+    ) -> tuple[str, int]:
+        if segment_id is None:
+            try:
+                number = int(request.args.get("page", "1"))
+            except ValueError:
+                number = 1
+        else:
+            number = translation.page_of(request_session(), segment_id)
+        bench = translation.workbench(request_session(), services().keyring, testimony, number)
+        page = render_template(
+            "staff/translate/workbench.html",
+            testimony=testimony,
+            bench=bench,
+            me=_me(),
+            open=testimony.state in translation.OPEN_STATES,
+            message=message,
+            error=error,
+            max_chars=max_chars,
+        )
+        return page, status
+
+    def _back(pseudonym: str, segment_id: int, done: str) -> ResponseReturnValue:
+        return redirect(
+            url_for(
+                "staff_translate.workbench",
+                pseudonym=pseudonym,
+                done=done,
+                page=translation.page_of(request_session(), segment_id),
+                _anchor=f"seg-{segment_id}",
+            ),
+            303,
+        )
+
+    @bp.get("/translate/")
+    def queue() -> str:
+        return render_template(
+            "staff/translate/queue.html", rows=translation.queue(request_session())
+        )
+
+    @bp.get("/translate/<pseudonym>")
+    def workbench(pseudonym: str) -> tuple[str, int]:
+        done = {
+            "saved": _("Translation saved."),
+            "accepted": _("Machine draft accepted: another translator must approve it."),
+            "approved": _("Translation approved."),
+        }
+        return _page(_testimony(pseudonym), message=done.get(request.args.get("done", "")))
+
+    def _refused(
+        testimony: Testimony, exc: translation.TranslationError, segment_id: int
+    ) -> tuple[str, int]:
+        request_session().rollback()
+        status = {"own_edit": 403, "stale": 409, "source_changed": 409}.get(exc.reason, 400)
+        return _page(
+            testimony,
+            error=translation_message(exc.reason),
+            status=status,
+            segment_id=segment_id if exc.reason != "source_changed" else None,
+        )
+
+    def _conflict(testimony: Testimony, conflict: translation.Conflict) -> tuple[str, int]:
+        request_session().rollback()
+        page = render_template(
+            "staff/translate/conflict.html", testimony=testimony, conflict=conflict
+        )
+        return page, 409
+
+    @bp.post("/translate/<pseudonym>/segments/<int:segment_id>")
+    def save(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            translation.save(
+                db,
+                services().keyring,
+                testimony,
+                segment_id,
+                request.form.get("text", ""),
+                _number("source_version"),
+                _number("version"),
+                _me(),
+                max_chars,
+            )
+        except translation.Conflict as conflict:
+            return _conflict(testimony, conflict)
+        except translation.TranslationError as exc:
+            return _refused(testimony, exc, segment_id)
+        db.commit()
+        return _back(pseudonym, segment_id, "saved")
+
+    @bp.post("/translate/<pseudonym>/segments/<int:segment_id>/draft")
+    def accept_draft(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            translation.accept_draft(
+                db,
+                services().keyring,
+                testimony,
+                segment_id,
+                _number("source_version"),
+                _number("version"),
+                _me(),
+                max_chars,
+            )
+        except translation.Conflict as conflict:
+            return _conflict(testimony, conflict)
+        except translation.TranslationError as exc:
+            return _refused(testimony, exc, segment_id)
+        db.commit()
+        return _back(pseudonym, segment_id, "accepted")
+
+    @bp.post("/translate/<pseudonym>/segments/<int:segment_id>/approve")
+    def approve(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            translation.approve(db, testimony, segment_id, _number("version"), _me())
+        except translation.TranslationError as exc:
+            return _refused(testimony, exc, segment_id)
+        db.commit()
+        return _back(pseudonym, segment_id, "approved")
+
+    return bp

@@ -1,0 +1,80 @@
+"""Machine translation drafts: Whisper's translate task over each approved segment's span.
+
+The job is queued when a Persian transcript is approved and the submitter consented to
+translation (`intake.translation.queue_drafts`). It claims the job like every job task
+(`workers.transcription`), decodes the access copy once, translates each approved segment's
+time span on its own, and stores one sealed draft per segment id through
+`intake.translation.add_drafts`, in the transaction that marks the job done, only while it
+holds the claim. Safe to run twice: a segment that has a draft keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from celery import shared_task
+
+from intake import jobs, transcripts, translation
+from intake.events import Actor
+from intake.models import AudioFile, Testimony
+from intake.services import Services, services
+from workers import transcription
+from workers.transcription import JOB_TASK_OPTIONS, Progress, hotwords_for, lease_kept
+
+log = logging.getLogger(__name__)
+
+
+def _translate(
+    svc: Services, testimony: Testimony, audio_file_id: int, progress: Progress
+) -> dict[int, str]:
+    """Draft texts by segment id for one file (empty when it has no approved segment)."""
+    key = transcripts.testimony_key(svc.keyring, testimony)
+    with svc.db.session() as session:
+        audio_row = session.get(AudioFile, audio_file_id)
+        if audio_row is None:
+            raise LookupError(f"audio file {audio_file_id} is gone")
+        access_name = audio_row.access_name
+        language, spans = translation.draft_spans(session, audio_file_id)
+        hotwords = hotwords_for(svc, session, language)
+    if not spans or not translation.drafts_possible(language):
+        return {}
+    with svc.store.open(key, testimony.storage_id, access_name) as reader:
+        texts = transcription.engine_for(svc).translate_spans(
+            reader,
+            [(s.start_s, s.end_s) for s in spans],
+            language=language,
+            hotwords=hotwords or None,
+            progress=progress.set,
+        )
+    return {span.segment_id: text for span, text in zip(spans, texts, strict=True)}
+
+
+@shared_task(name="workers.drafts.run_translation_draft", **JOB_TASK_OPTIONS)
+def run_translation_draft(job_id: int) -> None:
+    """Draft an English translation of each approved segment of one Persian file. Safe to run
+    twice (see the module doc)."""
+    svc = services()
+    started = transcription._start(svc, job_id)
+    if started is None:
+        return
+    held, job, testimony = started
+    progress = Progress()
+    try:
+        with lease_kept(svc, held, progress):
+            drafts = _translate(svc, testimony, job.audio_file_id or 0, progress)
+    except Exception:  # noqa: BLE001 - every failure is recorded on the job
+        transcription._failed(svc, held, traceback.format_exc(limit=5))
+        return
+    with svc.db.sessions() as session:
+        if not jobs.complete(session, held):
+            session.rollback()  # another worker took over; its drafts count
+            return
+        fresh = session.get(Testimony, testimony.id)
+        if fresh is None or fresh.wrapped_key is None:
+            session.rollback()
+            return
+        translation.add_drafts(
+            session, svc.keyring, fresh, job.id, drafts, svc.config.whisper_model, Actor.worker
+        )
+        session.commit()
