@@ -40,7 +40,13 @@ def init() -> None:
 
     cfg = _config()
     cfg.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Keyring.load(cfg.master_key_file, cfg.secret_key_file, cfg.receipt_pepper_file, create=True)
+    Keyring.load(
+        archive=cfg.archive_keys,
+        session=cfg.secret_key_file,
+        pepper=cfg.receipt_pepper_file,
+        staff=cfg.staff_key_file,
+        create=True,
+    )
     Store(cfg.storage_path).ensure()
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")

@@ -223,7 +223,7 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
         audio = s.scalars(select(AudioFile)).one()
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.audio_key(svc.keyring, testimony.wrapped_key, audio.sealed_key)
         # Replace the stored access copy with well-encrypted bytes that are not audio: the
         # store opens it fine, the decoder fails on it every time.
         svc.store.delete(testimony.storage_id, audio.access_name)
