@@ -139,6 +139,42 @@ def audit_head() -> None:
         db.dispose()
 
 
+@main.group()
+def keys() -> None:
+    """The archive key pair that every data key is sealed to."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Re-seal at most this many rows."
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=50, show_default=True, help="Rows per commit."
+)
+def keys_rotate(limit: int | None, batch: int) -> None:
+    """Seal every data key to a new archive key pair, then retire the old private key.
+
+    Re-encrypts no audio. Interrupted (or stopped by --limit), it resumes where it stopped when
+    run again. Run it where the private key is (the workers' or the staff app's host), then
+    give the new archive.pub to every public app."""
+    from intake import key_rotation
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        report = key_rotation.rotate(_config(), db, limit=limit, batch=batch)
+    except key_rotation.RotationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"archive key {report.fingerprint}: {report.resealed} sealed keys sealed again")
+    if report.finished:
+        retired = ", ".join(report.retired) or "none"
+        click.echo(f"every row is sealed to the new key; old keys retired: {retired}")
+    else:
+        click.echo(f"{report.remaining} left: run `testimony keys rotate` again to finish")
+
+
 @main.command()
 def routes() -> None:
     """Every route of the public and the staff app with who may open it (the access matrix,
