@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from intake import sealing
 from intake.config import Config
+from intake.crypto import Keyring
 from intake.models import (
     AudioFile,
     Job,
@@ -33,6 +34,7 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.services import Services
 from tests.conftest import espeak_wav
 from tests.support import submit
 
@@ -125,6 +127,11 @@ def _state(app: Flask) -> TestimonyState:
         return s.scalars(select(Testimony.state)).one()
 
 
+def _worker_keys(svc: Services) -> Keyring:
+    """The worker's keys, to read what it stored: the public app holds no private key."""
+    return Keyring.load(archive=svc.config.archive_keys, private=True, create=False)
+
+
 def _spoken(tmp_path: Path, repeat: int = 1) -> bytes:
     wav = espeak_wav(tmp_path / "speech.wav", " ".join([SENTENCE] * repeat))
     return wav.read_bytes()
@@ -134,7 +141,7 @@ def _texts(app: Flask) -> list[str]:
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)
         segments = s.scalars(
             select(Segment).join(Transcript).order_by(Transcript.id, Segment.position)
         ).all()
@@ -223,7 +230,7 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
         audio = s.scalars(select(AudioFile)).one()
-        key = sealing.audio_key(svc.keyring, testimony.wrapped_key, audio.sealed_key)
+        key = sealing.audio_key(_worker_keys(svc), testimony.wrapped_key, audio.sealed_key)
         # Replace the stored access copy with well-encrypted bytes that are not audio: the
         # store opens it fine, the decoder fails on it every time.
         svc.store.delete(testimony.storage_id, audio.access_name)
@@ -270,7 +277,7 @@ def test_persian_testimony_with_translation_consent_gets_a_machine_draft(
         draft = s.scalars(select(MachineDraft)).one()
         testimony = s.scalars(select(Testimony)).one()
         assert testimony.state == TestimonyState.transcribed  # a draft approves nothing
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)
         body = sealing.open_draft(key, testimony.id, draft.audio_file_id, draft.sealed)
         assert draft.target_language == "en" and body["task"] == "translate"
         assert body["segments"] and all(seg["text"] for seg in body["segments"])
