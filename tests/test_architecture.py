@@ -2,8 +2,8 @@
 
 The domain (`intake/`) never imports the task plumbing (`workers/`), so the staff app and the
 command line use the domain without loading Celery tasks or the model; and no module but
-`intake.sealing` (and the cipher module under it) unwraps a key, so that taking decryption
-out of the public app is a change in one place.
+`intake.sealing` (and the cipher module under it) opens a sealed key, so that which process can
+decrypt what is decided in one place.
 """
 
 from __future__ import annotations
