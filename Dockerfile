@@ -19,7 +19,8 @@ COPY babel.cfg ./
 RUN pip install -e . \
     && pybabel compile -d translations \
     && useradd --system --home /var/lib/testimony testimony \
-    && mkdir -p /var/lib/testimony && chown testimony /var/lib/testimony
+    && mkdir -p /var/lib/testimony /var/lib/testimony-private \
+    && chown testimony /var/lib/testimony /var/lib/testimony-private
 
 USER testimony
 EXPOSE 5000

@@ -22,12 +22,13 @@ Audience = Literal["public", "staff", "worker"]
 AUDIENCES: tuple[Audience, ...] = ("public", "staff", "worker")
 
 # The secrets each audience holds (see `crypto.Keyring`): the public app checks receipt codes
-# and seals what it stores; the staff app signs sessions and opens content for review; a
+# and seals what it stores to the archive's public key, and holds nothing that opens it; the
+# staff app signs sessions, seals its accounts' secrets and opens content for review; a
 # worker opens content only.
 _SECRETS: dict[Audience, set[str]] = {
-    "public": {"master", "session", "pepper"},
-    "staff": {"master", "session"},
-    "worker": {"master"},
+    "public": {"session", "pepper"},
+    "staff": {"private", "session", "staff"},
+    "worker": {"private"},
 }
 
 
@@ -54,9 +55,11 @@ def create_app(config: Config | None = None, audience: Audience = "public") -> F
     app.wsgi_app = LargeReads(app.wsgi_app)  # type: ignore[method-assign]
     needs = _SECRETS[audience]
     keyring = Keyring.load(
-        config.master_key_file if "master" in needs else None,
-        config.secret_key_file if "session" in needs else None,
-        config.receipt_pepper_file if "pepper" in needs else None,
+        archive=config.archive_keys,
+        private="private" in needs,
+        session=config.secret_key_file if "session" in needs else None,
+        pepper=config.receipt_pepper_file if "pepper" in needs else None,
+        staff=config.staff_key_file if "staff" in needs else None,
         create=config.testing,
     )
     app.config.update(

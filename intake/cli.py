@@ -40,7 +40,13 @@ def init() -> None:
 
     cfg = _config()
     cfg.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Keyring.load(cfg.master_key_file, cfg.secret_key_file, cfg.receipt_pepper_file, create=True)
+    Keyring.load(
+        archive=cfg.archive_keys,
+        session=cfg.secret_key_file,
+        pepper=cfg.receipt_pepper_file,
+        staff=cfg.staff_key_file,
+        create=True,
+    )
     Store(cfg.storage_path).ensure()
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
@@ -131,6 +137,42 @@ def audit_head() -> None:
             click.echo(chain.head(session))
     finally:
         db.dispose()
+
+
+@main.group()
+def keys() -> None:
+    """The archive key pair that every data key is sealed to."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Re-seal at most this many rows."
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=50, show_default=True, help="Rows per commit."
+)
+def keys_rotate(limit: int | None, batch: int) -> None:
+    """Seal every data key to a new archive key pair, then retire the old private key.
+
+    Re-encrypts no audio. Interrupted (or stopped by --limit), it resumes where it stopped when
+    run again. Run it where the private key is (the workers' or the staff app's host), then
+    give the new archive.pub to every public app."""
+    from intake import key_rotation
+    from intake.db import Database
+
+    db = Database(_config().database_url)
+    try:
+        report = key_rotation.rotate(_config(), db, limit=limit, batch=batch)
+    except key_rotation.RotationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"archive key {report.fingerprint}: {report.resealed} sealed keys sealed again")
+    if report.finished:
+        retired = ", ".join(report.retired) or "none"
+        click.echo(f"every row is sealed to the new key; old keys retired: {retired}")
+    else:
+        click.echo(f"{report.remaining} left: run `testimony keys rotate` again to finish")
 
 
 @main.command()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from intake.crypto import ArchiveKeyFiles
+
 ENV_PREFIX = "TESTIMONY_"
 
 
@@ -37,8 +39,12 @@ class Config:
     database_url: str = ""
     broker_url: str = ""
     # Secrets live in files under the instance folder (or a path given here), never in the
-    # database, so that a stolen database dump alone decrypts nothing.
-    master_key_file: Path = UNSET
+    # database, so that a stolen database dump alone decrypts nothing. The archive's public
+    # key is all the public app needs; its private key belongs on the workers' and the staff
+    # app's hosts only (docs/security.md), and the staff key only on the staff app's.
+    archive_public_key_file: Path = UNSET
+    archive_private_key_file: Path = UNSET
+    staff_key_file: Path = UNSET
     secret_key_file: Path = UNSET
     receipt_pepper_file: Path = UNSET
     storage_path: Path = UNSET
@@ -133,7 +139,9 @@ class Config:
             if not getattr(self, name):
                 object.__setattr__(self, name, url)
         paths = {
-            "master_key_file": inst / "secrets" / "master.key",
+            "archive_public_key_file": inst / "secrets" / "archive.pub",
+            "archive_private_key_file": inst / "secrets" / "archive.key",
+            "staff_key_file": inst / "secrets" / "staff.key",
             "secret_key_file": inst / "secrets" / "session.key",
             "receipt_pepper_file": inst / "secrets" / "receipt.pepper",
             "storage_path": inst / "storage",
@@ -143,6 +151,11 @@ class Config:
             current = getattr(self, name)
             unset = current is None or Path(current) == UNSET
             object.__setattr__(self, name, derived if unset else Path(current))
+
+    @property
+    def archive_keys(self) -> ArchiveKeyFiles:
+        """The files of the archive key pair and of a rotation under way."""
+        return ArchiveKeyFiles(self.archive_private_key_file, self.archive_public_key_file)
 
     @property
     def lock_path(self) -> Path:

@@ -1,11 +1,14 @@
 """Keys and ciphers: the only module that touches key material.
 
-Layout of the keys:
+Layout of the keys (docs/security.md):
 
-* the master key (32 random bytes) lives in a file outside the database; it only wraps other
-  keys (AES key wrap, RFC 3394);
-* each testimony has its own data key, stored wrapped in its row; destroying the wrapped key
-  on withdrawal makes every file of that testimony unreadable, even in old backups of the store;
+* the archive key pair (X25519) lives in two files outside the database: the public half, which
+  every app holds, and the private half, which only the workers and the staff app hold. Data
+  keys are sealed to the public half (libsodium sealed boxes: an ephemeral key pair per seal),
+  so the public intake can store what a submitter sends and can open none of it;
+* each testimony has its own data key, and each audio file one more, stored sealed in their
+  rows; destroying the sealed keys on withdrawal makes every file of that testimony unreadable,
+  even in old backups of the store;
 * identity fields get a key of their own, so that the people who handle testimony content never
   need the key that opens a name.
 
@@ -22,6 +25,8 @@ import io
 import os
 import secrets
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +36,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from intake import offload
 
@@ -77,7 +83,80 @@ def load_secret(path: Path, length: int = KEY_BYTES) -> bytes:
     return load_or_create_secret(path, length)
 
 
-# --- key wrapping ----------------------------------------------------------------------------
+def write_file_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write `path` whole or not at all: a temporary file beside it, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class ArchiveKeyFiles:
+    """Where the archive key pair lives, and where a rotation keeps the pairs it moves.
+
+    `private` and `public` are the current pair. During `testimony keys rotate` the new pair
+    is first written beside them (`next_*`), the old private key then waits in `rotating/`
+    (still loaded by the workers and the staff app) until every row is re-sealed, and is then
+    moved to `retired/`, which no app loads.
+    """
+
+    private: Path
+    public: Path
+
+    @property
+    def next_private(self) -> Path:
+        """The new private key of a rotation, before it becomes the current one."""
+        return self.private.with_name(self.private.name + ".next")
+
+    @property
+    def next_public(self) -> Path:
+        """The new public key of a rotation, before it becomes the current one."""
+        return self.public.with_name(self.public.name + ".next")
+
+    @property
+    def rotating(self) -> Path:
+        """Old private keys whose rows are still being re-sealed, one file per fingerprint."""
+        return self.private.parent / "archive-rotating"
+
+    @property
+    def retired(self) -> Path:
+        """Old private keys no row is sealed to any more; no app loads them."""
+        return self.private.parent / "archive-retired"
+
+    def rotating_keys(self) -> list[Path]:
+        """The files of the old keys a rotation has not finished with."""
+        return sorted(self.rotating.glob("*.key")) if self.rotating.is_dir() else []
+
+    def retired_keys(self) -> list[Path]:
+        """The files of the retired keys."""
+        return sorted(self.retired.glob("*.key")) if self.retired.is_dir() else []
+
+    def ensure(self) -> None:
+        """Create the pair if the private file is missing and no public one exists either
+        (`testimony init`); give a private key back its public half if that is missing.
+
+        A public file alone is left as it is: that is a public app's host, which must never
+        hold the private key.
+        """
+        if not self.private.exists() and self.public.exists():
+            return
+        private = load_or_create_secret(self.private)  # 32 random bytes are an X25519 key
+        if not self.public.exists():
+            write_file_atomically(self.public, public_key_of(private), 0o644)
+
+
+# --- data keys sealed to the archive key pair ----------------------------------------------
+
+FINGERPRINT_BYTES = 8
 
 
 def new_data_key() -> bytes:
@@ -85,17 +164,48 @@ def new_data_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def wrap_key(master_key: bytes, key: bytes) -> bytes:
-    """Wrap a data key under the master key for storage in the database."""
-    return aes_key_wrap(master_key, key)
+def new_key_pair() -> tuple[bytes, bytes]:
+    """A fresh X25519 key pair as (private, public) raw bytes."""
+    private = PrivateKey.generate()
+    return bytes(private), bytes(private.public_key)
 
 
-def unwrap_key(master_key: bytes, wrapped: bytes) -> bytes:
-    """Unwrap a data key; raises DecryptionError if the master key is wrong."""
+def public_key_of(private_key: bytes) -> bytes:
+    """The public half of a raw X25519 private key."""
+    return bytes(PrivateKey(private_key).public_key)
+
+
+def fingerprint(public_key: bytes) -> bytes:
+    """A short, stable name of a public key, stored in front of everything sealed to it so that
+    the key that opens a value is found without trying each one (and a rotation can tell what
+    it has not re-sealed yet)."""
+    return hashlib.sha256(b"testimony archive key\x00" + public_key).digest()[:FINGERPRINT_BYTES]
+
+
+def sealed_to(sealed: bytes) -> bytes:
+    """The fingerprint of the public key a value made by `seal_key_to` was sealed to."""
+    return sealed[:FINGERPRINT_BYTES]
+
+
+def seal_key_to(public_key: bytes, key: bytes) -> bytes:
+    """Seal a data key to a public key: anyone may seal, only the private half opens.
+
+    The result is the key's fingerprint followed by a sealed box (ephemeral X25519, then
+    XSalsa20-Poly1305): 8 + 48 + 32 bytes for a data key.
+    """
+    box = SealedBox(PublicKey(public_key))
+    return fingerprint(public_key) + box.encrypt(key)
+
+
+def open_sealed_key(private_key: bytes, sealed: bytes) -> bytes:
+    """Open a value made by `seal_key_to`; raises DecryptionError for any other key."""
+    private = PrivateKey(private_key)
+    if sealed_to(sealed) != fingerprint(bytes(private.public_key)):
+        raise DecryptionError("the key was sealed to another archive key")
     try:
-        return aes_key_unwrap(master_key, wrapped)
-    except InvalidUnwrap as exc:
-        raise DecryptionError("wrapped key does not match the master key") from exc
+        return SealedBox(private).decrypt(sealed[FINGERPRINT_BYTES:])
+    except CryptoError as exc:
+        raise DecryptionError("sealed key was altered") from exc
 
 
 # --- small values ----------------------------------------------------------------------------
@@ -384,25 +494,46 @@ class MissingSecret(Exception):
     """This process was not given that secret: its audience has no use for it."""
 
 
+_ARCHIVE_PUBLIC = "archive public key"
+_ARCHIVE_PRIVATE = "archive private key"
+
+
 class Keyring:
     """The secrets one process holds, loaded from their files: one object to pass around.
 
-    Each app loads only what its audience needs (`intake.create_app`): the staff app has no
-    receipt pepper, a worker no session key. Asking for a secret not loaded raises
+    Each app loads only what its audience needs (`intake.create_app`): the public app holds the
+    archive's public key and no private key at all, so it can seal but never open; the staff
+    app has no receipt pepper, a worker no session key. Asking for a secret not loaded raises
     MissingSecret, so a process can never use a key it was not meant to hold.
+
+    The archive keys follow a rotation without a restart: the public key is read again when
+    its file changes, and a sealed key naming a private key not held makes the private keys be
+    read again once (see `ArchiveKeyFiles`).
     """
 
     def __init__(
         self,
-        master_key: bytes | None = None,
+        *,
+        archive_public: bytes | None = None,
+        archive_private: list[bytes] | None = None,
         session_key: bytes | None = None,
         receipt_pepper: bytes | None = None,
+        staff_key: bytes | None = None,
+        public_file: Path | None = None,
+        private_files: Callable[[], list[Path]] | None = None,
     ) -> None:
         self._secrets = {
-            "master key": master_key,
             "session key": session_key,
             "receipt pepper": receipt_pepper,
+            "staff key": staff_key,
         }
+        self._public = archive_public
+        self._public_file = public_file
+        self._public_stamp = _stamp(public_file)
+        self._private: dict[bytes, bytes] = {}
+        self._private_files = private_files
+        for key in archive_private or []:
+            self._private[fingerprint(public_key_of(key))] = key
 
     def _get(self, name: str) -> bytes:
         value = self._secrets[name]
@@ -411,9 +542,32 @@ class Keyring:
         return value
 
     @property
-    def master_key(self) -> bytes:
-        """Wraps every data key (see the module doc)."""
-        return self._get("master key")
+    def archive_public_key(self) -> bytes:
+        """Every data key and identity key is sealed to this (see the module doc)."""
+        if self._public is None:
+            raise MissingSecret(f"this process holds no {_ARCHIVE_PUBLIC}")
+        if self._public_file is not None:
+            stamp = _stamp(self._public_file)
+            if stamp is not None and stamp != self._public_stamp:  # rotated meanwhile
+                self._public = self._public_file.read_bytes()
+                self._public_stamp = stamp
+        return self._public
+
+    def archive_private_key(self, sealed_to: bytes) -> bytes:
+        """The private key with fingerprint `sealed_to`; DecryptionError if it is not held
+        (a retired key), MissingSecret if this process holds no private key at all."""
+        if not self._private and self._private_files is None:
+            raise MissingSecret(f"this process holds no {_ARCHIVE_PRIVATE}")
+        if sealed_to not in self._private and self._private_files is not None:
+            for path in self._private_files():
+                key = load_secret(path)
+                self._private[fingerprint(public_key_of(key))] = key
+        try:
+            return self._private[sealed_to]
+        except KeyError:
+            raise DecryptionError(
+                f"sealed to archive key {sealed_to.hex()}, which this process does not hold"
+            ) from None
 
     @property
     def session_key(self) -> bytes:
@@ -425,19 +579,58 @@ class Keyring:
         """Keys the receipt codes' check digits and slow hash."""
         return self._get("receipt pepper")
 
+    @property
+    def staff_key(self) -> bytes:
+        """Seals the staff accounts' own secrets (TOTP); only the staff app holds it."""
+        return self._get("staff key")
+
     def holds(self) -> set[str]:
         """The names of the secrets loaded, for tests and `testimony status`."""
-        return {name for name, value in self._secrets.items() if value is not None}
+        held = {name for name, value in self._secrets.items() if value is not None}
+        if self._public is not None:
+            held.add(_ARCHIVE_PUBLIC)
+        if self._private or self._private_files is not None:
+            held.add(_ARCHIVE_PRIVATE)
+        return held
 
     @classmethod
     def load(
-        cls, master: Path | None, session: Path | None, pepper: Path | None, *, create: bool
+        cls,
+        *,
+        archive: ArchiveKeyFiles | None = None,
+        private: bool = False,
+        session: Path | None = None,
+        pepper: Path | None = None,
+        staff: Path | None = None,
+        create: bool,
     ) -> Keyring:
         """Read the secret files given (None: not this process's); with `create`, make those
-        that are missing."""
+        that are missing. `private` loads the archive's private keys too (the current one and
+        those a rotation has not finished with)."""
         read = load_or_create_secret if create else load_secret
+        if archive is not None and create:
+            archive.ensure()
+        private_keys: list[bytes] = []
+        files: Callable[[], list[Path]] | None = None
+        if archive is not None and private:
+            files = lambda: [archive.private, *archive.rotating_keys()]  # noqa: E731
+            private_keys = [load_secret(path) for path in files()]
         return cls(
-            read(master) if master else None,
-            read(session) if session else None,
-            read(pepper) if pepper else None,
+            archive_public=load_secret(archive.public) if archive is not None else None,
+            archive_private=private_keys,
+            session_key=read(session) if session else None,
+            receipt_pepper=read(pepper) if pepper else None,
+            staff_key=read(staff) if staff else None,
+            public_file=archive.public if archive is not None else None,
+            private_files=files,
         )
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns

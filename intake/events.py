@@ -72,6 +72,7 @@ class Action(enum.StrEnum):
     translation_completed = "translation_completed"
     translation_approved = "translation_approved"
     glossary_changed = "glossary_changed"
+    archive_key_rotated = "archive_key_rotated"
 
     @property
     def group(self) -> Group:
@@ -114,6 +115,7 @@ _GROUPS: dict[Action, Group] = {
     Action.translation_completed: Group.translation,
     Action.translation_approved: Group.translation,
     Action.glossary_changed: Group.translation,
+    Action.archive_key_rotated: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -146,6 +148,7 @@ _LABELS: dict[Action, str] = {
     Action.translation_completed: "Every segment translated and approved",
     Action.translation_approved: "Translation approved (every segment, four eyes)",
     Action.glossary_changed: "Glossary changed",
+    Action.archive_key_rotated: "Archive key rotated; sealed keys sealed again",
 }
 
 

@@ -1,8 +1,8 @@
 """Identity: the only module that writes a submitter's name or contact.
 
-Name and contact are sealed under a key of their own, wrapped by the master key, in a table
-apart from the testimony, and shown on no page. (Sealing to the custodians' public keys, so
-that the server cannot open them at all, comes with the custodian role.)
+Name and contact are sealed under a key of their own (itself sealed to the archive's public
+key), in a table apart from the testimony, and shown on no page. (Sealing to the custodians'
+public keys, so that the server cannot open them at all, comes with the custodian role.)
 """
 
 from __future__ import annotations

@@ -181,6 +181,9 @@ class Testimony(Base):
     state: Mapped[TestimonyState] = mapped_column(_enum(TestimonyState), index=True)
     language: Mapped[Language] = mapped_column(_enum(Language))
     detected_language: Mapped[str | None] = mapped_column(String(8))
+    # The data key sealed to the archive's public key (`sealing.new_testimony_key`); 88
+    # bytes, though the column was first declared for a 40-byte wrapped key (neither backend
+    # enforces the length).
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64), info=ERASE)
     # Kept so that the code still shows "withdrawn" to its owner.
     receipt_digest: Mapped[bytes] = mapped_column(
@@ -277,12 +280,16 @@ class Identity(Base):
 
 
 class AudioFile(Base):
-    """One uploaded or recorded file. The submitter's file name is never stored."""
+    """One uploaded or recorded file. The submitter's file name is never stored.
+
+    Each file has a data key of its own, sealed to the archive's public key, so that the public
+    app can add files to a testimony without opening the testimony's key; files stored before
+    that have none and use the testimony's key. Withdrawal clears the sealed key and keeps
+    duration and format.
+    """
 
     __tablename__ = "audio_file"
-    __table_args__ = {
-        "info": {"erase": "keep", "why": "duration and format only; the files go with the key"}
-    }
+    __table_args__ = {"info": {"erase": "columns"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
@@ -296,6 +303,7 @@ class AudioFile(Base):
     channels: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary, info=ERASE)
 
     testimony: Mapped[Testimony] = relationship(back_populates="audio_files")
 
@@ -464,7 +472,7 @@ class Role(enum.StrEnum):
 class StaffAccount(Base):
     """A staff member's account. Only an email, hashes and counters: no address, no name.
 
-    The TOTP secret is sealed under a key derived from the master key, so a database dump alone
+    The TOTP secret is sealed under a key derived from the staff key, so a database dump alone
     gives no second factor. `session_token` is what the browser's session names: it changes at
     every sign-in and sign-out, so an old session cookie stops working on the server side.
     """

@@ -1,11 +1,13 @@
 """Every sealed thing of a testimony, one function pair each: the only module that opens a key.
 
 `intake.crypto` holds the ciphers; this module decides which key and which context each stored
-value uses: a testimony's data key (wrapped by the master key), the identity's own key, and the
-associated data that binds a sealed value to its table and row, so that a ciphertext copied to
-another row fails to open. Views, tasks and the command line call these functions and never
-`crypto.unwrap_key` themselves (a test checks), so that taking decryption out of the public app
-changes this one place.
+value uses: a testimony's data key and each audio file's (sealed to the archive's public key),
+the identity's own key, and the associated data that binds a sealed value to its table and row,
+so that a ciphertext copied to another row fails to open. Views, tasks and the command line
+call these functions and never `crypto.open_sealed_key` themselves (a test checks).
+
+The public app only ever calls the sealing halves (`new_*_key`, `seal_*`): it holds the
+archive's public key and no private key, so an "open" there raises `crypto.MissingSecret`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,49 @@ from intake import crypto
 from intake.crypto import Keyring
 
 
-def new_testimony_key(keyring: Keyring) -> tuple[bytes, bytes]:
-    """A fresh data key for a testimony and its wrapped form, to store in the testimony row."""
+def _new_sealed_key(keyring: Keyring) -> tuple[bytes, bytes]:
     key = crypto.new_data_key()
-    return key, crypto.wrap_key(keyring.master_key, key)
+    return key, crypto.seal_key_to(keyring.archive_public_key, key)
 
 
-def testimony_key(keyring: Keyring, wrapped: bytes) -> bytes:
-    """The data key of a testimony (files, segments, drafts, removal notes)."""
-    return crypto.unwrap_key(keyring.master_key, wrapped)
+def _open_key(keyring: Keyring, sealed: bytes) -> bytes:
+    return crypto.open_sealed_key(keyring.archive_private_key(crypto.sealed_to(sealed)), sealed)
+
+
+def new_testimony_key(keyring: Keyring) -> tuple[bytes, bytes]:
+    """A fresh data key for a testimony and its sealed form, to store in the testimony row."""
+    return _new_sealed_key(keyring)
+
+
+def testimony_key(keyring: Keyring, sealed: bytes) -> bytes:
+    """The data key of a testimony (segments, drafts, removal notes, older audio files)."""
+    return _open_key(keyring, sealed)
+
+
+def new_audio_key(keyring: Keyring) -> tuple[bytes, bytes]:
+    """A fresh data key for one audio file and its sealed form, to store in its row.
+
+    A key per file, so that adding audio to a testimony never needs the testimony's key, which
+    the public app cannot open.
+    """
+    return _new_sealed_key(keyring)
+
+
+def audio_key(keyring: Keyring, testimony_sealed: bytes, file_sealed: bytes | None) -> bytes:
+    """The data key of one audio file; files stored before they had keys of their own use
+    the testimony's."""
+    return _open_key(keyring, file_sealed if file_sealed is not None else testimony_sealed)
+
+
+def is_sealed_to(sealed: bytes, fingerprints: set[bytes]) -> bool:
+    """Whether a sealed key was sealed to one of the archive keys named by `fingerprints`."""
+    return crypto.sealed_to(sealed) in fingerprints
+
+
+def reseal_key(keyring: Keyring, sealed: bytes) -> bytes:
+    """A sealed key sealed again to the keyring's current archive public key (`testimony
+    keys rotate`); the data key itself, and so everything it encrypts, stays as it is."""
+    return crypto.seal_key_to(keyring.archive_public_key, _open_key(keyring, sealed))
 
 
 def _seal_json(key: bytes, value: Any, context: bytes) -> bytes:
@@ -115,21 +151,22 @@ def _identity_context(testimony_id: int) -> bytes:
 def seal_identity(
     keyring: Keyring, testimony_id: int, name: str, contact: str
 ) -> tuple[bytes, bytes]:
-    """Seal name and contact under a key of their own; returns (wrapped key, sealed value).
+    """Seal name and contact under a key of their own; returns (sealed key, sealed value).
 
     A key apart from the testimony's, so that the people who handle testimony content never
-    need the key that opens a name.
+    need the key that opens a name. The key is sealed to the archive's public key, so that the
+    public app, which seals it, can never open it.
     """
-    key = crypto.new_data_key()
+    key, wrapped = _new_sealed_key(keyring)
     sealed = _seal_json(key, {"name": name, "contact": contact}, _identity_context(testimony_id))
-    return crypto.wrap_key(keyring.master_key, key), sealed
+    return wrapped, sealed
 
 
 def open_identity(
     keyring: Keyring, testimony_id: int, wrapped: bytes, sealed: bytes
 ) -> dict[str, str]:
     """Name and contact sealed by `seal_identity`."""
-    key = crypto.unwrap_key(keyring.master_key, wrapped)
+    key = _open_key(keyring, wrapped)
     value: dict[str, str] = _open_json(key, sealed, _identity_context(testimony_id))
     return value
 
@@ -163,13 +200,13 @@ def open_receipt_code(receipt_key: bytes, form_digest: str, sealed: bytes) -> st
 
 
 def seal_totp_secret(keyring: Keyring, account_id: int, secret: str) -> bytes:
-    """Seal a staff account's TOTP secret under a key derived for account secrets (the master
-    key itself only wraps keys), bound to that account."""
-    key = crypto.derive_key(keyring.master_key, b"staff-account-secrets")
+    """Seal a staff account's TOTP secret under a key derived from the staff key (held by the
+    staff app alone, and untouched by an archive key rotation), bound to that account."""
+    key = crypto.derive_key(keyring.staff_key, b"staff-account-secrets")
     return crypto.seal(key, secret.encode(), f"totp:{account_id}".encode())
 
 
 def open_totp_secret(keyring: Keyring, account_id: int, sealed: bytes) -> str:
     """A TOTP secret sealed by `seal_totp_secret`."""
-    key = crypto.derive_key(keyring.master_key, b"staff-account-secrets")
+    key = crypto.derive_key(keyring.staff_key, b"staff-account-secrets")
     return crypto.unseal(key, sealed, f"totp:{account_id}".encode()).decode()

@@ -188,18 +188,19 @@ def _size(stream: BinaryIO | io.RawIOBase) -> int:
 def _store_files(
     session: Session,
     store: Store,
-    key: bytes,
+    keyring: crypto.Keyring,
     testimony: Testimony,
     prepared: list[_Prepared],
     keep_original: bool,
     first_position: int,
     written: list[str],
 ) -> list[AudioFile]:
-    """Write each file to the store, noting every name in `written` as soon as it exists so
-    that the caller can remove them all if anything later fails."""
+    """Write each file to the store under a new key of its own, noting every name in `written`
+    as soon as it exists so that the caller can remove them all if anything later fails."""
     rows = []
     for offset, item in enumerate(prepared):
         position = first_position + offset
+        key, sealed_key = sealing.new_audio_key(keyring)
         access_name = storage.file_name(storage.FileKind.access, position)
         item.access.seek(0)
         store.write(key, testimony.storage_id, access_name, item.access)
@@ -225,6 +226,7 @@ def _store_files(
             sample_rate=item.info.sample_rate,
             channels=item.info.channels,
             size_bytes=size,
+            sealed_key=sealed_key,
         )
         session.add(row)
         rows.append(row)
@@ -306,7 +308,7 @@ def accept(
         )
         identity.store_identity(session, keyring, testimony.id, sub.name, sub.contact)
         # On failure the whole folder goes, so the names need not be tracked here.
-        files = _store_files(session, store, key, testimony, every, c.archive, 1, [])
+        files = _store_files(session, store, keyring, testimony, every, c.archive, 1, [])
         session.flush()
         audit.record_event(
             session,
@@ -351,7 +353,8 @@ def add_audio(
     testimony: Testimony,
     uploads: list[Upload],
 ) -> list[AudioFile]:
-    """Add files to an existing testimony under its own key; queue their transcription.
+    """Add files to an existing testimony, each under a key of its own (the public app cannot
+    open the testimony's); queue their transcription.
 
     A withdrawal may commit while the files are being written: the state is checked again, in
     the same statement that locks the row, just before the commit (`lifecycle.expect_state`).
@@ -366,11 +369,17 @@ def add_audio(
         raise SubmissionRejected("too_many_files")
     used_s = sum(f.duration_s for f in testimony.audio_files)
     prepared = _prepare(uploads, config, store, testimony.consent.archive, used_s)
-    key = sealing.testimony_key(keyring, testimony.wrapped_key)
     names: list[str] = []
     try:
         files = _store_files(
-            session, store, key, testimony, prepared, testimony.consent.archive, existing + 1, names
+            session,
+            store,
+            keyring,
+            testimony,
+            prepared,
+            testimony.consent.archive,
+            existing + 1,
+            names,
         )
         lifecycle.expect_state(session, testimony, ADD_AUDIO_STATES)
         session.flush()

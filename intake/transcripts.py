@@ -84,6 +84,13 @@ def testimony_key(keyring: Keyring, testimony: Testimony) -> bytes:
     return sealing.testimony_key(keyring, testimony.wrapped_key)
 
 
+def audio_key(keyring: Keyring, testimony: Testimony, audio_file: AudioFile) -> bytes:
+    """The data key of one of the testimony's audio files (LookupError once withdrawn)."""
+    if testimony.wrapped_key is None:
+        raise LookupError(f"{testimony.pseudonym} has no key (withdrawn)")
+    return sealing.audio_key(keyring, testimony.wrapped_key, audio_file.sealed_key)
+
+
 def seal_segment(key: bytes, transcript_id: int, position: int, content: SegmentText) -> bytes:
     """Seal a segment's text and words for its place."""
     payload = {"text": content.text, "words": content.words}

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from intake import accounts, lifecycle, transcripts
+from intake.crypto import Keyring
 from intake.events import Actor
 from intake.models import Role, Segment, StaffAccount, Testimony, TestimonyState, Transcript
 from tests import audio_fixtures as fx
@@ -134,13 +135,15 @@ def transcribed_testimony(
     response = submit(client, [(fx.tone_wav(2.0), "a.wav")])
     assert response.status_code == 200, response.status_code
     svc = public_app.extensions["testimony"]
+    # The worker's keys: the public app holds no private key.
+    worker_keys = Keyring.load(archive=svc.config.archive_keys, private=True, create=False)
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).order_by(Testimony.id.desc())).first()
         assert testimony is not None
         lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)
         stored = transcripts.add_transcript(
             s,
-            svc.keyring,
+            worker_keys,
             testimony,
             testimony.audio_files[0].id,
             None,

@@ -6,9 +6,12 @@ import io
 import re
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
+
+from intake.crypto import Keyring
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -82,3 +85,10 @@ def receipt_code(response: TestResponse) -> str:
     assert match, "no receipt code on the page"
     shown = match.group(1).translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
     return shown.replace(" ", "")
+
+
+def worker_keyring(app: Flask) -> Keyring:
+    """The keys a worker (or the staff app) holds for `app`'s instance: the public app holds no
+    private key, so tests that open or seal content as a worker does use these."""
+    config = app.extensions["testimony"].config
+    return Keyring.load(archive=config.archive_keys, private=True, create=False)

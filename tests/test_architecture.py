@@ -2,8 +2,8 @@
 
 The domain (`intake/`) never imports the task plumbing (`workers/`), so the staff app and the
 command line use the domain without loading Celery tasks or the model; and no module but
-`intake.sealing` (and the cipher module under it) unwraps a key, so that taking decryption
-out of the public app is a change in one place.
+`intake.sealing` (and the cipher module under it) opens a sealed key, so that which process can
+decrypt what is decided in one place.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def test_only_the_key_owner_unwraps_keys() -> None:
         for path in _modules(package):
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
-                named = (isinstance(node, ast.Attribute) and node.attr == "unwrap_key") or (
+                named = (isinstance(node, ast.Attribute) and node.attr == "open_sealed_key") or (
                     isinstance(node, ast.Name | ast.alias)
-                    and getattr(node, "id", getattr(node, "name", "")) == "unwrap_key"
+                    and getattr(node, "id", getattr(node, "name", "")) == "open_sealed_key"
                 )
                 if named:
                     users.add(str(path.relative_to(ROOT)))
@@ -66,9 +66,9 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
     from intake import create_app
 
     expected = {
-        "public": {"master key", "session key", "receipt pepper"},
-        "staff": {"master key", "session key"},
-        "worker": {"master key"},
+        "public": {"archive public key", "session key", "receipt pepper"},
+        "staff": {"archive public key", "archive private key", "session key", "staff key"},
+        "worker": {"archive public key", "archive private key"},
     }
     for audience, held in expected.items():
         app = create_app(migrated, audience)  # type: ignore[arg-type]
@@ -78,5 +78,8 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
             if "receipt pepper" not in held:
                 with pytest.raises(MissingSecret):
                     _ = keyring.receipt_pepper
+            if "archive private key" not in held:
+                with pytest.raises(MissingSecret):
+                    keyring.archive_private_key(b"any")
         finally:
             app.extensions["testimony"].db.dispose()

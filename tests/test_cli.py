@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
+from intake import crypto
 from intake.cli import main
 from intake.config import Config
 from tests.conftest import espeak_wav
@@ -35,12 +36,19 @@ def test_init_creates_schema_and_private_secrets(config: Config) -> None:
     finally:
         engine.dispose()
     assert {"testimony", "consent", "identity", "audio_file", "job", "event"} <= tables
-    for path in (config.master_key_file, config.secret_key_file, config.receipt_pepper_file):
-        assert path is not None and path.stat().st_mode & 0o077 == 0
-    key = config.master_key_file.read_bytes()  # type: ignore[union-attr]
+    private = (
+        config.archive_private_key_file,
+        config.secret_key_file,
+        config.receipt_pepper_file,
+        config.staff_key_file,
+    )
+    for path in private:
+        assert path.stat().st_mode & 0o077 == 0
+    key = config.archive_private_key_file.read_bytes()
+    assert config.archive_public_key_file.read_bytes() == crypto.public_key_of(key)
     again = CliRunner().invoke(main, ["init"], env=_env(config))
     assert again.exit_code == 0
-    assert config.master_key_file.read_bytes() == key  # type: ignore[union-attr]
+    assert config.archive_private_key_file.read_bytes() == key
 
 
 def test_status_reports_states_outbox_and_attention(config: Config) -> None:

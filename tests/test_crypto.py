@@ -71,12 +71,32 @@ def test_nonces_are_unique_per_file() -> None:
     assert a != b
 
 
-def test_key_wrap_round_trip_and_wrong_master() -> None:
-    master, key = crypto.new_data_key(), crypto.new_data_key()
-    wrapped = crypto.wrap_key(master, key)
-    assert crypto.unwrap_key(master, wrapped) == key
+def test_sealed_key_opens_with_the_private_half_only() -> None:
+    private, public = crypto.new_key_pair()
+    key = crypto.new_data_key()
+    sealed = crypto.seal_key_to(public, key)
+    assert crypto.sealed_to(sealed) == crypto.fingerprint(public)
+    assert crypto.seal_key_to(public, key) != sealed  # an ephemeral key pair per seal
+    assert crypto.open_sealed_key(private, sealed) == key
     with pytest.raises(crypto.DecryptionError):
-        crypto.unwrap_key(crypto.new_data_key(), wrapped)
+        crypto.open_sealed_key(crypto.new_key_pair()[0], sealed)
+    other_private, other_public = crypto.new_key_pair()
+    relabelled = crypto.fingerprint(other_public) + sealed[crypto.FINGERPRINT_BYTES :]
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_sealed_key(other_private, relabelled)
+
+
+def test_archive_pair_files(tmp_path: Path) -> None:
+    files = crypto.ArchiveKeyFiles(tmp_path / "s" / "archive.key", tmp_path / "s" / "archive.pub")
+    files.ensure()
+    private = files.private.read_bytes()
+    assert crypto.public_key_of(private) == files.public.read_bytes()
+    assert oct(files.private.stat().st_mode & 0o777) == "0o600"
+    files.ensure()
+    assert files.private.read_bytes() == private  # stable
+    files.private.unlink()
+    files.ensure()  # a public key alone is a public app's host: no private key is made there
+    assert not files.private.exists()
 
 
 def test_seal_binds_context() -> None:
@@ -110,7 +130,7 @@ def test_encrypted_temp_file_holds_only_ciphertext(tmp_path: Path) -> None:
 
 
 def test_secret_files_are_private_and_stable(tmp_path: Path) -> None:
-    path = tmp_path / "secrets" / "master.key"
+    path = tmp_path / "secrets" / "session.key"
     first = crypto.load_or_create_secret(path)
     assert crypto.load_or_create_secret(path) == first
     assert oct(path.stat().st_mode & 0o777) == "0o600"

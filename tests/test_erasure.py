@@ -135,9 +135,9 @@ def test_withdrawal_erases_every_marked_table(migrated: Config) -> None:
     store.ensure()
     migrated.temp_path.mkdir(parents=True, exist_ok=True)
     keyring = Keyring.load(
-        migrated.master_key_file,
-        migrated.secret_key_file,
-        migrated.receipt_pepper_file,
+        archive=migrated.archive_keys,
+        private=True,
+        pepper=migrated.receipt_pepper_file,
         create=True,
     )
     try:
@@ -156,12 +156,20 @@ def test_withdrawal_erases_every_marked_table(migrated: Config) -> None:
             assert _owned_rows(session, kept) == before
             withdrawn = session.get(Testimony, gone)
             assert withdrawn is not None and withdrawn.state == TestimonyState.withdrawn
-            testimony_table = Testimony.__table__
-            for column in erasure.erased_columns(testimony_table):  # type: ignore[arg-type]
-                assert getattr(withdrawn, column.name) is None, column.name
+            for table in Base.metadata.sorted_tables:
+                if erasure.plan(table) != erasure.COLUMNS:
+                    continue
+                own = table.c.id == gone if table is Testimony.__table__ else None
+                where = own if own is not None else erasure._owner_filter(table, gone)  # noqa: SLF001
+                rows = session.execute(select(table).where(where)).mappings().all()  # type: ignore[arg-type]
+                assert rows, table.name
+                for row in rows:
+                    for column in erasure.erased_columns(table):
+                        assert row[column.name] is None, f"{table.name}.{column.name}"
             assert withdrawn.pseudonym and withdrawn.receipt_digest  # the tombstone
             other = session.get(Testimony, kept)
             assert other is not None and other.wrapped_key is not None
             assert other.removal_notes is not None
+            assert all(f.sealed_key is not None for f in other.audio_files)
     finally:
         db.dispose()

@@ -9,7 +9,13 @@ from intake.crypto import Keyring
 
 
 def _keyring() -> Keyring:
-    return Keyring(crypto.new_data_key(), crypto.new_data_key(), crypto.new_data_key())
+    private, public = crypto.new_key_pair()
+    return Keyring(archive_public=public, archive_private=[private])
+
+
+def _public_only(keyring: Keyring) -> Keyring:
+    """What the public app holds of `keyring`: the archive's public key, no private one."""
+    return Keyring(archive_public=keyring.archive_public_key)
 
 
 def test_segment_draft_and_notes_round_trip_and_bind_their_place() -> None:
@@ -36,9 +42,40 @@ def test_segment_draft_and_notes_round_trip_and_bind_their_place() -> None:
         sealing.open_removal_notes(crypto.new_data_key(), 5, notes)
 
 
+def test_the_public_half_seals_and_cannot_open() -> None:
+    keyring = _keyring()
+    public = _public_only(keyring)
+    key, sealed = sealing.new_testimony_key(public)
+    audio, sealed_audio = sealing.new_audio_key(public)
+    assert key not in sealed and audio != key
+    with pytest.raises(crypto.MissingSecret):
+        sealing.testimony_key(public, sealed)
+    assert sealing.testimony_key(keyring, sealed) == key
+    assert sealing.audio_key(keyring, sealed, sealed_audio) == audio
+    assert sealing.audio_key(keyring, sealed, None) == key  # a file from before its own key
+    with pytest.raises(crypto.DecryptionError):
+        sealing.testimony_key(_keyring(), sealed)  # another archive key
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(crypto.DecryptionError):
+        sealing.testimony_key(keyring, tampered)
+
+
+def test_reseal_moves_a_key_to_the_new_archive_key_unchanged() -> None:
+    old = _keyring()
+    key, sealed = sealing.new_testimony_key(old)
+    new_private, new_public = crypto.new_key_pair()
+    both = Keyring(archive_public=new_public, archive_private=[new_private, *old._private.values()])
+    resealed = sealing.reseal_key(both, sealed)
+    new_fp = {crypto.fingerprint(new_public)}
+    assert sealing.is_sealed_to(resealed, new_fp) and not sealing.is_sealed_to(sealed, new_fp)
+    assert sealing.testimony_key(Keyring(archive_private=[new_private]), resealed) == key
+    with pytest.raises(crypto.DecryptionError):
+        sealing.testimony_key(old, resealed)
+
+
 def test_identity_opens_with_the_instance_keys_only() -> None:
     keyring = _keyring()
-    wrapped, sealed = sealing.seal_identity(keyring, 9, "Maryam", "+98 912")
+    wrapped, sealed = sealing.seal_identity(_public_only(keyring), 9, "Maryam", "+98 912")
     assert b"Maryam" not in sealed and b"912" not in sealed
     assert sealing.open_identity(keyring, 9, wrapped, sealed) == {
         "name": "Maryam",

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from intake import crypto
+from intake.config import Config
 from intake.models import Identity, Testimony
 from tests import audio_fixtures as fx
 from tests.support import receipt_code, submit
@@ -58,24 +59,29 @@ def test_stored_receipt_digest_is_argon2id_of_the_code_with_the_pepper(
     assert stored != _argon2id(code, bytes(len(pepper)))  # the pepper counts
 
 
-def test_sealed_identity_opens_with_its_own_key_only(app: Flask, client: FlaskClient) -> None:
+def test_sealed_identity_opens_with_its_own_key_only(
+    app: Flask, client: FlaskClient, migrated: Config
+) -> None:
     response = submit(client, [(fx.tone_wav(0.5), "a.wav")], name=NAME, contact=CONTACT)
     assert response.status_code == 200
-    master = app.extensions["testimony"].keyring.master_key
+    with pytest.raises(crypto.MissingSecret):  # the public app, which sealed it, cannot open it
+        app.extensions["testimony"].keyring.archive_private_key(b"")
+    keyring = crypto.Keyring.load(archive=migrated.archive_keys, private=True, create=False)
     with app.extensions["testimony"].db.session() as s:
         identity = s.scalars(select(Identity)).one()
         testimony = s.scalars(select(Testimony)).one()
     context = f"identity:{testimony.id}".encode()
 
-    key = crypto.unwrap_key(master, identity.wrapped_key)
+    private = keyring.archive_private_key(crypto.sealed_to(identity.wrapped_key))
+    key = crypto.open_sealed_key(private, identity.wrapped_key)
     opened = json.loads(crypto.unseal(key, identity.sealed, context))
     assert opened == {"name": NAME, "contact": CONTACT}
 
-    testimony_key = crypto.unwrap_key(master, testimony.wrapped_key or b"")
-    assert key != master and key != testimony_key  # a key of its own
+    testimony_key = crypto.open_sealed_key(private, testimony.wrapped_key or b"")
+    assert key != testimony_key  # a key of its own
     with pytest.raises(crypto.DecryptionError):
         crypto.unseal(testimony_key, identity.sealed, context)  # the content key opens no name
     with pytest.raises(crypto.DecryptionError):
-        crypto.unwrap_key(crypto.new_data_key(), identity.wrapped_key)  # another master key
+        crypto.open_sealed_key(crypto.new_key_pair()[0], identity.wrapped_key)  # another pair
     with pytest.raises(crypto.DecryptionError):
         crypto.unseal(key, identity.sealed, f"identity:{testimony.id + 1}".encode())

@@ -24,7 +24,7 @@ from intake.models import (
     TranslationSegment,
 )
 from tests.staff_support import ready_account, sign_in, staff_client
-from tests.support import ALL_CONSENT, csrf_token
+from tests.support import ALL_CONSENT, csrf_token, worker_keyring
 from tests.translation_support import add_terms, approved_testimony, source_segments
 
 A, B = "account:1", "account:2"
@@ -35,7 +35,7 @@ def _drafts(app: Flask, pseudonym: str, texts: dict[int, str]) -> None:
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        translation.add_drafts(s, svc.keyring, t, None, texts, "test", "worker")  # type: ignore[arg-type]
+        translation.add_drafts(s, worker_keyring(app), t, None, texts, "test", "worker")  # type: ignore[arg-type]
 
 
 def test_draft_accepted_is_edited_and_four_eyes_approve_the_testimony(app: Flask) -> None:
@@ -43,12 +43,13 @@ def test_draft_accepted_is_edited_and_four_eyes_approve_the_testimony(app: Flask
     first, second = source_segments(app, pseudonym)
     _drafts(app, pseudonym, {first.id: "My father was in Evin"})
     svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        row = translation.accept_draft(s, svc.keyring, t, first.id, first.version, 0, A, MAX)
+        row = translation.accept_draft(s, keys, t, first.id, first.version, 0, A, MAX)
         assert row.state == ReviewState.edited and row.from_draft and row.edited_by == A
         assert t.state == TestimonyState.in_translation
-        translation.save(s, svc.keyring, t, second.id, "My mother wrote", second.version, 0, A, MAX)
+        translation.save(s, keys, t, second.id, "My mother wrote", second.version, 0, A, MAX)
         with pytest.raises(translation.TranslationError) as own:
             translation.approve(s, t, first.id, 1, A)
         assert own.value.reason == "own_edit"
@@ -76,13 +77,14 @@ def test_a_source_segment_changed_since_is_caught_and_nothing_is_written(app: Fl
     pseudonym = approved_testimony(app, ["یک", "دو"])
     first, _ = source_segments(app, pseudonym)
     svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
         with pytest.raises(translation.TranslationError) as stale:
-            translation.save(s, svc.keyring, t, first.id, "one", first.version - 1, 0, A, MAX)
+            translation.save(s, keys, t, first.id, "one", first.version - 1, 0, A, MAX)
         assert stale.value.reason == "source_changed"
         assert s.scalars(select(TranslationSegment)).first() is None
-        translation.save(s, svc.keyring, t, first.id, "one", first.version, 0, A, MAX)
+        translation.save(s, keys, t, first.id, "one", first.version, 0, A, MAX)
         # The segment is split since (its text and version change, as the editor does).
         seg = s.get(Segment, first.id)
         assert seg is not None
@@ -91,7 +93,7 @@ def test_a_source_segment_changed_since_is_caught_and_nothing_is_written(app: Fl
             translation.approve(s, t, first.id, 1, B)
         assert changed.value.reason == "source_changed"
         with pytest.raises(translation.TranslationError) as gone:
-            translation.save(s, svc.keyring, t, 10_000, "one", 1, 0, A, MAX)  # merged away
+            translation.save(s, keys, t, 10_000, "one", 1, 0, A, MAX)  # merged away
         assert gone.value.reason == "source_changed"
 
 
@@ -99,14 +101,15 @@ def test_a_concurrent_translation_is_never_overwritten(app: Flask) -> None:
     pseudonym = approved_testimony(app, ["یک"])
     (first,) = source_segments(app, pseudonym)
     svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        translation.save(s, svc.keyring, t, first.id, "one", first.version, 0, A, MAX)
+        translation.save(s, keys, t, first.id, "one", first.version, 0, A, MAX)
         with pytest.raises(translation.Conflict) as conflict:
-            translation.save(s, svc.keyring, t, first.id, "a single one", first.version, 0, B, MAX)
+            translation.save(s, keys, t, first.id, "a single one", first.version, 0, B, MAX)
         assert (conflict.value.theirs, conflict.value.yours) == ("one", "a single one")
         with pytest.raises(translation.TranslationError) as empty:
-            translation.save(s, svc.keyring, t, first.id, "  ", first.version, 1, B, MAX)
+            translation.save(s, keys, t, first.id, "  ", first.version, 1, B, MAX)
         assert empty.value.reason == "empty"
 
 

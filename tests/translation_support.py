@@ -13,7 +13,7 @@ from intake.events import Action, Actor
 from intake.models import ReviewState, Segment, Testimony, TestimonyState, Transcript
 from tests import audio_fixtures as fx
 from tests.staff_support import FakeResult, result_of
-from tests.support import submit
+from tests.support import submit, worker_keyring
 
 REVIEWER = "account:9999"
 
@@ -43,7 +43,7 @@ def approved_testimony(
         lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)
         stored = transcripts.add_transcript(
             s,
-            svc.keyring,
+            worker_keyring(public_app),
             testimony,
             testimony.audio_files[0].id,
             None,

@@ -29,12 +29,13 @@ def _translate(
     svc: Services, testimony: Testimony, audio_file_id: int, progress: Progress
 ) -> dict[int, str]:
     """Draft texts by segment id for one file (empty when it has no approved segment)."""
-    key = transcripts.testimony_key(svc.keyring, testimony)
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
             raise LookupError(f"audio file {audio_file_id} is gone")
         access_name = audio_row.access_name
+        # Each file has a key of its own (added audio); older rows use the testimony's.
+        key = transcripts.audio_key(svc.keyring, testimony, audio_row)
         language, spans = translation.draft_spans(session, audio_file_id)
         hotwords = hotwords_for(svc, session, language)
     if not spans or not translation.drafts_possible(language):

@@ -225,13 +225,13 @@ def _run_engine(
     progress: Progress,
     language: str | None,
 ) -> TranscriptResult:
-    key = transcripts.testimony_key(svc.keyring, testimony)
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
             raise LookupError(f"audio file {audio_file_id} is gone")
         access_name = audio_row.access_name
         hotwords = hotwords_for(svc, session, language)
+        key = transcripts.audio_key(svc.keyring, testimony, audio_row)
 
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
         return engine_for(svc).transcribe(

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from intake import lifecycle, sealing, translation
 from intake.config import Config
+from intake.crypto import Keyring
 from intake.models import (
     AudioFile,
     Job,
@@ -35,6 +36,7 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.services import Services
 from tests.conftest import espeak_wav
 from tests.support import submit
 
@@ -127,6 +129,11 @@ def _state(app: Flask) -> TestimonyState:
         return s.scalars(select(Testimony.state)).one()
 
 
+def _worker_keys(svc: Services) -> Keyring:
+    """The worker's keys, to read what it stored: the public app holds no private key."""
+    return Keyring.load(archive=svc.config.archive_keys, private=True, create=False)
+
+
 def _spoken(tmp_path: Path, repeat: int = 1) -> bytes:
     wav = espeak_wav(tmp_path / "speech.wav", " ".join([SENTENCE] * repeat))
     return wav.read_bytes()
@@ -136,7 +143,7 @@ def _texts(app: Flask) -> list[str]:
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)
         segments = s.scalars(
             select(Segment).join(Transcript).order_by(Transcript.id, Segment.position)
         ).all()
@@ -225,7 +232,7 @@ def test_file_that_breaks_the_decoder_ends_in_needs_attention(
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
         audio = s.scalars(select(AudioFile)).one()
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.audio_key(_worker_keys(svc), testimony.wrapped_key, audio.sealed_key)
         # Replace the stored access copy with well-encrypted bytes that are not audio: the
         # store opens it fine, the decoder fails on it every time.
         svc.store.delete(testimony.storage_id, audio.access_name)
@@ -283,7 +290,7 @@ def test_approved_persian_transcript_gets_one_draft_per_review_segment(
         assert [d.segment_id for d in drafts] == segment_ids
         testimony = s.scalars(select(Testimony)).one()
         assert testimony.state == TestimonyState.transcript_approved  # a draft approves nothing
-        key = sealing.testimony_key(svc.keyring, testimony.wrapped_key)
+        key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)
         for d in drafts:
             assert d.target_language == "en"
             assert sealing.open_segment_draft(key, testimony.id, d.segment_id, d.sealed).strip()

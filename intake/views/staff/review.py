@@ -215,7 +215,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         if row is None:
             abort(404)
         svc = services()
-        key = transcripts.testimony_key(svc.keyring, testimony)
+        key = transcripts.audio_key(svc.keyring, testimony, row)
         with svc.store.open(key, testimony.storage_id, row.access_name) as reader:
             size = reader.size
         start, stop, status = 0, size, 200
