@@ -65,6 +65,10 @@ class Action(enum.StrEnum):
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
+    custodian_added = "custodian_added"
+    identities_resealed = "identities_resealed"
+    identity_revealed = "identity_revealed"
+    name_released = "name_released"
 
     @property
     def group(self) -> Group:
@@ -100,6 +104,10 @@ _GROUPS: dict[Action, Group] = {
     Action.account_enabled: Group.accounts,
     Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
+    Action.custodian_added: Group.accounts,
+    Action.identities_resealed: Group.privacy,
+    Action.identity_revealed: Group.privacy,
+    Action.name_released: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -125,6 +133,10 @@ _LABELS: dict[Action, str] = {
     Action.account_enabled: "Staff account enabled",
     Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
+    Action.custodian_added: "Custodian key pair created",
+    Action.identities_resealed: "Identities sealed to a new custodian",
+    Action.identity_revealed: "Identity revealed to a custodian, with a written reason",
+    Action.name_released: "Name released by a custodian for this record's export",
 }
 
 
