@@ -44,6 +44,9 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.roles": {Role.admin},
     "staff_admin.disabled": {Role.admin},
     "staff_admin.reset": {Role.admin},
+    "staff_custodian.index": {Role.custodian},
+    "staff_custodian.reveal": {Role.custodian},
+    "staff_custodian.release": {Role.custodian},
 }
 
 

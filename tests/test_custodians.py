@@ -30,7 +30,8 @@ from intake.models import (
     Testimony,
 )
 from tests import audio_fixtures as fx
-from tests.support import ALL_CONSENT, submit
+from tests.staff_support import ready_account, sign_in, staff_client
+from tests.support import ALL_CONSENT, csrf_token, submit
 
 PASS_A = "correct horse battery staple"
 PASS_B = "a second custodian's own words"
@@ -258,3 +259,33 @@ def test_custodian_add_command_asks_for_an_existing_passphrase(app: Flask, cheap
     with app.extensions["testimony"].db.session() as s:
         held = s.scalars(select(Custodian)).all()
         assert len(held) == 2 and all(PASS_A.encode() not in c.locked_key for c in held)
+
+
+def test_the_custodian_page_shows_an_identity_once_and_never_caches_it(
+    app: Flask, client: FlaskClient, staff_app: Flask, cheap: Config
+) -> None:
+    keeper = ready_account(staff_app, "keeper@example.org", [Role.custodian])
+    _add(app, cheap, keeper.email, PASS_A)
+    _submit_named(client)
+    testimony, _row = _only(app)
+    browser = staff_client(staff_app)
+    sign_in(browser, keeper)
+    token = csrf_token(browser, "/staff/custodian/")
+    form = {"csrf_token": token, "pseudonym": testimony.pseudonym, "reason": REASON}
+    wrong = browser.post("/staff/custodian/reveal", data={**form, "passphrase": PASS_B})
+    assert wrong.status_code == 400 and "The passphrase is wrong." in wrong.get_data(as_text=True)
+    assert NAME not in wrong.get_data(as_text=True)
+    shown = browser.post("/staff/custodian/reveal", data={**form, "passphrase": PASS_A})
+    page = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and NAME in page and CONTACT in page
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert PASS_A not in page  # the passphrase is never sent back
+    persian = browser.post(
+        "/staff/custodian/reveal",
+        data={**form, "passphrase": PASS_A, "reason": "کوتاه"},
+        headers={"Accept-Language": "fa"},
+    )
+    assert persian.status_code == 400 and "دلیل را دست‌کم" in persian.get_data(as_text=True)
+    with app.extensions["testimony"].db.session() as s:
+        reveals = s.scalars(select(Event).where(Event.action == Action.identity_revealed)).all()
+        assert [e.account_id for e in reveals] == [keeper.id]
