@@ -11,10 +11,14 @@ import json
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from intake.config import Config
+
+if TYPE_CHECKING:
+    from intake.crypto import Keyring
 
 
 def _config() -> Config:
@@ -261,6 +265,87 @@ def user_disable(email: str) -> None:
     finally:
         db.dispose()
     click.echo(f"disabled {email}")
+
+
+@main.group()
+def custodian() -> None:
+    """Custodians: the staff members whose passphrase-locked keys open identities."""
+
+
+_CUSTODIAN_MESSAGES = {
+    "no_account": "no staff account with that email: create it with `testimony user add`",
+    "exists": "that account already has a custodian key",
+    "short_passphrase": "the passphrase needs at least 12 characters",
+    "existing_passphrase_needed": "custodians exist: an existing custodian's passphrase is needed",
+    "wrong_existing_passphrase": "that passphrase opens no existing custodian's key",
+}
+
+
+def _custodian_keyring() -> Keyring:
+    from intake.crypto import Keyring
+
+    cfg = _config()
+    # The archive's private side: identities waiting for a first custodian open with it.
+    return Keyring.load(archive=cfg.archive_keys, private=True, create=False)
+
+
+@custodian.command("add")
+@click.argument("email")
+@click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the new passphrase from the first line of standard input (and an existing "
+    "custodian's from the second), for scripts.",
+)
+def custodian_add(email: str, passphrase_stdin: bool) -> None:
+    """Make a custodian key pair for a staff account, locked by a passphrase it asks for.
+
+    The first custodian receives every identity waiting for the archive; a further one needs
+    an existing custodian's passphrase. Run it where the archive's private key is."""
+    from intake import custodians
+    from intake.db import Database
+
+    cfg = _config()
+    keyring = _custodian_keyring()
+    lines = sys.stdin.read().splitlines() if passphrase_stdin else []
+    db = Database(cfg.database_url)
+    try:
+        with db.session() as session:
+            if passphrase_stdin:
+                passphrase = lines[0] if lines else ""
+            else:
+                passphrase = click.prompt(
+                    "New custodian's passphrase", hide_input=True, confirmation_prompt=True
+                )
+            existing = None
+            if custodians.exist(session):
+                if passphrase_stdin:
+                    existing = lines[1] if len(lines) > 1 else None
+                else:
+                    existing = click.prompt("An existing custodian's passphrase", hide_input=True)
+            added = custodians.add(session, keyring, cfg, email, passphrase, existing)
+    except custodians.CustodianError as exc:
+        raise click.ClickException(_CUSTODIAN_MESSAGES.get(exc.reason, exc.reason)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"custodian key made for {email}; {added.sealed} identities sealed to it")
+
+
+@custodian.command("reseal")
+def custodian_reseal() -> None:
+    """Seal any identity still waiting for the archive to every custodian (for one sealed
+    while the first custodian was being added)."""
+    from intake import identity
+    from intake.db import Database
+
+    keyring = _custodian_keyring()
+    db = Database(_config().database_url)
+    try:
+        with db.session() as session:
+            count = identity.seal_waiting(session, keyring)
+    finally:
+        db.dispose()
+    click.echo(f"{count} waiting identities sealed to the custodians")
 
 
 if __name__ == "__main__":  # pragma: no cover

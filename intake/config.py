@@ -124,6 +124,10 @@ class Config:
     review_low_confidence: float = 0.5
     # A segment is at most about 15 s of speech; anything this long is not a correction.
     review_max_segment_chars: int = 4000
+    # The cost of stretching a custodian's passphrase (Argon2id) when their key is made; the
+    # cost is stored with the locked key. libsodium's "moderate": about a second, 256 MiB.
+    custodian_kdf_passes: int = 3
+    custodian_kdf_mib: int = 256
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.pwhash import argon2id
+from nacl.secret import SecretBox
 
 from intake import offload
 
@@ -634,3 +636,50 @@ def _stamp(path: Path | None) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns
+
+
+# --- key pairs and passphrases (the custodians') ----------------------------------------------
+# X25519 sealed boxes (libsodium through PyNaCl): anyone holding a public key can seal to it,
+# only the private key opens. Private keys are kept locked under a passphrase: Argon2id stretches
+# it into a SecretBox (XSalsa20-Poly1305) key; the cost is stored with the locked key, so it can
+# be raised later without breaking keys locked earlier.
+
+_LOCK_MAGIC = b"TCK1"
+_LOCK_HEADER = struct.Struct(">4sQQ16s")  # magic, opslimit, memlimit, salt
+
+
+def seal_to(public_key: bytes, plaintext: bytes) -> bytes:
+    """Encrypt to a public key (an anonymous sealed box): no private key is needed or used."""
+    return SealedBox(PublicKey(public_key)).encrypt(plaintext)
+
+
+def open_sealed(private_key: bytes, sealed: bytes) -> bytes:
+    """Open a sealed box made by `seal_to` for this private key's public half."""
+    try:
+        return SealedBox(PrivateKey(private_key)).decrypt(sealed)
+    except CryptoError as exc:
+        raise DecryptionError("sealed box was altered or is for another key") from exc
+
+
+def lock_with_passphrase(secret: bytes, passphrase: str, *, passes: int, memory_mib: int) -> bytes:
+    """Encrypt `secret` under a key stretched from `passphrase` (Argon2id), with the cost and
+    salt in front so that `unlock_with_passphrase` needs only the passphrase."""
+    salt = secrets.token_bytes(argon2id.SALTBYTES)
+    memlimit = memory_mib * 1024 * 1024
+    key = argon2id.kdf(SecretBox.KEY_SIZE, passphrase.encode(), salt, passes, memlimit)
+    header = _LOCK_HEADER.pack(_LOCK_MAGIC, passes, memlimit, salt)
+    return header + bytes(SecretBox(key).encrypt(secret))
+
+
+def unlock_with_passphrase(locked: bytes, passphrase: str) -> bytes:
+    """The secret locked by `lock_with_passphrase`; DecryptionError for a wrong passphrase."""
+    magic, passes, memlimit, salt = _LOCK_HEADER.unpack_from(locked)
+    if magic != _LOCK_MAGIC:
+        raise DecryptionError("not a locked key of this archive")
+    key = offload.blocking(
+        argon2id.kdf, SecretBox.KEY_SIZE, passphrase.encode(), salt, passes, memlimit
+    )
+    try:
+        return bytes(SecretBox(key).decrypt(locked[_LOCK_HEADER.size :]))
+    except CryptoError as exc:
+        raise DecryptionError("wrong passphrase") from exc

@@ -74,6 +74,11 @@ class Action(enum.StrEnum):
     glossary_changed = "glossary_changed"
     archive_key_rotated = "archive_key_rotated"
 
+    custodian_added = "custodian_added"
+    identities_resealed = "identities_resealed"
+    identity_revealed = "identity_revealed"
+    name_released = "name_released"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -116,6 +121,11 @@ _GROUPS: dict[Action, Group] = {
     Action.translation_approved: Group.translation,
     Action.glossary_changed: Group.translation,
     Action.archive_key_rotated: Group.privacy,
+
+    Action.custodian_added: Group.accounts,
+    Action.identities_resealed: Group.privacy,
+    Action.identity_revealed: Group.privacy,
+    Action.name_released: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -149,6 +159,11 @@ _LABELS: dict[Action, str] = {
     Action.translation_approved: "Translation approved (every segment, four eyes)",
     Action.glossary_changed: "Glossary changed",
     Action.archive_key_rotated: "Archive key rotated; sealed keys sealed again",
+
+    Action.custodian_added: "Custodian key pair created",
+    Action.identities_resealed: "Identities sealed to a new custodian",
+    Action.identity_revealed: "Identity revealed to a custodian, with a written reason",
+    Action.name_released: "Name released by a custodian for this record's export",
 }
 
 

@@ -267,14 +267,18 @@ class ConsentVersion(Base):
 
 
 class Identity(Base):
-    """Name and contact, sealed under a key of their own, apart from the testimony."""
+    """Name and contact, sealed under a key of their own, apart from the testimony.
+
+    The key is sealed to each custodian (`IdentitySeal`); `wrapped_key` holds it sealed to the
+    archive only while no custodian exists, and is cleared when the first one re-seals it.
+    """
 
     __tablename__ = "identity"
     __table_args__ = {"info": {"erase": "rows"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -596,3 +600,62 @@ class TranslationSegment(Base):
     edited_by: Mapped[str | None] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Custodian(Base):
+    """A staff account's custodian key pair: the public key that identities are sealed to, and
+    the private key locked under the custodian's passphrase (never stored in clear)."""
+
+    __tablename__ = "custodian"
+    __table_args__ = {"info": {"erase": "keep", "why": "staff keys, not testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32), info=keep("a public key"))
+    locked_key: Mapped[bytes] = mapped_column(
+        LargeBinary, info=keep("a custodian's private key, locked by their passphrase")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdentitySeal(Base):
+    """An identity's key sealed to one custodian's public key: one row per custodian."""
+
+    __tablename__ = "identity_seal"
+    __table_args__ = (
+        Index("ix_identity_seal_identity_custodian", "identity_id", "custodian_id", unique=True),
+        {"info": {"erase": "rows"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identity.id"))
+    custodian_id: Mapped[int] = mapped_column(ForeignKey("custodian.id"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IdentityReveal(Base):
+    """One reveal of an identity by a custodian, with the written reason sealed for the
+    archive; the event log records it too, with the reason's length and hash only."""
+
+    __tablename__ = "identity_reveal"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
+    reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NameRelease(Base):
+    """A name a custodian released for this record's export, where consent allows publication
+    with the name: sealed for the archive's exporter, and nothing else reads it."""
+
+    __tablename__ = "name_release"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

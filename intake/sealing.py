@@ -13,6 +13,8 @@ archive's public key and no private key, so an "open" there raises `crypto.Missi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from intake import crypto
@@ -142,33 +144,126 @@ def open_removal_notes(key: bytes, testimony_id: int, sealed: bytes) -> str:
 
 
 # --- identity ----------------------------------------------------------------------------------
+# Name and contact are sealed under a key of their own; that key is sealed to each custodian's
+# public key (an X25519 sealed box), so sealing needs public keys only and the server, which
+# holds no custodian's private key, cannot open a name. Each custodian's private key is kept
+# locked under their passphrase. Until the first custodian exists, the identity key waits
+# sealed to the archive's public key (`_wrap_waiting`), and the first custodian's creation
+# re-seals it, where the archive's private key is (the command line on the staff side).
 
 
 def _identity_context(testimony_id: int) -> bytes:
     return f"identity:{testimony_id}".encode()
 
 
+def _wrap_waiting(keyring: Keyring, key: bytes) -> bytes:
+    # The one place that says how an identity waits for its first custodian: sealed to the
+    # archive, so the public app that seals it can never open it.
+    return crypto.seal_key_to(keyring.archive_public_key, key)
+
+
+@dataclass(frozen=True)
+class SealedIdentity:
+    """Name and contact sealed once, and their key sealed to each custodian (by id); the key
+    waits for the archive (`waiting_key`) only when there is no custodian yet."""
+
+    sealed: bytes
+    custodian_keys: dict[int, bytes]
+    waiting_key: bytes | None
+
+
 def seal_identity(
-    keyring: Keyring, testimony_id: int, name: str, contact: str
-) -> tuple[bytes, bytes]:
-    """Seal name and contact under a key of their own; returns (sealed key, sealed value).
+    keyring: Keyring,
+    custodians: Mapping[int, bytes],
+    testimony_id: int,
+    name: str,
+    contact: str,
+) -> SealedIdentity:
+    """Seal name and contact for the custodians (`custodians`: id -> public key).
 
-    A key apart from the testimony's, so that the people who handle testimony content never
-    need the key that opens a name. The key is sealed to the archive's public key, so that the
-    public app, which seals it, can never open it.
+    Needs no private key: the public app seals and can never open. With no custodian yet, the
+    key is sealed to the archive instead, to be re-sealed when the first custodian is made.
     """
-    key, wrapped = _new_sealed_key(keyring)
+    key = crypto.new_data_key()
     sealed = _seal_json(key, {"name": name, "contact": contact}, _identity_context(testimony_id))
-    return wrapped, sealed
+    sealed_keys = {cid: crypto.seal_to(public, key) for cid, public in custodians.items()}
+    waiting = None if sealed_keys else _wrap_waiting(keyring, key)
+    return SealedIdentity(sealed, sealed_keys, waiting)
 
 
-def open_identity(
-    keyring: Keyring, testimony_id: int, wrapped: bytes, sealed: bytes
-) -> dict[str, str]:
-    """Name and contact sealed by `seal_identity`."""
-    key = _open_key(keyring, wrapped)
+def open_identity(key: bytes, testimony_id: int, sealed: bytes) -> dict[str, str]:
+    """Name and contact sealed by `seal_identity`, given the identity key from
+    `custodian_identity_key` (or, before any custodian exists, `waiting_identity_key`)."""
     value: dict[str, str] = _open_json(key, sealed, _identity_context(testimony_id))
     return value
+
+
+def custodian_identity_key(private_key: bytes, sealed_key: bytes) -> bytes:
+    """An identity's key, opened with an unlocked custodian private key."""
+    return crypto.open_sealed(private_key, sealed_key)
+
+
+def waiting_identity_key(keyring: Keyring, waiting_key: bytes) -> bytes:
+    """The key of an identity that waits for its first custodian; only for re-sealing it."""
+    return _open_key(keyring, waiting_key)
+
+
+def seal_identity_key(public_key: bytes, key: bytes) -> bytes:
+    """An identity's key sealed to one more custodian."""
+    return crypto.seal_to(public_key, key)
+
+
+def new_custodian_key(passphrase: str, *, passes: int, memory_mib: int) -> tuple[bytes, bytes]:
+    """A custodian's key pair: (public key, private key locked under the passphrase).
+
+    The private key exists in clear only inside this call and `unlock_custodian_key`."""
+    private, public = crypto.new_key_pair()
+    return public, crypto.lock_with_passphrase(
+        private, passphrase, passes=passes, memory_mib=memory_mib
+    )
+
+
+def unlock_custodian_key(locked: bytes, passphrase: str) -> bytes:
+    """A custodian's private key, for one request; DecryptionError for a wrong passphrase."""
+    return crypto.unlock_with_passphrase(locked, passphrase)
+
+
+# A name a custodian released for one record's export, and the written reason of each reveal:
+# sealed for the archive (the staff app and the exporter), bound to their testimony.
+
+
+def _seal_for_archive(keyring: Keyring, plaintext: bytes, context: bytes) -> bytes:
+    # A key of its own, sealed to the archive's public key, in front of the value it seals.
+    key, sealed_key = _new_sealed_key(keyring)
+    return len(sealed_key).to_bytes(2, "big") + sealed_key + crypto.seal(key, plaintext, context)
+
+
+def _open_for_archive(keyring: Keyring, sealed: bytes, context: bytes) -> bytes:
+    size = int.from_bytes(sealed[:2], "big")
+    key = _open_key(keyring, sealed[2 : 2 + size])
+    return crypto.unseal(key, sealed[2 + size :], context)
+
+
+def seal_released_name(keyring: Keyring, testimony_id: int, name: str) -> bytes:
+    """Seal a released name for the exporter of this one testimony (the archive's key)."""
+    return _seal_for_archive(keyring, name.encode(), f"released_name:{testimony_id}".encode())
+
+
+def open_released_name(keyring: Keyring, testimony_id: int, sealed: bytes) -> str:
+    """A name sealed by `seal_released_name`."""
+    context = f"released_name:{testimony_id}".encode()
+    return _open_for_archive(keyring, sealed, context).decode()
+
+
+def seal_reveal_reason(keyring: Keyring, reveal_id: int, reason: str) -> bytes:
+    """Seal the reason a custodian gave for one reveal, bound to that reveal."""
+    return _seal_for_archive(keyring, reason.encode(), f"reveal_reason:{reveal_id}".encode())
+
+
+def open_reveal_reason(keyring: Keyring, reveal_id: int, sealed: bytes) -> str:
+    """A reason sealed by `seal_reveal_reason`."""
+    context = f"reveal_reason:{reveal_id}".encode()
+    return _open_for_archive(keyring, sealed, context).decode()
 
 
 # --- an intake form's receipt code and kept files --------------------------------------------

@@ -54,6 +54,9 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_glossary.remove": {Role.admin},
     "staff_glossary.import_csv": {Role.admin},
     "staff_glossary.export": {Role.admin},
+    "staff_custodian.index": {Role.custodian},
+    "staff_custodian.reveal": {Role.custodian},
+    "staff_custodian.release": {Role.custodian},
 }
 
 

@@ -14,15 +14,18 @@ from datetime import date
 from sqlalchemy import JSON, LargeBinary, Text, func, select
 from sqlalchemy.orm import Session
 
-from intake import erasure, sealing, submissions
+from intake import accounts, custodians, erasure, sealing, submissions
 from intake.config import Config
 from intake.consent import ConsentChoices
 from intake.crypto import Keyring
 from intake.db import Database
 from intake.models import (
     Base,
+    IdentityReveal,
     Language,
+    NameRelease,
     ReviewState,
+    Role,
     Segment,
     SegmentDraft,
     Testimony,
@@ -114,6 +117,13 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
             state=ReviewState.edited,
         )
     )
+    # A custodian's reveal and name release (the identity's seals come with intake).
+    reveal = IdentityReveal(testimony_id=testimony.id, account_id=1)
+    session.add(reveal)
+    session.flush()
+    reveal.reason_sealed = sealing.seal_reveal_reason(keyring, reveal.id, "a checked reason")
+    sealed_name = sealing.seal_released_name(keyring, testimony.id, "Canary Name")
+    session.add(NameRelease(testimony_id=testimony.id, sealed=sealed_name, account_id=1))
     session.commit()
     return testimony.id
 
@@ -141,6 +151,10 @@ def test_withdrawal_erases_every_marked_table(migrated: Config) -> None:
         create=True,
     )
     try:
+        with db.session() as session:
+            accounts.create(session, "keeper@example.org", [Role.reviewer])
+            cheap = migrated.with_overrides(custodian_kdf_passes=1, custodian_kdf_mib=8)
+            custodians.add(session, keyring, cheap, "keeper@example.org", "a custodian's words")
         with db.sessions() as session:
             gone = _accept(session, store, keyring, migrated)
             kept = _accept(session, store, keyring, migrated)

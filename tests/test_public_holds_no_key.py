@@ -108,7 +108,9 @@ def _worker_opens_everything(
         key = sealing.testimony_key(keyring, kept.wrapped_key)
         assert sealing.open_removal_notes(key, kept.id, kept.removal_notes) == "Canary Street"
         ident = s.scalars(select(Identity).where(Identity.testimony_id == kept.id)).one()
-        assert sealing.open_identity(keyring, kept.id, ident.wrapped_key, ident.sealed) == {
+        # No custodian yet: the identity's key waits sealed to the archive.
+        waiting = sealing.waiting_identity_key(keyring, ident.wrapped_key)
+        assert sealing.open_identity(waiting, kept.id, ident.sealed) == {
             "name": "Canary Name",
             "contact": "canary@example.org",
         }

@@ -73,15 +73,28 @@ def test_reseal_moves_a_key_to_the_new_archive_key_unchanged() -> None:
         sealing.testimony_key(old, resealed)
 
 
-def test_identity_opens_with_the_instance_keys_only() -> None:
+def test_identity_opens_with_a_custodian_key_only() -> None:
     keyring = _keyring()
-    wrapped, sealed = sealing.seal_identity(_public_only(keyring), 9, "Maryam", "+98 912")
-    assert b"Maryam" not in sealed and b"912" not in sealed
-    assert sealing.open_identity(keyring, 9, wrapped, sealed) == {
-        "name": "Maryam",
-        "contact": "+98 912",
-    }
+    public, locked = sealing.new_custodian_key("a passphrase of words", passes=1, memory_mib=8)
+    sealed = sealing.seal_identity(keyring, {4: public}, 9, "Maryam", "+98 912")
+    assert sealed.waiting_key is None and set(sealed.custodian_keys) == {4}
+    assert b"Maryam" not in sealed.sealed and b"912" not in sealed.sealed
+    private = sealing.unlock_custodian_key(locked, "a passphrase of words")
+    key = sealing.custodian_identity_key(private, sealed.custodian_keys[4])
+    assert sealing.open_identity(key, 9, sealed.sealed) == {"name": "Maryam", "contact": "+98 912"}
     with pytest.raises(crypto.DecryptionError):
-        sealing.open_identity(_keyring(), 9, wrapped, sealed)
+        sealing.unlock_custodian_key(locked, "a passphrase of word")
     with pytest.raises(crypto.DecryptionError):
-        sealing.open_identity(keyring, 10, wrapped, sealed)
+        sealing.custodian_identity_key(crypto.new_key_pair()[0], sealed.custodian_keys[4])
+    with pytest.raises(crypto.DecryptionError):
+        sealing.open_identity(key, 10, sealed.sealed)  # moved to another testimony
+
+
+def test_identity_waits_for_the_archive_until_a_custodian_exists() -> None:
+    keyring = _keyring()
+    sealed = sealing.seal_identity(keyring, {}, 9, "Maryam", "+98 912")
+    assert sealed.custodian_keys == {} and sealed.waiting_key is not None
+    key = sealing.waiting_identity_key(keyring, sealed.waiting_key)
+    assert sealing.open_identity(key, 9, sealed.sealed)["name"] == "Maryam"
+    with pytest.raises(crypto.DecryptionError):
+        sealing.waiting_identity_key(_keyring(), sealed.waiting_key)
