@@ -48,6 +48,13 @@ class Config:
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: float = 6 * 3600.0
     max_files_per_submission: int = 10
+    # Each upload is parsed in a process of its own (intake/audio_sandbox.py) with these
+    # limits: CPU seconds, address space, and wall-clock seconds. A file that needs more is
+    # refused as damaged. A 1 GiB WAV (93 minutes) takes about 6 CPU-seconds and 200 MiB of
+    # address space (benchmarks/README.md), so they leave room for the six-hour limit.
+    audio_cpu_limit_s: int = 600
+    audio_memory_limit_bytes: int = 1024**3
+    audio_wall_limit_s: float = 1200.0
     # Files sent with a form that had an error are kept (encrypted, readable only with the
     # form's token) this long, so the corrected form needs no second upload.
     form_keep_s: float = 6 * 3600.0

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from intake import (
     audio,
+    audio_sandbox,
     audit,
     consent,
     crypto,
@@ -130,9 +131,15 @@ def _prepare(
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
-                # Seconds of decoding and encoding: off the server's event loop.
+                # In a confined process of its own (hostile input); waiting for it, and the
+                # copy of an upload that is not yet a spool, happen off the event loop.
                 info = offload.blocking(
-                    audio.make_access_copy, upload.stream, access, max_duration_s=left_s
+                    audio_sandbox.make_access_copy,
+                    upload.stream,
+                    access,
+                    max_duration_s=left_s,
+                    limits=audio_sandbox.Limits.from_config(config),
+                    temp_dir=config.temp_path,
                 )
             except BaseException as exc:
                 access.close()
