@@ -30,6 +30,7 @@ like any other input. The cost is a Python start-up per file: about 0.2 s
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import io
@@ -208,10 +209,8 @@ def _run_child(request: dict[str, Any], limits: Limits, pass_fds: tuple[int, ...
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
     """Kill the child's process group (it, and anything it started) and reap the child."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     child.wait()
 
 

@@ -14,6 +14,7 @@ and tests call the same code. The order of work makes a crash harmless:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -71,6 +72,9 @@ class Upload:
 
     stream: BinaryIO
     filename: str
+    # The SHA-256 of the bytes as they arrived (`intake.uploads.HashingSpool`); None where the
+    # file did not come through the web form, and it is then hashed from `stream`.
+    sha256: str | None = None
 
 
 @dataclass
@@ -104,6 +108,22 @@ class _Prepared:
     access: io.RawIOBase
     source: BinaryIO
     info: audio.AccessCopyInfo
+    # Chain of custody: the original as sent, and the access copy made from it.
+    sha256: str
+    access_sha256: str
+
+
+def sha256_of(stream: BinaryIO | io.RawIOBase) -> str:
+    """The hex SHA-256 of a whole file object, read from its start; leaves it at its start."""
+    digest = hashlib.sha256()
+    stream.seek(0)
+    while block := stream.read(_HASH_BLOCK):
+        digest.update(block)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+_HASH_BLOCK = 1024 * 1024
 
 
 # A checked file with its access copy, ready to be stored.
@@ -146,7 +166,10 @@ def _prepare(
                 if isinstance(exc, audio.AudioRejected):
                     raise SubmissionRejected(exc.reason, index) from None
                 raise
-            prepared.append(_Prepared(access, upload.stream, info))
+            sent = upload.sha256 or sha256_of(upload.stream)
+            prepared.append(
+                _Prepared(access, upload.stream, info, sent, sha256_of(access))  # type: ignore[arg-type]
+            )
         # Now the exact bytes are known: the access copies, and the originals if kept.
         store.ensure_room(
             sum(_size(p.access) + (_size(p.source) if keep_original else 0) for p in prepared)
@@ -232,10 +255,26 @@ def _store_files(
             sample_rate=item.info.sample_rate,
             channels=item.info.channels,
             size_bytes=size,
+            original_sha256=item.sha256,
+            access_sha256=item.access_sha256,
         )
         session.add(row)
         rows.append(row)
     return rows
+
+
+def custody(files: list[AudioFile]) -> list[dict[str, object]]:
+    """The intake event's chain-of-custody entries: for each file, the SHA-256 of the bytes
+    the submitter sent and of the access copy made from them (docs/archivists.md)."""
+    return [
+        {
+            "audio_file": row.id,
+            "original_sha256": row.original_sha256,
+            "access_sha256": row.access_sha256,
+            "access_made_from": row.original_sha256,
+        }
+        for row in files
+    ]
 
 
 def _queue_transcription(session: Session, testimony: Testimony, files: list[AudioFile]) -> None:
@@ -321,7 +360,11 @@ def accept(
             Actor.submitter,
             Action.received,
             to_state=TestimonyState.received,
-            detail={"audio_files": len(files), "consent_version": consent.WORDING_VERSION},
+            detail={
+                "audio_files": len(files),
+                "consent_version": consent.WORDING_VERSION,
+                "custody": custody(files),
+            },
         )
         if c.transcribe:
             _queue_transcription(session, testimony, files)
@@ -386,7 +429,7 @@ def add_audio(
             testimony.id,
             Actor.submitter,
             Action.audio_added,
-            detail={"audio_files": [f.id for f in files]},
+            detail={"audio_files": [f.id for f in files], "custody": custody(files)},
         )
         if testimony.consent.transcribe:
             _queue_transcription(session, testimony, files)
