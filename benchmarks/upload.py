@@ -5,7 +5,7 @@
 
 What it does:
 
-1. makes a throwaway instance in a temporary folder (`testimony init --no-model`, embedded
+1. makes a throwaway instance in a temporary folder (`testimony init`, embedded
    SQLite defaults) and starts `testimony serve` (gunicorn, gthread workers) on a free loopback
    port, in a session of its own;
 2. writes a test recording of --size bytes (default 1 GiB): a valid 48 kHz stereo 16-bit WAV of
@@ -275,9 +275,9 @@ class Server:
         self._log: Any = None
 
     def init(self) -> None:
-        """`testimony init --no-model` for the instance."""
+        """`testimony init` for the instance."""
         done = subprocess.run(
-            [*testimony_command(), "init", "--no-model"],
+            [*testimony_command(), "init"],
             env=self.env,
             cwd=self.root,
             stdout=subprocess.DEVNULL,

@@ -18,6 +18,11 @@ Python process that:
   the same disk, under the same user, stay out of reach;
 * is killed, with anything it started, after a wall-clock limit.
 
+Under gevent (`testimony serve`), `subprocess` is gevent's: writing the request, waiting for
+the child and reading its answer yield to the event loop, so other visitors are served while a
+file is parsed. It must be called from a greenlet, not from gevent's thread pool
+(`intake.offload`): gevent watches child processes on the main loop only.
+
 Whatever goes wrong in it is the upload's fault and is refused as 'damaged': a crash, a
 limit reached, an answer that does not parse. A bug of ours (a Python exception other than
 a rejection) still surfaces as an error, as it did in the same process.
@@ -48,7 +53,7 @@ from typing import Any, Final
 
 import av
 
-from intake import audio, crypto
+from intake import audio, crypto, offload
 from intake.config import Config
 
 # The child is started as `python -I -B -c _BOOTSTRAP PACKAGE_DIR`. `-I` ignores every
@@ -116,9 +121,7 @@ def make_access_copy(
     spool = source if isinstance(source, crypto.EncryptedTempFile) else None
     if spool is None:
         spool = crypto.EncryptedTempFile(temp_dir)
-        source.seek(0)
-        while block := source.read(_COPY_BLOCK):
-            spool.write(block)
+        offload.blocking(_copy_into, source, spool)
     try:
         given, made = spool.share(), dest.share()
         answer = _run_child(
@@ -137,6 +140,12 @@ def make_access_copy(
         dest.reload_size()
         dest.seek(0)
     return _read_answer(answer, max_duration_s)
+
+
+def _copy_into(source: audio.SeekableFile, spool: crypto.EncryptedTempFile) -> None:
+    source.seek(0)
+    while block := source.read(_COPY_BLOCK):
+        spool.write(block)
 
 
 def probe(limits: Limits, paths: list[str]) -> dict[str, Any]:
@@ -186,7 +195,7 @@ def _run_child(request: dict[str, Any], limits: Limits, pass_fds: tuple[int, ...
             status = child.wait(timeout=limits.wall_s)
         except subprocess.TimeoutExpired:
             raise audio.AudioRejected(
-                "damaged", f"parsing took more than {limits.wall_s:.0f} s"
+                "damaged", f"parsing took more than {limits.wall_s:g} s"
             ) from None
         # Both pipes hold at most a pipe's buffer: a child that writes more blocks, and
         # the wall-clock limit ends it.

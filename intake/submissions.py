@@ -151,10 +151,10 @@ def _prepare(
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
-                # In a confined process of its own (hostile input); waiting for it, and the
-                # copy of an upload that is not yet a spool, happen off the event loop.
-                info = offload.blocking(
-                    audio_sandbox.make_access_copy,
+                # Parsed in a confined process of its own (hostile input). Not through
+                # offload.blocking: the work is in the child, and the wait for it is
+                # cooperative under gevent (see intake.audio_sandbox).
+                info = audio_sandbox.make_access_copy(
                     upload.stream,
                     access,
                     max_duration_s=left_s,
@@ -166,10 +166,11 @@ def _prepare(
                 if isinstance(exc, audio.AudioRejected):
                     raise SubmissionRejected(exc.reason, index) from None
                 raise
-            sent = upload.sha256 or sha256_of(upload.stream)
-            prepared.append(
-                _Prepared(access, upload.stream, info, sent, sha256_of(access))  # type: ignore[arg-type]
-            )
+            # Hashing the access copy (and an upload that did not come through the web form)
+            # is CPU work in this process: off the event loop.
+            sent = upload.sha256 or offload.blocking(sha256_of, upload.stream)
+            made = offload.blocking(sha256_of, access)
+            prepared.append(_Prepared(access, upload.stream, info, sent, made))
         # Now the exact bytes are known: the access copies, and the originals if kept.
         store.ensure_room(
             sum(_size(p.access) + (_size(p.source) if keep_original else 0) for p in prepared)
