@@ -29,8 +29,8 @@ a rejection) still surfaces as an error, as it did in the same process.
 
 The child writes the access copy through the temporary file the parent made, so the copy,
 like the upload, is never on disk in plaintext. Its answer (`AccessCopyInfo`) is checked
-like any other input. The cost is a Python start-up per file: about 0.2 s
-(benchmarks/README.md).
+like any other input. The cost is a Python start-up per file: about 0.15 CPU-seconds
+(benchmarks/audio_sandbox.py).
 """
 
 from __future__ import annotations
