@@ -165,7 +165,9 @@ def set_roles(
     )
 
 
-def set_disabled(session: Session, account: StaffAccount, disabled: bool, by: Actor | str) -> None:
+def set_disabled(
+    session: Session, account: StaffAccount, disabled: bool, by: Actor | str
+) -> None:
     """Disable (or enable again) an account; disabling also ends its sessions."""
     account.disabled = disabled
     account.session_token = new_token()

@@ -174,6 +174,8 @@ def narrow(
             delete(MachineDraft).where(MachineDraft.testimony_id == testimony.id)
         )
         detail["drafts_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
-    audit.record_event(session, testimony.id, actor, Action.consent_narrowed, detail=detail)
+    audit.record_event(
+        session, testimony.id, actor, Action.consent_narrowed, detail=detail
+    )
     session.commit()
     return current

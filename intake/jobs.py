@@ -191,7 +191,9 @@ def cancel(session: Session, held: Claim) -> bool:
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def cancel_for_testimony(session: Session, testimony_id: int, kind: JobKind | None = None) -> int:
+def cancel_for_testimony(
+    session: Session, testimony_id: int, kind: JobKind | None = None
+) -> int:
     """Cancel every unfinished job of a testimony (withdrawal), or those of one kind (consent
     to that use narrowed); returns how many."""
     conditions = [

@@ -61,7 +61,9 @@ def _draft_context(testimony_id: int, audio_file_id: int) -> bytes:
     return f"machine_draft:{testimony_id}:{audio_file_id}".encode()
 
 
-def seal_draft(key: bytes, testimony_id: int, audio_file_id: int, payload: dict[str, Any]) -> bytes:
+def seal_draft(
+    key: bytes, testimony_id: int, audio_file_id: int, payload: dict[str, Any]
+) -> bytes:
     """Seal a machine draft, bound to its testimony and audio file."""
     return _seal_json(key, payload, _draft_context(testimony_id, audio_file_id))
 

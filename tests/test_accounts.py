@@ -52,7 +52,9 @@ def test_first_sign_in_changes_the_password_and_sets_up_totp(staff_app: Flask) -
     secret = secret_on_page(page)
     stored = account(staff_app, account_id)
     assert stored.totp_sealed is not None and secret.encode() not in stored.totp_sealed
-    assert sealing.open_totp_secret(svc.keyring, account_id, stored.totp_sealed) == (secret)
+    assert sealing.open_totp_secret(svc.keyring, account_id, stored.totp_sealed) == (
+        secret
+    )
     token = csrf_token(client, "/staff/sign-in/setup")
     wrong = str((int(pyotp.TOTP(secret).now()) + 1) % 1_000_000).zfill(6)
     assert (

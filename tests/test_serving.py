@@ -183,7 +183,9 @@ def _spools_open(workers: list[psutil.Process], temp: Path) -> int:
     return count
 
 
-def test_stalled_upload_is_dropped_and_its_spool_closed(server: Server, migrated: Config) -> None:
+def test_stalled_upload_is_dropped_and_its_spool_closed(
+    server: Server, migrated: Config
+) -> None:
     s = _upload_head(server.port, 6_000_000)
     s.sendall(b"\0" * 2_000_000)  # spooled (encrypted) while it arrives
     workers = server.web_workers()

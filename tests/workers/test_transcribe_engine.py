@@ -385,7 +385,9 @@ def test_unknown_task_is_refused(engine: Engine, speech_dir: Path) -> None:
 
 
 @pytest.mark.model
-def test_progress_is_reported_while_a_window_is_decoded(engine: Engine, tmp_path: Path) -> None:
+def test_progress_is_reported_while_a_window_is_decoded(
+    engine: Engine, tmp_path: Path
+) -> None:
     """Two minutes of speech in one window, two 30 s chunks per batch: progress must arrive
     batch by batch, not all at once when the window is done."""
     # Varied sentences: text that repeats itself within a chunk would look like a repetition

@@ -49,11 +49,8 @@ def test_sigterm_stops_a_busy_worker_within_10_s_and_the_job_comes_back(
     first.proc.wait(timeout=30)
     took = time.monotonic() - started
     assert took < 10, f"the worker took {took:.1f} s to stop"
-    assert not [
-        pid
-        for pid in group
-        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ], "a pool process lives on"
+    assert not [pid for pid in group if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE], "a pool process lives on"
     with db.session() as s:
         assert s.scalars(select(Job.status)).one() == JobStatus.running  # held until its lease ends
     workers.append(WorkerProcess(config, log).start())

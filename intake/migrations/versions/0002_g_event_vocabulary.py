@@ -18,13 +18,9 @@ depends_on = None
 def upgrade() -> None:
     # `transition` without an explicit action wrote "state:<to_state>"; the only such move
     # was to `transcribed`, which now has its own action.
-    op.execute(
-        sa.text("UPDATE event SET action = 'transcribed' WHERE action = 'state:transcribed'")
-    )
+    op.execute(sa.text("UPDATE event SET action = 'transcribed' WHERE action = 'state:transcribed'"))
     op.execute(sa.text("UPDATE event SET action = 'state_changed' WHERE action LIKE 'state:%'"))
 
 
 def downgrade() -> None:
-    op.execute(
-        sa.text("UPDATE event SET action = 'state:transcribed' WHERE action = 'transcribed'")
-    )
+    op.execute(sa.text("UPDATE event SET action = 'state:transcribed' WHERE action = 'transcribed'"))

@@ -171,7 +171,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         return (page, 400) if error else page
 
     def _check_code(account: StaffAccount) -> bool:
-        ok = accounts.check_code(services().keyring, account, request.form.get("code", ""))
+        ok = accounts.check_code(
+            services().keyring, account, request.form.get("code", "")
+        )
         request_session().commit()
         return ok
 

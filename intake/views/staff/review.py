@@ -105,7 +105,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         number = (
             _page_number() if segment_id is None else review.page_of(request_session(), segment_id)
         )
-        view = review.editor(request_session(), services().keyring, testimony, threshold, number)
+        view = review.editor(
+            request_session(), services().keyring, testimony, threshold, number
+        )
         page = render_template(
             "staff/review/editor.html",
             testimony=testimony,
