@@ -57,7 +57,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "TESTIMONY_INSTANCE_PATH": folder, "PYTHONUNBUFFERED": "1"}
-        subprocess.run([str(exe), "init", "--no-model"], env=env, check=True, capture_output=True)
+        subprocess.run([str(exe), "init"], env=env, check=True, capture_output=True)
         server = subprocess.Popen(
             [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,

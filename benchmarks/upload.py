@@ -5,7 +5,7 @@
 
 What it does:
 
-1. makes a throwaway instance in a temporary folder (`testimony init --no-model`, embedded
+1. makes a throwaway instance in a temporary folder (`testimony init`, embedded
    SQLite defaults) and starts `testimony serve` (gunicorn, gthread workers) on a free loopback
    port, in a session of its own;
 2. writes a test recording of --size bytes (default 1 GiB): a valid 48 kHz stereo 16-bit WAV of
@@ -15,7 +15,7 @@ What it does:
    read figure is usually the cache's);
 4. posts the intake form (`/submit`, CSRF token and session cookie from `GET /`) with the
    recording as a streamed multipart body of known Content-Length over loopback, and checks
-   for HTTP 200 and the receipt code on the page.
+   for the receipt code on the page it answers with (after its redirect).
 
 While the upload runs, a thread samples the RSS of every process in the server's tree every
 50 ms. The web worker that handled the request is the one that used the most CPU during it;
@@ -80,6 +80,7 @@ SUSTAINED_SAMPLES = 5  # 250 ms: longer than the receipt hash's 64 MiB Argon2id 
 TARGET_GROWTH_MIB = 64.0
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 
 
@@ -275,9 +276,9 @@ class Server:
         self._log: Any = None
 
     def init(self) -> None:
-        """`testimony init --no-model` for the instance."""
+        """`testimony init` for the instance."""
         done = subprocess.run(
-            [*testimony_command(), "init", "--no-model"],
+            [*testimony_command(), "init"],
             env=self.env,
             cwd=self.root,
             stdout=subprocess.DEVNULL,
@@ -504,8 +505,8 @@ class UploadResult:
     error: str = ""
 
 
-def form_page(port: int) -> tuple[str, str]:
-    """GET / and return (cookie header, CSRF token)."""
+def form_page(port: int) -> tuple[str, str, str]:
+    """GET / and return (cookie header, CSRF token, the form's one-time token)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request("GET", "/")
@@ -517,10 +518,29 @@ def form_page(port: int) -> tuple[str, str]:
     finally:
         conn.close()
     match = _TOKEN.search(html)
-    if resp.status != 200 or not match:
-        raise RuntimeError(f"GET / answered {resp.status} without a CSRF token")
-    cookie = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
-    return cookie, match.group(1)
+    form = _FORM_TOKEN.search(html)
+    if resp.status != 200 or not match or not form:
+        raise RuntimeError(f"GET / answered {resp.status} without a CSRF or form token")
+    return _cookie_header(cookies), match.group(1), form.group(1)
+
+
+def _cookie_header(cookies: SimpleCookie) -> str:
+    return "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+
+
+def follow_to_receipt(port: int, location: str, cookie: str, set_cookies: list[str]) -> bytes:
+    """GET the page the intake form redirects to (the receipt), with the session it set."""
+    cookies = SimpleCookie()
+    for pair in filter(None, cookie.split("; ")):
+        cookies.load(pair)
+    for header in set_cookies:
+        cookies.load(header)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", location, headers={"Cookie": _cookie_header(cookies)})
+        return conn.getresponse().read()
+    finally:
+        conn.close()
 
 
 def multipart_parts(
@@ -551,9 +571,15 @@ def file_blocks(path: Path, block: int = SEND_BLOCK) -> Iterator[memoryview]:
 
 def upload(port: int, path: Path, sampler: Sampler) -> UploadResult:
     """POST the intake form with `path` streamed as the audio part; time its phases."""
-    cookie, token = form_page(port)
+    cookie, token, form_token = form_page(port)
     boundary = "bench" + uuid.uuid4().hex
-    fields = {"csrf_token": token, "language": "en", "transcribe": "y", "archive": "y"}
+    fields = {
+        "csrf_token": token,
+        "form_token": form_token,
+        "language": "en",
+        "transcribe": "y",
+        "archive": "y",
+    }
     head, tail = multipart_parts(fields, "audio", path.name, boundary)
     length = len(head) + path.stat().st_size + len(tail)
 
@@ -578,6 +604,9 @@ def upload(port: int, path: Path, sampler: Sampler) -> UploadResult:
         answered_at = time.perf_counter()
         status = resp.status
         body = resp.read()
+        if status == 303:  # the intake form answers with a redirect to its receipt page
+            set_cookies = resp.headers.get_all("Set-Cookie") or []
+            body = follow_to_receipt(port, resp.headers["Location"], cookie, set_cookies)
     except (OSError, http.client.HTTPException) as exc:
         # The server may answer early (413, 400) and close; say what it said if it did.
         error = f"{type(exc).__name__}: {exc}"
@@ -590,7 +619,7 @@ def upload(port: int, path: Path, sampler: Sampler) -> UploadResult:
         conn.close()
     return UploadResult(
         status=status,
-        receipt_ok=status == 200 and b'id="receipt-code"' in body,
+        receipt_ok=status in (200, 303) and b'id="receipt-code"' in body,
         body_bytes=length,
         send_s=sent_at - start,
         wait_s=answered_at - sent_at,

@@ -54,6 +54,15 @@ class Config:
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: float = 6 * 3600.0
     max_files_per_submission: int = 10
+    # Each upload is parsed in a process of its own (intake/audio_sandbox.py) with these
+    # limits: CPU seconds, address space, and wall-clock seconds. A file that needs more is
+    # refused as damaged. A 93-minute WAV took about 5 CPU-seconds to copy in the web
+    # process (benchmarks/README.md), and the child's start-up 0.15 s: the CPU limit leaves
+    # room for six hours of costlier codecs on a slow machine. Decoding streams, so the
+    # address space it needs does not grow with the file.
+    audio_cpu_limit_s: int = 600
+    audio_memory_limit_bytes: int = 1024**3
+    audio_wall_limit_s: float = 1200.0
     # Files sent with a form that had an error are kept (encrypted, readable only with the
     # form's token) this long, so the corrected form needs no second upload.
     form_keep_s: float = 6 * 3600.0

@@ -414,6 +414,32 @@ class DecryptingReader(io.RawIOBase):
         super().close()
 
 
+@dataclass(frozen=True)
+class TempFileHandle:
+    """What another process needs to read or write one `EncryptedTempFile`: the descriptor it
+    inherits, and that file's own one-time key. Never written anywhere: it travels over a
+    pipe (`intake.audio_sandbox`)."""
+
+    fd: int
+    key: bytes
+    iv: bytes
+    size: int
+
+    def as_json(self) -> dict[str, int | str]:
+        """The handle as JSON values, for the pipe."""
+        return {"fd": self.fd, "key": self.key.hex(), "iv": self.iv.hex(), "size": self.size}
+
+    @classmethod
+    def from_json(cls, value: dict[str, int | str]) -> TempFileHandle:
+        """The handle back from `as_json`."""
+        return cls(
+            int(value["fd"]),
+            bytes.fromhex(str(value["key"])),
+            bytes.fromhex(str(value["iv"])),
+            int(value["size"]),
+        )
+
+
 class EncryptedTempFile(io.RawIOBase):
     """A seekable, readable and writable temporary file whose bytes on disk are ciphertext.
 
@@ -484,6 +510,34 @@ class EncryptedTempFile(io.RawIOBase):
         view[: len(ct)] = self._crypt(ct, self._pos)
         self._pos += len(ct)
         return len(ct)
+
+    def share(self) -> TempFileHandle:
+        """This file's descriptor and key, for a child process that reads or writes it.
+
+        The key is this one file's, made for it alone, so the child can open nothing else.
+        """
+        self._fh.flush()
+        return TempFileHandle(self._fh.fileno(), self._key, self._iv, self._size)
+
+    @classmethod
+    def attach(cls, handle: TempFileHandle) -> EncryptedTempFile:
+        """The file a parent shared (`share`), in the child that inherited its descriptor."""
+        self = cls.__new__(cls)
+        io.RawIOBase.__init__(self)
+        self._fh = os.fdopen(handle.fd, "r+b")
+        self._key, self._iv = handle.key, handle.iv
+        self._pos = 0
+        self._size = handle.size
+        return self
+
+    def reload_size(self) -> None:
+        """Take the length from the disk, after a child process wrote through a shared handle.
+
+        AES-CTR keeps lengths, so the ciphertext's length is the plaintext's. Seeking to the
+        end also drops whatever the buffer read before the child wrote.
+        """
+        self._fh.flush()
+        self._size = self._fh.seek(0, io.SEEK_END)
 
     def close(self) -> None:
         if not self.closed:

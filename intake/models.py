@@ -309,6 +309,12 @@ class AudioFile(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary, info=ERASE)
 
+    # Chain of custody (docs/archivists.md): the SHA-256 of the file as the submitter sent it,
+    # computed while it arrived, and of the access copy made from exactly those bytes. Unset
+    # only for files received before these were recorded.
+    original_sha256: Mapped[str | None] = mapped_column(String(64))
+    access_sha256: Mapped[str | None] = mapped_column(String(64))
+
     testimony: Mapped[Testimony] = relationship(back_populates="audio_files")
 
 
@@ -462,6 +468,7 @@ class SentForm(Base):
     sealed_code: Mapped[bytes | None] = mapped_column(
         LargeBinary, info=keep("opens only with the submitter's session; deleted once confirmed")
     )
+
 
 class Role(enum.StrEnum):
     """Staff roles (SPEC.md section 1); a person may hold several."""

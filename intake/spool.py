@@ -23,7 +23,7 @@ from typing import Any
 from intake import audio, form_tokens
 from intake.config import Config
 from intake.storage import COPY_BLOCK, LOCK_NAME, FileKind, Store, file_name, parse_name
-from intake.submissions import PreparedAudio, Upload
+from intake.submissions import PreparedAudio, Upload, sha256_of
 
 
 def _store(config: Config) -> Store:
@@ -105,6 +105,8 @@ class Spool:
             "source_codec": item.info.source_codec,
             "sample_rate": item.info.sample_rate,
             "channels": item.info.channels,
+            "sha256": item.sha256,
+            "access_sha256": item.access_sha256,
         }
         described = io.BytesIO(json.dumps(info).encode())
         self.store.write(self._key, self.id, file_name(FileKind.kept_info, position), described)
@@ -126,7 +128,12 @@ class Spool:
                     sample_rate=int(info["sample_rate"]),
                     channels=int(info["channels"]),
                 )
-                items.append(PreparedAudio(access, source, described))  # type: ignore[arg-type]
+                # Files kept before the hashes were recorded are hashed as they are now.
+                sent = info.get("sha256") or sha256_of(source)
+                made = info.get("access_sha256") or sha256_of(access)
+                items.append(
+                    PreparedAudio(access, source, described, sent, made)  # type: ignore[arg-type]
+                )
             yield items
 
     def discard(self) -> None:

@@ -14,6 +14,7 @@ and tests call the same code. The order of work makes a crash harmless:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from intake import (
     audio,
+    audio_sandbox,
     audit,
     consent,
     crypto,
@@ -70,6 +72,9 @@ class Upload:
 
     stream: BinaryIO
     filename: str
+    # The SHA-256 of the bytes as they arrived (`intake.uploads.HashingSpool`); None where the
+    # file did not come through the web form, and it is then hashed from `stream`.
+    sha256: str | None = None
 
 
 @dataclass
@@ -103,6 +108,22 @@ class _Prepared:
     access: io.RawIOBase
     source: BinaryIO
     info: audio.AccessCopyInfo
+    # Chain of custody: the original as sent, and the access copy made from it.
+    sha256: str
+    access_sha256: str
+
+
+def sha256_of(stream: BinaryIO | io.RawIOBase) -> str:
+    """The hex SHA-256 of a whole file object, read from its start; leaves it at its start."""
+    digest = hashlib.sha256()
+    stream.seek(0)
+    while block := stream.read(_HASH_BLOCK):
+        digest.update(block)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+_HASH_BLOCK = 1024 * 1024
 
 
 # A checked file with its access copy, ready to be stored.
@@ -130,16 +151,26 @@ def _prepare(
             access = crypto.EncryptedTempFile(config.temp_path)
             try:
                 upload.stream.seek(0)
-                # Seconds of decoding and encoding: off the server's event loop.
-                info = offload.blocking(
-                    audio.make_access_copy, upload.stream, access, max_duration_s=left_s
+                # Parsed in a confined process of its own (hostile input). Not through
+                # offload.blocking: the work is in the child, and the wait for it is
+                # cooperative under gevent (see intake.audio_sandbox).
+                info = audio_sandbox.make_access_copy(
+                    upload.stream,
+                    access,
+                    max_duration_s=left_s,
+                    limits=audio_sandbox.Limits.from_config(config),
+                    temp_dir=config.temp_path,
                 )
             except BaseException as exc:
                 access.close()
                 if isinstance(exc, audio.AudioRejected):
                     raise SubmissionRejected(exc.reason, index) from None
                 raise
-            prepared.append(_Prepared(access, upload.stream, info))
+            # Hashing the access copy (and an upload that did not come through the web form)
+            # is CPU work in this process: off the event loop.
+            sent = upload.sha256 or offload.blocking(sha256_of, upload.stream)
+            made = offload.blocking(sha256_of, access)
+            prepared.append(_Prepared(access, upload.stream, info, sent, made))
         # Now the exact bytes are known: the access copies, and the originals if kept.
         store.ensure_room(
             sum(_size(p.access) + (_size(p.source) if keep_original else 0) for p in prepared)
@@ -227,10 +258,27 @@ def _store_files(
             channels=item.info.channels,
             size_bytes=size,
             sealed_key=sealed_key,
+
+            original_sha256=item.sha256,
+            access_sha256=item.access_sha256,
         )
         session.add(row)
         rows.append(row)
     return rows
+
+
+def custody(files: list[AudioFile]) -> list[dict[str, object]]:
+    """The intake event's chain-of-custody entries: for each file, the SHA-256 of the bytes
+    the submitter sent and of the access copy made from them (docs/archivists.md)."""
+    return [
+        {
+            "audio_file": row.id,
+            "original_sha256": row.original_sha256,
+            "access_sha256": row.access_sha256,
+            "access_made_from": row.original_sha256,
+        }
+        for row in files
+    ]
 
 
 def _queue_transcription(session: Session, testimony: Testimony, files: list[AudioFile]) -> None:
@@ -316,7 +364,11 @@ def accept(
             Actor.submitter,
             Action.received,
             to_state=TestimonyState.received,
-            detail={"audio_files": len(files), "consent_version": consent.WORDING_VERSION},
+            detail={
+                "audio_files": len(files),
+                "consent_version": consent.WORDING_VERSION,
+                "custody": custody(files),
+            },
         )
         if c.transcribe:
             _queue_transcription(session, testimony, files)
@@ -388,7 +440,7 @@ def add_audio(
             testimony.id,
             Actor.submitter,
             Action.audio_added,
-            detail={"audio_files": [f.id for f in files]},
+            detail={"audio_files": [f.id for f in files], "custody": custody(files)},
         )
         if testimony.consent.transcribe:
             _queue_transcription(session, testimony, files)

@@ -2,7 +2,9 @@
 
 Werkzeug writes file parts larger than 500 KB to a plaintext temporary file; a testimony must
 never touch the disk in plaintext, so each part goes to an `EncryptedTempFile` instead, in
-the instance's own temporary folder, unlinked from the start. A body that stops arriving
+the instance's own temporary folder, unlinked from the start. The SHA-256 of each file is
+computed as its bytes arrive (`HashingSpool`): the chain of custody starts from exactly what
+the submitter sent, before anything has read or changed it. A body that stops arriving
 (the server's socket timeout, see `intake.serving`) drops the connection and closes every
 spool of that request, so a stalled upload leaves neither bytes on disk nor a file open.
 """
@@ -10,6 +12,7 @@ spool of that request, so a stalled upload leaves neither bytes on disk nor a fi
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +26,41 @@ from intake.services import services
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+class HashingSpool(EncryptedTempFile):
+    """An upload's spool that also hashes the bytes written to it, in the order they come.
+
+    The form parser writes each file part from its first byte to its last, once; should
+    anything ever write elsewhere, the running hash no longer describes the file and
+    `sha256` says so by answering None (the caller then hashes what the spool holds).
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        super().__init__(directory)
+        self._hash: hashlib._Hash | None = hashlib.sha256()
+        self._hashed = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._hash is not None:
+            if self.tell() == self._hashed:
+                self._hash.update(data)
+                self._hashed += len(data)
+            else:
+                self._hash = None
+        return super().write(data)
+
+    @property
+    def sha256(self) -> str | None:
+        """The hex SHA-256 of the file as it arrived, or None if it was not written in order."""
+        if self._hash is None or self._hashed != self.size:
+            return None
+        return self._hash.hexdigest()
+
+
+def sent_sha256(stream: object) -> str | None:
+    """The SHA-256 of an uploaded file computed while it arrived, if it was spooled here."""
+    return stream.sha256 if isinstance(stream, HashingSpool) else None
 
 
 class SpoolingRequest(Request):
@@ -39,7 +77,7 @@ class SpoolingRequest(Request):
         # refused now (StoreFull, shown by the error handler), not after it filled the disk.
         services().store.ensure_room(total_content_length or 0)
         folder = Path(current_app.config["TESTIMONY_TEMP"])
-        spool = EncryptedTempFile(folder)
+        spool = HashingSpool(folder)
         self.__dict__.setdefault("_spools", []).append(spool)
         return spool  # type: ignore[return-value]
 

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, consent, form_tokens, i18n, receipts, stages, submissions
+from intake import access, consent, form_tokens, i18n, receipts, stages, submissions, uploads
 from intake.config import Config
 from intake.forms import (
     AddAudioForm,
@@ -78,7 +78,11 @@ def _uploads(files: list[FileStorage]) -> list[submissions.Upload]:
     # A file input left empty still sends a part with no name and no bytes: that is "no file".
     # A part with a name but no bytes is an empty file, which is refused as such.
     return [
-        submissions.Upload(f.stream, f.filename or "")  # type: ignore[arg-type]
+        submissions.Upload(
+            f.stream,  # type: ignore[arg-type]
+            f.filename or "",
+            sha256=uploads.sent_sha256(f.stream),
+        )
         for f in files
         if f.filename
     ]
