@@ -65,6 +65,10 @@ class Action(enum.StrEnum):
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
+    segment_split = "segment_split"
+    segments_merged = "segments_merged"
+    redaction_marked = "redaction_marked"
+    redaction_removed = "redaction_removed"
 
     @property
     def group(self) -> Group:
@@ -100,6 +104,10 @@ _GROUPS: dict[Action, Group] = {
     Action.account_enabled: Group.accounts,
     Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
+    Action.segment_split: Group.review,
+    Action.segments_merged: Group.review,
+    Action.redaction_marked: Group.privacy,
+    Action.redaction_removed: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -125,6 +133,10 @@ _LABELS: dict[Action, str] = {
     Action.account_enabled: "Staff account enabled",
     Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
+    Action.segment_split: "Segment split in two",
+    Action.segments_merged: "Two segments merged",
+    Action.redaction_marked: "Span marked for redaction",
+    Action.redaction_removed: "Redaction mark removed",
 }
 
 

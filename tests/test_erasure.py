@@ -23,6 +23,8 @@ from intake.models import (
     Base,
     Language,
     MachineDraft,
+    RedactionCategory,
+    RedactionMark,
     ReviewState,
     Segment,
     Testimony,
@@ -82,16 +84,28 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     )
     session.add(transcript)
     session.flush()
+    segment = Segment(
+        transcript_id=transcript.id,
+        position=0,
+        start_s=0.0,
+        end_s=1.0,
+        sealed=sealing.seal_segment(key, transcript.id, 0, {"text": "canary", "words": []}),
+        avg_logprob=-0.2,
+        no_speech_prob=0.1,
+        review_state=ReviewState.machine,
+    )
+    session.add(segment)
+    session.flush()
     session.add(
-        Segment(
-            transcript_id=transcript.id,
-            position=0,
+        RedactionMark(
+            testimony_id=testimony.id,
+            segment_id=segment.id,
+            char_start=0,
+            char_end=6,
             start_s=0.0,
             end_s=1.0,
-            sealed=sealing.seal_segment(key, transcript.id, 0, {"text": "canary", "words": []}),
-            avg_logprob=-0.2,
-            no_speech_prob=0.1,
-            review_state=ReviewState.machine,
+            category=RedactionCategory.person,
+            created_by="account:1",
         )
     )
     session.add(
