@@ -145,10 +145,11 @@ def locate(
             return start, end
     if not wanted.strip():
         raise MarkError("no_span")
-    for found in normalise.find(text, wanted):
+    occurrences = normalise.find(text, wanted)
+    for found in occurrences:
         if not _overlaps(*found, existing):
             return found
-    raise MarkError("not_in_text")
+    raise MarkError("overlap" if occurrences else "not_in_text")
 
 
 def new_mark(
