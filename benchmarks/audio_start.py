@@ -69,7 +69,7 @@ def prepare(config: Config, flac: Path, hours: float) -> tuple[str, str]:
     client = public.test_client()
     html = client.get("/").get_data(as_text=True)
     token = _TOKEN.search(html).group(1)  # type: ignore[union-attr]
-    form_token = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html)
+    form_token = re.search(r'name="form_token" value="([^"]+)"', html)
     data = {
         "csrf_token": token,
         "language": "fa",

@@ -117,4 +117,25 @@ def timelines(
             bar.stretches.append(Stretch(start_s, end_s, "low", seg_id, page))
         for mark_start, mark_end in marks.get(seg_id, []):
             bar.stretches.append(Stretch(mark_start, mark_end, "redact", seg_id, page))
+    for bar in bars.values():
+        bar.stretches = _joined(bar.stretches, bar.duration_s / WIDTH)
     return list(bars.values())
+
+
+def _joined(stretches: list[Stretch], gap_s: float) -> list[Stretch]:
+    """Join stretches of one kind that touch or lie within a pixel of each other: a run of
+    unsure segments is one stretch linking to its first segment, so the drawing stays small
+    (a badly heard 3-hour recording is not 1,500 links) and each link is wide enough to hit."""
+    joined: list[Stretch] = []
+    last: dict[str, int] = {}
+    for s in sorted(stretches, key=lambda x: (x.start_s, x.kind)):
+        index = last.get(s.kind)
+        if index is not None and s.start_s <= joined[index].end_s + gap_s:
+            prev = joined[index]
+            joined[index] = Stretch(
+                prev.start_s, max(prev.end_s, s.end_s), prev.kind, prev.segment_id, prev.page
+            )
+            continue
+        last[s.kind] = len(joined)
+        joined.append(s)
+    return joined

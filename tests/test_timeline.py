@@ -36,3 +36,16 @@ def test_timeline_links_unsure_and_marked_spans_to_their_page(app: Flask, staff_
     assert "style=" not in svg and "Unsure &lt;at&gt;" in svg
     # The unsure segment runs 0.5-1.0 s of a 2 s recording: a quarter of the width, from 250.
     assert re.search(r'<rect x="250.0" y="12" width="250.0"', svg)
+
+
+def test_touching_stretches_of_one_kind_are_drawn_as_one() -> None:
+    stretches = [
+        timeline.Stretch(0.0, 1.0, "low", 1, 1),
+        timeline.Stretch(1.0, 2.0, "low", 2, 1),
+        timeline.Stretch(1.5, 1.8, "redact", 2, 1),
+        timeline.Stretch(5.0, 6.0, "low", 3, 1),
+    ]
+    assert [
+        (s.kind, s.start_s, s.end_s, s.segment_id)
+        for s in timeline._joined(stretches, 0.01)  # noqa: SLF001
+    ] == [("low", 0.0, 2.0, 1), ("redact", 1.5, 1.8, 2), ("low", 5.0, 6.0, 3)]
