@@ -79,6 +79,11 @@ class Action(enum.StrEnum):
     identity_revealed = "identity_revealed"
     name_released = "name_released"
 
+    segment_split = "segment_split"
+    segments_merged = "segments_merged"
+    redaction_marked = "redaction_marked"
+    redaction_removed = "redaction_removed"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -126,6 +131,11 @@ _GROUPS: dict[Action, Group] = {
     Action.identities_resealed: Group.privacy,
     Action.identity_revealed: Group.privacy,
     Action.name_released: Group.privacy,
+
+    Action.segment_split: Group.review,
+    Action.segments_merged: Group.review,
+    Action.redaction_marked: Group.privacy,
+    Action.redaction_removed: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -164,6 +174,11 @@ _LABELS: dict[Action, str] = {
     Action.identities_resealed: "Identities sealed to a new custodian",
     Action.identity_revealed: "Identity revealed to a custodian, with a written reason",
     Action.name_released: "Name released by a custodian for this record's export",
+
+    Action.segment_split: "Segment split in two",
+    Action.segments_merged: "Two segments merged",
+    Action.redaction_marked: "Span marked for redaction",
+    Action.redaction_removed: "Redaction mark removed",
 }
 
 

@@ -444,6 +444,9 @@ class Segment(Base):
     avg_logprob: Mapped[float] = mapped_column(Float)
     no_speech_prob: Mapped[float] = mapped_column(Float)
     min_word_probability: Mapped[float | None] = mapped_column(Float)
+    # Each word's probability, in order (numbers only, no text): the queue's share of
+    # low-confidence words is counted from these without opening a segment.
+    word_probabilities: Mapped[list[float] | None] = mapped_column(JSON)
     review_state: Mapped[ReviewState] = mapped_column(_enum(ReviewState))
     version: Mapped[int] = mapped_column(Integer, default=1)
     edited_by: Mapped[str | None] = mapped_column(String(64))
@@ -666,3 +669,35 @@ class NameRelease(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
     released_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RedactionCategory(enum.StrEnum):
+    """What a redaction mark hides (SPEC.md section 5)."""
+
+    person = "person"
+    place = "place"
+    date = "date"
+    other = "other"
+
+
+class RedactionMark(Base):
+    """A span of a segment's text to hide in redacted copies, with the times it covers.
+
+    Only offsets and times are stored: the marked words stay in the sealed segment, so this
+    table reveals where something sensitive is said, never what. `start_s`/`end_s` come from
+    the word timestamps the span covers, so an audio copy can be silenced without opening text.
+    """
+
+    __tablename__ = "redaction_mark"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), index=True)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    category: Mapped[RedactionCategory] = mapped_column(_enum(RedactionCategory))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

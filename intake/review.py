@@ -16,11 +16,13 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import audit, lifecycle, transcripts, translation
+from intake import audit, lifecycle, redaction_marks, transcripts, translation
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
     AudioFile,
+    RedactionCategory,
+    RedactionMark,
     ReviewState,
     Segment,
     Testimony,
@@ -66,11 +68,13 @@ class QueueRow:
     segments: int
     approved: int
     low_confidence: int
+    words: int = 0
+    low_words: int = 0
 
     @property
     def low_share(self) -> float:
-        """Share of segments holding a word under the confidence threshold."""
-        return self.low_confidence / self.segments if self.segments else 0.0
+        """Share of words under the confidence threshold: where a reviewer must listen."""
+        return self.low_words / self.words if self.words else 0.0
 
     @property
     def age_days(self) -> int:
@@ -89,6 +93,18 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Span:
+    """A span of a segment's text: a redaction mark (with its id and category) or a
+    suggestion from the removal notes (without)."""
+
+    start: int
+    end: int
+    text: str
+    category: RedactionCategory | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class SegmentView:
     """What the editor shows of one segment."""
 
@@ -102,6 +118,22 @@ class SegmentView:
     version: int
     edited_by: str | None
     approved_by: str | None
+    marks: tuple[Span, ...] = ()
+    suggestions: tuple[Span, ...] = ()
+
+    @property
+    def redacted(self) -> Markup:
+        """The text with its marked spans in <mark class="redact">, each piece escaped."""
+        out, at = [], 0
+        for span in self.marks:
+            out.append(escape(self.text[at : span.start]))
+            out.append(
+                Markup('<mark class="redact cat-%s">%s</mark>')
+                % (span.category or "other", self.text[span.start : span.end])
+            )
+            at = span.end
+        out.append(escape(self.text[at:]))
+        return Markup("").join(out)
 
     @property
     def has_low(self) -> bool:
@@ -181,11 +213,44 @@ def queue(
         QueueRow(p, s, lang.value, created, n or 0, a or 0, lo or 0)
         for p, s, lang, created, n, a, lo in session.execute(query).all()
     ]
+    rows = _with_word_counts(session, rows, threshold)
     if order == "worst":
         rows.sort(key=lambda r: (-r.low_share, r.created_at))
     else:
         rows.sort(key=lambda r: r.created_at, reverse=order == "newest")
     return rows
+
+
+def _with_word_counts(session: Session, rows: list[QueueRow], threshold: float) -> list[QueueRow]:
+    """Add each row's words and words under `threshold`, from the clear probabilities (a
+    threshold set in the configuration can change, so the count is made at reading time)."""
+    if not rows:
+        return rows
+    words: dict[str, list[int]] = {r.pseudonym: [0, 0] for r in rows}
+    probabilities = session.execute(
+        select(Testimony.pseudonym, Segment.word_probabilities)
+        .join(Transcript, Transcript.testimony_id == Testimony.id)
+        .join(Segment, Segment.transcript_id == Transcript.id)
+        .where(Testimony.pseudonym.in_(list(words)))
+    )
+    for pseudonym, values in probabilities:
+        if values:
+            counts = words[pseudonym]
+            counts[0] += len(values)
+            counts[1] += sum(1 for p in values if p < threshold)
+    return [
+        QueueRow(
+            r.pseudonym,
+            r.state,
+            r.language,
+            r.created_at,
+            r.segments,
+            r.approved,
+            r.low_confidence,
+            *words[r.pseudonym],
+        )
+        for r in rows
+    ]
 
 
 def find(session: Session, pseudonym: str) -> Testimony:
@@ -234,6 +299,8 @@ def editor(
         base.order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ).all()
     views: dict[int, TranscriptView] = {}
+    marks = redaction_marks.of_segments(session, (row[0].id for row in rows))
+    terms = redaction_marks.removal_terms(key, testimony)
     for seg, transcript, position in rows:
         view = views.get(transcript.id)
         if view is None:
@@ -263,9 +330,21 @@ def editor(
                 seg.version,
                 seg.edited_by,
                 seg.approved_by,
+                *_spans(content.text, marks.get(seg.id, []), terms),
             )
         )
     return EditorPage(list(views.values()), page, pages, total)
+
+
+def _spans(
+    text: str, marks: list[RedactionMark], terms: list[str]
+) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    marked = tuple(
+        Span(m.char_start, m.char_end, text[m.char_start : m.char_end], m.category, m.id)
+        for m in marks
+    )
+    suggested = tuple(Span(a, b, text[a:b]) for a, b in redaction_marks.suggest(text, terms, marks))
+    return marked, suggested
 
 
 def page_of(session: Session, segment_id: int, per_page: int = PAGE_SEGMENTS) -> int:
@@ -289,7 +368,8 @@ def page_of(session: Session, segment_id: int, per_page: int = PAGE_SEGMENTS) ->
     return (before or 0) // per_page + 1
 
 
-def _segment_of(session: Session, testimony: Testimony, segment_id: int) -> Segment:
+def segment_for_change(session: Session, testimony: Testimony, segment_id: int) -> Segment:
+    """The segment to change, locked, if it is the testimony's and its review is open."""
     seg = session.get(Segment, segment_id, with_for_update=True)
     transcript = session.get(Transcript, seg.transcript_id) if seg else None
     if seg is None or transcript is None or transcript.testimony_id != testimony.id:
@@ -299,7 +379,8 @@ def _segment_of(session: Session, testimony: Testimony, segment_id: int) -> Segm
     return seg
 
 
-def _start_review(session: Session, testimony: Testimony, actor: str) -> None:
+def start_review(session: Session, testimony: Testimony, actor: str) -> None:
+    """Move a testimony from `transcribed` to `in_review` at its first change."""
     if testimony.state == TestimonyState.transcribed:
         lifecycle.transition(
             session, testimony, TestimonyState.in_review, actor, Action.review_started
@@ -326,14 +407,14 @@ def save(
         raise ReviewError("empty")
     if len(cleaned) > max_chars:
         raise ReviewError("too_long")
-    seg = _segment_of(session, testimony, segment_id)
+    seg = segment_for_change(session, testimony, segment_id)
     key = transcripts.testimony_key(keyring, testimony)
     current = transcripts.unseal_segment(key, seg)
     if seg.version != version:
         raise Conflict(seg.id, cleaned, current.text, seg.version)
     if cleaned == current.text and seg.review_state != ReviewState.machine:
         return seg  # nothing changed: no new version, no event
-    _start_review(session, testimony, actor)
+    start_review(session, testimony, actor)
     before = seg.review_state
     seg.sealed = transcripts.seal_segment(
         key, seg.transcript_id, seg.position, transcripts.SegmentText(cleaned, current.words)
@@ -342,6 +423,7 @@ def save(
     seg.edited_by = actor
     seg.approved_by = None
     seg.version += 1
+    dropped = redaction_marks.reanchor(session, seg, current.text, cleaned, current.words)
     audit.record_event(
         session,
         testimony.id,
@@ -353,9 +435,72 @@ def save(
             "version": seg.version,
             "from": before.value,
             "to": seg.review_state.value,
+            "marks_dropped": dropped,
         },
     )
     return seg
+
+
+def mark_span(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    segment_id: int,
+    version: int,
+    category: RedactionCategory,
+    actor: str,
+    wanted: str = "",
+    start: int | None = None,
+    end: int | None = None,
+) -> RedactionMark:
+    """Mark a span of one segment for redaction, if its text is still at `version`.
+
+    The span is the browser's selection (`start`, `end`) when it still holds `wanted`, else
+    the first unmarked occurrence of `wanted`. The offsets refer to the text the reviewer saw,
+    so a stale version is refused ("stale") rather than marking other words.
+    """
+    seg = segment_for_change(session, testimony, segment_id)
+    if seg.version != version:
+        raise ReviewError("stale")
+    content = transcripts.unseal_segment(transcripts.testimony_key(keyring, testimony), seg)
+    existing = redaction_marks.of_segments(session, [seg.id]).get(seg.id, [])
+    try:
+        start, end = redaction_marks.locate(content.text, wanted, existing, start, end)
+        mark = redaction_marks.new_mark(
+            testimony, seg, content.text, content.words, start, end, category, existing, actor
+        )
+    except redaction_marks.MarkError as exc:
+        raise ReviewError(exc.reason) from exc
+    session.add(mark)
+    session.flush()
+    audit.record_event(
+        session,
+        testimony.id,
+        actor,
+        Action.redaction_marked,
+        detail={"segment": seg.id, "mark": mark.id, "category": category.value},
+    )
+    return mark
+
+
+def unmark(
+    session: Session, testimony: Testimony, segment_id: int, mark_id: int, version: int, actor: str
+) -> None:
+    """Remove one redaction mark of a segment whose text is still at `version`."""
+    seg = segment_for_change(session, testimony, segment_id)
+    if seg.version != version:
+        raise ReviewError("stale")
+    mark = session.get(RedactionMark, mark_id)
+    if mark is None or mark.segment_id != seg.id:
+        raise ReviewError("not_found")
+    audit.record_event(
+        session,
+        testimony.id,
+        actor,
+        Action.redaction_removed,
+        detail={"segment": seg.id, "mark": mark.id, "category": mark.category.value},
+    )
+    session.delete(mark)
 
 
 def approve(
@@ -365,14 +510,14 @@ def approve(
 
     When it was the last segment not yet approved, the transcript is approved with it.
     """
-    seg = _segment_of(session, testimony, segment_id)
+    seg = segment_for_change(session, testimony, segment_id)
     if seg.version != version:
         raise ReviewError("stale")
     if seg.review_state == ReviewState.approved:
         return seg
     if seg.edited_by == actor:
         raise ReviewError("own_edit")
-    _start_review(session, testimony, actor)
+    start_review(session, testimony, actor)
     before = seg.review_state
     seg.review_state = ReviewState.approved
     seg.approved_by = actor

@@ -148,6 +148,7 @@ def add_transcript(
                 avg_logprob=seg.avg_logprob,
                 no_speech_prob=seg.no_speech_prob,
                 min_word_probability=min((w.probability for w in seg.words), default=None),
+                word_probabilities=[round(float(w.probability), 4) for w in seg.words],
                 review_state=ReviewState.machine,
             )
         )
@@ -195,3 +196,23 @@ def note_progress(session: Session, job_id: int, fraction: float) -> None:
     )
     total = max(files or 1, 1)
     testimony.progress = min(((done or 0) + min(fraction, 1.0)) / total, 1.0)
+
+
+def word_spans(text: str, words: Sequence[Sequence[Any]]) -> list[tuple[int, int] | None]:
+    """Where each timed word [start, end, word, p] sits in `text`, as character offsets.
+
+    Words are looked for in order, each after the previous one, so a corrected text still
+    finds the words it kept; a word the reviewer changed or removed gets None. This is what
+    ties a span of text (a redaction mark, a split point) to the recording's timestamps.
+    """
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for word in words:
+        token = str(word[2]).strip()
+        at = text.find(token, cursor) if token else -1
+        if at < 0:
+            spans.append(None)
+            continue
+        spans.append((at, at + len(token)))
+        cursor = at + len(token)
+    return spans

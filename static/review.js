@@ -57,8 +57,10 @@
     });
   }
 
-  function update(seg, state, version) {
+  function update(seg, state, version, label) {
     seg.className = seg.className.replace(/state-\w+/, "state-" + state);
+    var shown = seg.querySelector(".meta .state");
+    if (shown && label) { shown.textContent = label; }
     Array.prototype.forEach.call(seg.querySelectorAll("input[name=version]"), function (input) {
       input.value = version;
     });
@@ -67,13 +69,14 @@
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     var seg = form.closest("li.segment");
-    if (!seg || !window.fetch) { return; }
+    // Marks, splits and merges change the page's structure: they reload as plain forms.
+    if (!seg || !window.fetch || !form.matches("form.save, form.approve")) { return; }
     ev.preventDefault();
     send(form).then(function (result) {
       if (!result) { return; }
       say(result.data.message || result.data.error || "");
       if (result.ok) {
-        update(seg, result.data.state, result.data.version);
+        update(seg, result.data.state, result.data.version, result.data.label);
         if (form.classList.contains("save")) {
           var approve = seg.querySelector("form.approve");
           if (approve) { approve.remove(); }
@@ -82,6 +85,44 @@
         }
       }
     });
+  });
+
+  // Selecting words in a segment's text fills its mark form; the cursor fills its split form.
+  function field(form, name) { return form && form.querySelector("[name=" + name + "]"); }
+
+  function remember(seg) {
+    var area = seg.querySelector("textarea");
+    var mark = seg.querySelector("details.tools form.mark");
+    var split = seg.querySelector("form.split");
+    if (!area || !mark) { return; }
+    var unsaved = area.value !== area.defaultValue;
+    var from = area.selectionStart, to = area.selectionEnd;
+    if (to > from) {
+      field(mark, "words").value = area.value.slice(from, to).trim();
+      field(mark, "start").value = unsaved ? "" : from;
+      field(mark, "end").value = unsaved ? "" : to;
+      seg.querySelector("details.tools").open = true;
+    }
+    if (split) {
+      field(split, "at").value = unsaved ? "" : from;
+      field(split, "before").value = unsaved ? area.value.slice(from).trim().split(/\s+/).slice(0, 3).join(" ") : "";
+    }
+  }
+
+  segments.forEach(function (seg) {
+    var area = seg.querySelector("textarea");
+    if (!area) { return; }
+    ["select", "mouseup", "keyup"].forEach(function (name) {
+      area.addEventListener(name, function () { remember(seg); });
+    });
+    var words = seg.querySelector("form.mark input.words");
+    if (words) {
+      // Typing words by hand drops the offsets of an earlier selection.
+      words.addEventListener("input", function () {
+        var form = words.form;
+        field(form, "start").value = ""; field(form, "end").value = "";
+      });
+    }
   });
 
   function move(step) {
@@ -108,6 +149,14 @@
     } else if (ev.ctrlKey && ev.key === "Enter") {
       var save = seg.querySelector("form.save");
       if (save) { save.requestSubmit(); } ev.preventDefault();
+    } else if (ev.altKey && (ev.key === "m" || ev.key === "M")) {
+      remember(seg);
+      var mark = seg.querySelector("details.tools form.mark");
+      if (mark && field(mark, "words").value) { mark.requestSubmit(); } ev.preventDefault();
+    } else if (ev.altKey && (ev.key === "s" || ev.key === "S")) {
+      remember(seg);
+      var split = seg.querySelector("form.split");
+      if (split) { split.requestSubmit(); } ev.preventDefault();
     } else if (ev.altKey && (ev.key === "a" || ev.key === "A")) {
       var approve = seg.querySelector("form.approve");
       if (approve) { approve.requestSubmit(); } ev.preventDefault();

@@ -126,13 +126,14 @@ def result_of(texts: Sequence[str], low_word: str | None = None) -> FakeResult:
 
 
 def transcribed_testimony(
-    public_app: Flask, texts: Sequence[str], low_word: str | None = None
+    public_app: Flask, texts: Sequence[str], low_word: str | None = None, **fields: str
 ) -> str:
-    """Submit a short recording through the public form and store a transcript of it, as
-    the worker does; returns the pseudonym of the testimony, now `transcribed`."""
+    """Submit a short recording through the public form (with any other `fields`, such as
+    removal_notes) and store a transcript of it, as the worker does; returns the pseudonym of
+    the testimony, now `transcribed`."""
     client = public_app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    response = submit(client, [(fx.tone_wav(2.0), "a.wav")])
+    response = submit(client, [(fx.tone_wav(2.0), "a.wav")], **fields)
     assert response.status_code == 200, response.status_code
     svc = public_app.extensions["testimony"]
     # The worker's keys: the public app holds no private key.

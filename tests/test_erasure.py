@@ -24,6 +24,8 @@ from intake.models import (
     IdentityReveal,
     Language,
     NameRelease,
+    RedactionCategory,
+    RedactionMark,
     ReviewState,
     Role,
     Segment,
@@ -98,6 +100,18 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     )
     session.add(segment)
     session.flush()
+    session.add(
+        RedactionMark(
+            testimony_id=testimony.id,
+            segment_id=segment.id,
+            char_start=0,
+            char_end=6,
+            start_s=0.0,
+            end_s=1.0,
+            category=RedactionCategory.person,
+            created_by="account:1",
+        )
+    )
     session.add(
         SegmentDraft(
             testimony_id=testimony.id,

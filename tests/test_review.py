@@ -141,16 +141,20 @@ def test_markup_in_a_segment_is_shown_as_text(app: Flask, staff_app: Flask) -> N
 def test_low_confidence_words_are_marked_and_queue_counts_them(
     app: Flask, staff_app: Flask
 ) -> None:
-    pseudonym = transcribed_testimony(app, ["clear words", "one mumbled word"], low_word="mumbled")
+    pseudonym = transcribed_testimony(
+        app, ["clear words", "mumbled once, mumbled"], low_word="mumbled"
+    )
     first, _second = _reviewers(staff_app)
     html = first.get(f"/staff/review/{pseudonym}").get_data(as_text=True)
     assert re.search(r'<mark class="low">\s*mumbled</mark>', html)
     assert '<mark class="low"> clear' not in html
+    # Two words in five are under the threshold: the share counts words, not segments.
     queue = first.get("/staff/review/?order=worst").get_data(as_text=True)
-    assert pseudonym in queue and "50%" in queue
+    assert pseudonym in queue and "40%" in queue
     with staff_app.extensions["testimony"].db.session() as s:
         rows = review.queue(s, 0.5)
         assert [(r.pseudonym, r.segments, r.low_confidence) for r in rows] == [(pseudonym, 2, 1)]
+        assert (rows[0].words, rows[0].low_words, rows[0].low_share) == (5, 2, 0.4)
 
 
 def test_audio_is_streamed_with_byte_ranges(app: Flask, staff_app: Flask) -> None:

@@ -7,16 +7,16 @@ pseudonym; no name, contact or file name of the submitter is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, accounts, review, transcripts
+from intake import access, accounts, review, segmentation, timeline, transcripts
 from intake.config import Config
-from intake.models import AudioFile, Role, Testimony, TestimonyState
+from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.services import request_session, services
 from intake.storage import Store
 
@@ -33,7 +33,32 @@ def review_message(reason: str) -> str:
         "not_found": _("This segment does not exist."),
         "stale": _("The segment changed since you opened it. Please read it again first."),
         "own_edit": _("You edited this segment last: another reviewer must approve it."),
+        "no_span": _("Choose the words to mark first. Nothing was marked."),
+        "not_in_text": _("Those words are not in the segment's saved text. Nothing was marked."),
+        "overlap": _("Those words are marked already."),
+        "split_where": _("Those words are not in the segment. Nothing was split."),
+        "split_edge": _("A split needs words on both sides. Nothing was split."),
+        "no_next": _("There is no next segment in this recording to merge with."),
     }.get(reason, _("This could not be done."))
+
+
+def state_name(state: ReviewState) -> str:
+    """A segment state's label, for the script that updates the page after a save."""
+    return {
+        ReviewState.machine: _("machine"),
+        ReviewState.edited: _("edited"),
+        ReviewState.approved: _("approved"),
+    }[state]
+
+
+def category_labels() -> dict[str, str]:
+    """Redaction categories' labels, in the page's language."""
+    return {
+        "person": _("person"),
+        "place": _("place"),
+        "date": _("date"),
+        "other": _("other"),
+    }
 
 
 def _page_number() -> int:
@@ -47,11 +72,16 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def _version() -> int:
+def _version(name: str = "version") -> int:
     try:
-        return int(request.form.get("version", ""))
+        return int(request.form.get(name, ""))
     except ValueError:
         abort(400)
+
+
+def _offset(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() else None
 
 
 def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
@@ -105,9 +135,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         number = (
             _page_number() if segment_id is None else review.page_of(request_session(), segment_id)
         )
-        view = review.editor(
-            request_session(), services().keyring, testimony, threshold, number
-        )
+        view = review.editor(request_session(), services().keyring, testimony, threshold, number)
+        bars = timeline.timelines(request_session(), testimony, threshold, review.PAGE_SEGMENTS)
         page = render_template(
             "staff/review/editor.html",
             testimony=testimony,
@@ -119,12 +148,26 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             message=message,
             error=error,
             max_chars=config.review_max_segment_chars,
+            timelines=bars,
+            timeline_labels={
+                "timeline": _("Timeline of the recording"),
+                "low": _("Words the machine was unsure of, at"),
+                "redact": _("Marked for redaction, at"),
+            },
+            categories=category_labels(),
         )
         return page, status
 
     @bp.get("/review/<pseudonym>")
     def editor(pseudonym: str) -> tuple[str, int]:
-        done = {"saved": _("Segment saved."), "approved": _("Segment approved.")}
+        done = {
+            "saved": _("Segment saved."),
+            "approved": _("Segment approved."),
+            "marked": _("Marked for redaction."),
+            "unmarked": _("Redaction mark removed."),
+            "split": _("Segment split in two."),
+            "merged": _("Segments merged."),
+        }
         return _editor(_testimony(pseudonym), message=done.get(request.args.get("done", "")))
 
     @bp.post("/review/<pseudonym>/segments/<int:segment_id>")
@@ -160,7 +203,10 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         db.commit()
         if _wants_json():
             return jsonify(
-                version=seg.version, state=seg.review_state.value, message=_("Segment saved.")
+                version=seg.version,
+                state=seg.review_state.value,
+                label=state_name(seg.review_state),
+                message=_("Segment saved."),
             )
         return redirect(
             url_for(
@@ -192,6 +238,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             return jsonify(
                 version=seg.version,
                 state=seg.review_state.value,
+                label=state_name(seg.review_state),
                 testimony_state=testimony.state.value,
                 message=_("Segment approved."),
             )
@@ -205,6 +252,97 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             ),
             303,
         )
+
+    def _change(
+        pseudonym: str, segment_id: int, done: str, act: Callable[[Testimony], int]
+    ) -> ResponseReturnValue:
+        """Run one structural change (marks, split, merge) as a plain form: commit and go
+        back to the segment, or show the editor with the reason and nothing written."""
+        testimony = _testimony(pseudonym)
+        db = request_session()
+        try:
+            landing = act(testimony)
+        except review.ReviewError as exc:
+            db.rollback()
+            status = 409 if exc.reason == "stale" else 400
+            return _editor(
+                testimony, error=review_message(exc.reason), status=status, segment_id=segment_id
+            )
+        db.commit()
+        return redirect(
+            url_for(
+                "staff_review.editor",
+                pseudonym=pseudonym,
+                done=done,
+                page=review.page_of(db, landing),
+                _anchor=f"seg-{landing}",
+            ),
+            303,
+        )
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/marks")
+    def mark(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        category_arg = request.form.get("category", "")
+        if category_arg not in RedactionCategory.__members__:
+            abort(400)
+
+        def act(testimony: Testimony) -> int:
+            review.mark_span(
+                request_session(),
+                services().keyring,
+                testimony,
+                segment_id,
+                _version(),
+                RedactionCategory(category_arg),
+                _me(),
+                wanted=request.form.get("words", "")[: config.review_max_segment_chars],
+                start=_offset("start"),
+                end=_offset("end"),
+            )
+            return segment_id
+
+        return _change(pseudonym, segment_id, "marked", act)
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/marks/<int:mark_id>/remove")
+    def unmark(pseudonym: str, segment_id: int, mark_id: int) -> ResponseReturnValue:
+        def act(testimony: Testimony) -> int:
+            review.unmark(request_session(), testimony, segment_id, mark_id, _version(), _me())
+            return segment_id
+
+        return _change(pseudonym, segment_id, "unmarked", act)
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/split")
+    def split(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        def act(testimony: Testimony) -> int:
+            segmentation.split(
+                request_session(),
+                services().keyring,
+                testimony,
+                segment_id,
+                _version(),
+                _me(),
+                at=_offset("at"),
+                before=request.form.get("before", "")[: config.review_max_segment_chars],
+            )
+            return segment_id
+
+        return _change(pseudonym, segment_id, "split", act)
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/merge")
+    def merge(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        def act(testimony: Testimony) -> int:
+            segmentation.merge(
+                request_session(),
+                services().keyring,
+                testimony,
+                segment_id,
+                _version(),
+                _version("next_version"),
+                _me(),
+            )
+            return segment_id
+
+        return _change(pseudonym, segment_id, "merged", act)
 
     @bp.get("/review/<pseudonym>/audio/<int:position>")
     def audio(pseudonym: str, position: int) -> Response:
