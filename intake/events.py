@@ -65,6 +65,14 @@ class Action(enum.StrEnum):
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
+    access_copy_requested = "access_copy_requested"
+    access_copy_made = "access_copy_made"
+    voice_disguise_set = "voice_disguise_set"
+    retention_settings_changed = "retention_settings_changed"
+    retention_applied = "retention_applied"
+    original_deleted = "original_deleted"
+    machine_drafts_deleted = "machine_drafts_deleted"
+    tombstone_reduced = "tombstone_reduced"
 
     @property
     def group(self) -> Group:
@@ -100,6 +108,14 @@ _GROUPS: dict[Action, Group] = {
     Action.account_enabled: Group.accounts,
     Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
+    Action.access_copy_requested: Group.privacy,
+    Action.access_copy_made: Group.privacy,
+    Action.voice_disguise_set: Group.privacy,
+    Action.retention_settings_changed: Group.privacy,
+    Action.retention_applied: Group.privacy,
+    Action.original_deleted: Group.privacy,
+    Action.machine_drafts_deleted: Group.privacy,
+    Action.tombstone_reduced: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -125,6 +141,14 @@ _LABELS: dict[Action, str] = {
     Action.account_enabled: "Staff account enabled",
     Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
+    Action.access_copy_requested: "Redacted access copy requested",
+    Action.access_copy_made: "Redacted access copy made",
+    Action.voice_disguise_set: "Voice disguise chosen for the access audio",
+    Action.retention_settings_changed: "Retention settings changed",
+    Action.retention_applied: "Retention sweep ran",
+    Action.original_deleted: "Original deleted under the retention rule",
+    Action.machine_drafts_deleted: "Machine drafts deleted after the approved translation",
+    Action.tombstone_reduced: "Withdrawn record reduced to pseudonym and state",
 }
 
 

@@ -59,6 +59,8 @@ class FileKind(StrEnum):
     kept_access = "kept-audio"
     kept_original = "kept-original"
     kept_info = "kept-info"
+    # The redacted (and perhaps voice-disguised) public access copy (`intake.access_copies`).
+    redacted = "redacted"
 
 
 _SUFFIX = {
@@ -67,6 +69,7 @@ _SUFFIX = {
     FileKind.kept_access: ".flac",
     FileKind.kept_original: ".bin",
     FileKind.kept_info: ".json",
+    FileKind.redacted: ".flac",
 }
 _LAYOUT = re.compile(
     r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"

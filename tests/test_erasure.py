@@ -14,11 +14,12 @@ from datetime import date
 from sqlalchemy import JSON, LargeBinary, Text, func, select
 from sqlalchemy.orm import Session
 
-from intake import erasure, sealing, submissions
+from intake import access_copies, erasure, sealing, submissions
 from intake.config import Config
 from intake.consent import ConsentChoices
 from intake.crypto import Keyring
 from intake.db import Database
+from intake.events import Actor
 from intake.models import (
     Base,
     Language,
@@ -103,6 +104,8 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
             model_name="base",
         )
     )
+    session.flush()
+    access_copies.make_access_copies(session, keyring, store, config, testimony.id, Actor.worker)
     session.commit()
     return testimony.id
 
