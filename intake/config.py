@@ -134,6 +134,8 @@ class Config:
     retention_original_days: int = 30
     retention_drop_drafts: bool = True
     retention_tombstone_days: int = 365
+    # The sweep applies the retention rules at most this often (each run writes an event).
+    retention_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         inst = Path(self.instance_path)
@@ -161,6 +163,12 @@ class Config:
     def lock_path(self) -> Path:
         """Folder for the lock files of gates shared by the instance's processes."""
         return self.instance_path / "locks"
+
+    @property
+    def export_path(self) -> Path:
+        """Folder where exports wait to be collected, each named after its record's pseudonym
+        (`T-XXXX-XXXX.zip`, `T-XXXX-XXXX/`); withdrawal removes a record's (`intake.storage`)."""
+        return self.instance_path / "exports"
 
     @property
     def temp_path(self) -> Path:

@@ -571,3 +571,5 @@ class RetentionSettings(Base):
     tombstone_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     updated_by: Mapped[int | None] = mapped_column(Integer)
+    # When the sweep last applied these rules: it applies them at most once an interval.
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -44,6 +44,10 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.roles": {Role.admin},
     "staff_admin.disabled": {Role.admin},
     "staff_admin.reset": {Role.admin},
+    "staff_admin.retention_page": {Role.admin},
+    "staff_admin.retention_save": {Role.admin},
+    "staff_access.records": {Role.archivist},
+    "staff_access.disguise": {Role.archivist},
 }
 
 

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("tombstone_days", sa.Integer(), nullable=False),
         sa.Column("updated_at", intake.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.Integer(), nullable=True),
+        sa.Column("applied_at", intake.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_settings")),
     )
     with op.batch_alter_table("testimony", schema=None) as batch_op:
