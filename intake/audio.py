@@ -28,6 +28,7 @@ FFmpeg parses hostile input here. Its exposure is kept small on purpose:
 from __future__ import annotations
 
 import io
+import math
 import re
 import struct
 from collections.abc import Iterator
@@ -282,6 +283,19 @@ def make_access_copy(
     _blank_flac_metadata(dest)
     dest.seek(0)
     return info
+
+
+def write_access_flac(frames: Iterator[AudioFrame], dest: SeekableFile) -> float:
+    """Encode decoded `frames` into the empty `dest` in the access format, with no tags, and
+    return the seconds written: for copies made from an access copy (`intake.redaction`)."""
+    if dest.seek(0, io.SEEK_END) != 0:
+        raise ValueError("dest must be empty")
+    output = av.open(dest, mode="w", format=ACCESS_FORMAT, container_options=_MUXER_OPTIONS)
+    with output:
+        seconds = _encode_all(frames, output, math.inf)
+    _blank_flac_metadata(dest)
+    dest.seek(0)
+    return seconds
 
 
 def _transcode(

@@ -141,6 +141,23 @@ class Config:
     secure_cookies: bool = False
     testing: bool = False
 
+    # Redacted access copies (`intake.redaction`): seconds of audio removed on each side of a
+    # marked span, silence (0) or a tone of this frequency, and the voice disguise's pitch
+    # move (semitones, up) and formant ratio.
+    redaction_margin_s: float = 0.15
+    redaction_tone_hz: float = 0.0
+    disguise_semitones: float = 4.0
+    disguise_formant_ratio: float = 1.12
+    # Retention defaults (`intake.retention`), until an admin saves settings of their own:
+    # days after archiving before an original is deleted where consent does not allow
+    # keeping it, whether machine drafts go once a translation is approved, and days after
+    # withdrawal before the tombstone is reduced to pseudonym and "withdrawn".
+    retention_original_days: int = 30
+    retention_drop_drafts: bool = True
+    retention_tombstone_days: int = 365
+    # The sweep applies the retention rules at most this often (each run writes an event).
+    retention_interval_s: float = 3600.0
+
     def __post_init__(self) -> None:
         inst = Path(self.instance_path)
         object.__setattr__(self, "instance_path", inst)
@@ -174,6 +191,12 @@ class Config:
     def lock_path(self) -> Path:
         """Folder for the lock files of gates shared by the instance's processes."""
         return self.instance_path / "locks"
+
+    @property
+    def export_path(self) -> Path:
+        """Folder where exports wait to be collected, each named after its record's pseudonym
+        (`T-XXXX-XXXX.zip`, `T-XXXX-XXXX/`); withdrawal removes a record's (`intake.storage`)."""
+        return self.instance_path / "exports"
 
     @property
     def temp_path(self) -> Path:

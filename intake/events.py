@@ -84,6 +84,15 @@ class Action(enum.StrEnum):
     redaction_marked = "redaction_marked"
     redaction_removed = "redaction_removed"
 
+    access_copy_requested = "access_copy_requested"
+    access_copy_made = "access_copy_made"
+    voice_disguise_set = "voice_disguise_set"
+    retention_settings_changed = "retention_settings_changed"
+    retention_applied = "retention_applied"
+    original_deleted = "original_deleted"
+    machine_drafts_deleted = "machine_drafts_deleted"
+    tombstone_reduced = "tombstone_reduced"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -136,6 +145,15 @@ _GROUPS: dict[Action, Group] = {
     Action.segments_merged: Group.review,
     Action.redaction_marked: Group.privacy,
     Action.redaction_removed: Group.privacy,
+
+    Action.access_copy_requested: Group.privacy,
+    Action.access_copy_made: Group.privacy,
+    Action.voice_disguise_set: Group.privacy,
+    Action.retention_settings_changed: Group.privacy,
+    Action.retention_applied: Group.privacy,
+    Action.original_deleted: Group.privacy,
+    Action.machine_drafts_deleted: Group.privacy,
+    Action.tombstone_reduced: Group.privacy,
 }
 
 _LABELS: dict[Action, str] = {
@@ -179,6 +197,15 @@ _LABELS: dict[Action, str] = {
     Action.segments_merged: "Two segments merged",
     Action.redaction_marked: "Span marked for redaction",
     Action.redaction_removed: "Redaction mark removed",
+
+    Action.access_copy_requested: "Redacted access copy requested",
+    Action.access_copy_made: "Redacted access copy made",
+    Action.voice_disguise_set: "Voice disguise chosen for the access audio",
+    Action.retention_settings_changed: "Retention settings changed",
+    Action.retention_applied: "Retention sweep ran",
+    Action.original_deleted: "Original deleted under the retention rule",
+    Action.machine_drafts_deleted: "Machine drafts deleted after the approved translation",
+    Action.tombstone_reduced: "Withdrawn record reduced to pseudonym and state",
 }
 
 

@@ -118,6 +118,8 @@ class JobKind(enum.StrEnum):
 
     transcribe = "transcribe"
     translate_draft = "translate_draft"
+    # Make (again) the redacted public access copy of a testimony (`intake.access_copies`).
+    redact = "redact"
 
 
 class JobStatus(enum.StrEnum):
@@ -192,6 +194,8 @@ class Testimony(Base):
     removal_notes: Mapped[bytes | None] = mapped_column(LargeBinary, info=ERASE)
     progress: Mapped[float | None] = mapped_column(Float)
     attention_reason: Mapped[str | None] = mapped_column(Text, info=ERASE)
+    # Chosen by an archivist: the public access audio is voice-disguised (`intake.redaction`).
+    disguise_voice: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -701,3 +705,49 @@ class RedactionMark(Base):
     category: Mapped[RedactionCategory] = mapped_column(_enum(RedactionCategory))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AccessCopy(Base):
+    """The redacted public access copy of one audio file: the audio (an encrypted store file,
+    `FileKind.redacted`) and its transcript with the marked spans replaced (sealed here).
+
+    Each copy names the SHA-256 of the access audio it was made from and of the audio it is,
+    and a digest of the marks it applied, so a copy made before the marks changed is known.
+    """
+
+    __tablename__ = "access_copy"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), unique=True)
+    audio_name: Mapped[str] = mapped_column(String(64))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    copy_sha256: Mapped[str] = mapped_column(String(64))
+    marks_sha256: Mapped[str] = mapped_column(String(64))
+    marks: Mapped[int] = mapped_column(Integer)
+    removed_s: Mapped[float] = mapped_column(Float)
+    disguised: Mapped[bool] = mapped_column(Boolean)
+    sealed_text: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RetentionSettings(Base):
+    """How long things are kept (SPEC.md section 6): one row, edited by admins, its defaults
+    from the configuration. A missing row means the configured defaults."""
+
+    __tablename__ = "retention_settings"
+    __table_args__ = {"info": {"erase": "keep", "why": "settings, of no testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Days after archiving before the encrypted original is deleted where consent does not
+    # allow keeping it.
+    original_days: Mapped[int] = mapped_column(Integer)
+    # Whether machine drafts are deleted once the translation is approved.
+    drop_drafts: Mapped[bool] = mapped_column(Boolean)
+    # Days after withdrawal before the tombstone is reduced to pseudonym and "withdrawn".
+    tombstone_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+    # When the sweep last applied these rules: it applies them at most once an interval.
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -34,6 +34,8 @@ TRANSCRIBE_QUEUE = "transcribe"
 ROUTES: dict[JobKind, tuple[str, str]] = {
     JobKind.transcribe: ("workers.transcription.run_transcription", TRANSCRIBE_QUEUE),
     JobKind.translate_draft: ("workers.drafts.run_translation_draft", TRANSCRIBE_QUEUE),
+    # Audio work like transcription, so it shares that queue (and every worker's default).
+    JobKind.redact: ("workers.redaction.run_redaction", TRANSCRIBE_QUEUE),
 }
 
 

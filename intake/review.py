@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import audit, lifecycle, redaction_marks, transcripts, translation
+from intake import access_copies, audit, lifecycle, redaction_marks, transcripts, translation
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
@@ -565,3 +565,5 @@ def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> N
             Action.transcript_approved,
         )
         translation.queue_drafts(session, testimony)
+        # The marks are final now: make the redacted public access copy from them.
+        access_copies.request_access_copy(session, testimony.id, actor)

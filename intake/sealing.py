@@ -305,3 +305,28 @@ def open_totp_secret(keyring: Keyring, account_id: int, sealed: bytes) -> str:
     """A TOTP secret sealed by `seal_totp_secret`."""
     key = crypto.derive_key(keyring.staff_key, b"staff-account-secrets")
     return crypto.unseal(key, sealed, f"totp:{account_id}".encode()).decode()
+
+
+# --- redacted access copies' text ------------------------------------------------------------
+
+
+def _access_text_context(testimony_id: int, audio_file_id: int) -> bytes:
+    return f"access_copy:{testimony_id}:{audio_file_id}".encode()
+
+
+def seal_access_text(
+    key: bytes, testimony_id: int, audio_file_id: int, payload: dict[str, Any]
+) -> bytes:
+    """Seal the redacted text of an access copy, bound to its testimony and audio file. Sealed
+    although redacted: redaction is a reviewer's judgement, and may have missed something."""
+    return _seal_json(key, payload, _access_text_context(testimony_id, audio_file_id))
+
+
+def open_access_text(
+    key: bytes, testimony_id: int, audio_file_id: int, sealed: bytes
+) -> dict[str, Any]:
+    """The redacted text sealed by `seal_access_text`."""
+    value: dict[str, Any] = _open_json(
+        key, sealed, _access_text_context(testimony_id, audio_file_id)
+    )
+    return value

@@ -59,6 +59,8 @@ class FileKind(StrEnum):
     kept_access = "kept-audio"
     kept_original = "kept-original"
     kept_info = "kept-info"
+    # The redacted (and perhaps voice-disguised) public access copy (`intake.access_copies`).
+    redacted = "redacted"
 
 
 _SUFFIX = {
@@ -67,6 +69,7 @@ _SUFFIX = {
     FileKind.kept_access: ".flac",
     FileKind.kept_original: ".bin",
     FileKind.kept_info: ".json",
+    FileKind.redacted: ".flac",
 }
 _LAYOUT = re.compile(
     r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"
@@ -289,3 +292,34 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_PSEUDONYM = re.compile(r"^T-[0-9A-Z]{4}-[0-9A-Z]{4}$")
+
+
+def waiting_exports(export_root: Path, pseudonym: str) -> list[Path]:
+    """The exports of one record waiting under `export_root`: entries named the pseudonym, or
+    the pseudonym followed by ".", "-" or "_" (`T-7K3M-Q9XD.zip`, `T-7K3M-Q9XD_bag/`)."""
+    if not _PSEUDONYM.match(pseudonym):
+        raise StorageError(f"bad pseudonym {pseudonym!r}")
+    if not export_root.is_dir():
+        return []
+    found = []
+    for entry in export_root.iterdir():
+        rest = entry.name.removeprefix(pseudonym)
+        if entry.name.startswith(pseudonym) and (rest == "" or rest[0] in ".-_"):
+            found.append(entry)
+    return sorted(found)
+
+
+def remove_exports(export_root: Path, pseudonym: str) -> int:
+    """Remove every export of a record waiting under `export_root` (withdrawal); returns how
+    many entries went. Links are removed, never followed."""
+    removed = 0
+    for entry in waiting_exports(export_root, pseudonym):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed

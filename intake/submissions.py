@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -491,11 +492,15 @@ def _discard_added(
 _WITHDRAW_TRIES = 5
 
 
-def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
+def withdraw(
+    session: Session, store: Store, testimony: Testimony, export_path: Path | None = None
+) -> None:
     """Withdraw consent: destroy the key, delete content and identity, keep a tombstone.
 
     The key is destroyed in the committed transaction first; the files, already unreadable,
-    are deleted after. A crash in between leaves only ciphertext, which the sweep removes.
+    are deleted after, with their derived copies (the testimony's folder holds the redacted
+    access copies too) and any export waiting under `export_path`. A crash in between leaves
+    only ciphertext, which the sweep removes, and exports, which the sweep removes too.
     A concurrent change of state (audio added, a worker starting) makes one try lose cleanly
     (`lifecycle.StaleState`); the withdrawal then starts again from the new state.
     """
@@ -510,6 +515,8 @@ def withdraw(session: Session, store: Store, testimony: Testimony) -> None:
     else:
         raise lifecycle.StaleState(f"{testimony.pseudonym}: withdrawal kept losing")
     store.delete_testimony(testimony.storage_id)
+    if export_path is not None:
+        storage.remove_exports(export_path, testimony.pseudonym)
 
 
 def _withdraw_once(session: Session, testimony: Testimony) -> None:

@@ -61,6 +61,11 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_custodian.index": {Role.custodian},
     "staff_custodian.reveal": {Role.custodian},
     "staff_custodian.release": {Role.custodian},
+
+    "staff_admin.retention_page": {Role.admin},
+    "staff_admin.retention_save": {Role.admin},
+    "staff_access.records": {Role.archivist},
+    "staff_access.disguise": {Role.archivist},
 }
 
 

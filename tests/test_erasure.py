@@ -14,11 +14,12 @@ from datetime import date
 from sqlalchemy import JSON, LargeBinary, Text, func, select
 from sqlalchemy.orm import Session
 
-from intake import accounts, custodians, erasure, sealing, submissions
+from intake import access_copies, accounts, custodians, erasure, sealing, submissions
 from intake.config import Config
 from intake.consent import ConsentChoices
 from intake.crypto import Keyring
 from intake.db import Database
+from intake.events import Actor
 from intake.models import (
     Base,
     IdentityReveal,
@@ -138,6 +139,8 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     reveal.reason_sealed = sealing.seal_reveal_reason(keyring, reveal.id, "a checked reason")
     sealed_name = sealing.seal_released_name(keyring, testimony.id, "Canary Name")
     session.add(NameRelease(testimony_id=testimony.id, sealed=sealed_name, account_id=1))
+    session.flush()
+    access_copies.make_access_copies(session, keyring, store, config, testimony.id, Actor.worker)
     session.commit()
     return testimony.id
 

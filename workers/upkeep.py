@@ -7,8 +7,11 @@ withdrawn testimony whose deletion was interrupted. It also removes the files ke
 forms that were never finished in time, and forgets receipt codes never confirmed. With the
 embedded SQLite broker it deletes the messages that broker has handed out: kombu's SQLAlchemy
 transport only marks a delivered message invisible and never deletes it, so its table would
-grow by one row per job forever. Every worker runs the sweep in a thread of its main process;
-the operations are atomic updates, so several workers sweeping at once is harmless.
+grow by one row per job forever. It applies the retention rules (`intake.retention`, at most
+once an interval, each run an event) and removes exports still waiting for a withdrawn
+record (a withdrawal interrupted before it got to them). Every worker runs the sweep in a
+thread of its main process; the operations are atomic updates, so several workers sweeping at
+once is harmless.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import threading
 from flask import Flask
 from sqlalchemy import create_engine, inspect, select, text
 
-from intake import form_tokens, jobs, lifecycle, spool
+from intake import form_tokens, jobs, lifecycle, retention, spool, storage
 from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
@@ -47,8 +50,10 @@ def run_once(svc: Services) -> dict[str, int]:
                     {"job": job_id},
                 )
         forgotten = form_tokens.sweep(session, cfg.receipt_keep_s)
+    with svc.db.session() as session:
+        retained = retention.apply(session, svc.store, cfg)
     published = jobs.publish_pending(svc.db, svc.publish)
-    removed = remove_orphans(svc)
+    removed = remove_orphans(svc) + remove_withdrawn_exports(svc)
     spools = spool.remove_expired(cfg)
     pruned = prune_broker_messages(cfg.broker_url)
     if expired or published or removed or spools or forgotten or pruned:
@@ -70,7 +75,20 @@ def run_once(svc: Services) -> dict[str, int]:
         "spools": spools,
         "forgotten": forgotten,
         "pruned": pruned,
+        "retention_runs": int(retained is not None),
     }
+
+
+def remove_withdrawn_exports(svc: Services) -> int:
+    """Remove exports still waiting for withdrawn records; returns how many entries went."""
+    root = svc.config.export_path
+    if not root.is_dir() or not any(root.iterdir()):
+        return 0
+    with svc.db.session() as session:
+        withdrawn = session.scalars(
+            select(Testimony.pseudonym).where(Testimony.state == TestimonyState.withdrawn)
+        ).all()
+    return sum(storage.remove_exports(root, pseudonym) for pseudonym in withdrawn)
 
 
 def prune_broker_messages(broker_url: str) -> int:

@@ -408,7 +408,7 @@ def make_blueprint(config: Config) -> Blueprint:
                 testimony, code, error=_("Please tick the box to confirm."), status=400
             )
         svc = services()
-        submissions.withdraw(request_session(), svc.store, testimony)
+        submissions.withdraw(request_session(), svc.store, testimony, svc.config.export_path)
         return make_response(render_template("public/withdrawn.html", testimony=testimony))
 
     @bp.post("/receipt/consent")

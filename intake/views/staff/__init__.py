@@ -64,7 +64,16 @@ def init_app(app: Flask, config: Config) -> None:
         response.headers["Pragma"] = "no-cache"
         return response
 
-    from intake.views.staff import admin, auth, custodian, glossary, home, review, translate
+    from intake.views.staff import (
+        access_copies,
+        admin,
+        auth,
+        custodian,
+        glossary,
+        home,
+        review,
+        translate,
+    )
 
     for make in (
         auth.make_blueprint,
@@ -74,6 +83,7 @@ def init_app(app: Flask, config: Config) -> None:
         translate.make_blueprint,
         glossary.make_blueprint,
         custodian.make_blueprint,
+        access_copies.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(

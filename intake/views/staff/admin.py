@@ -7,14 +7,15 @@ never stored in clear.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, accounts
+from intake import access, accounts, retention
 from intake.config import Config
 from intake.models import Role, StaffAccount
-from intake.services import request_session
+from intake.services import request_session, services
 from intake.views.staff.auth import account_message
 
 
@@ -83,5 +84,36 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         password = accounts.reset(db, account, accounts.actor(current_user.account))
         db.commit()
         return render_template("staff/admin/password.html", account=account, password=password)
+
+    def _retention(error: str | None = None, status: int = 200) -> tuple[str, int]:
+        rules = retention.current(request_session(), services().config)
+        page = render_template(
+            "staff/admin/retention.html", rules=rules, error=error, max_days=retention.MAX_DAYS
+        )
+        return page, status
+
+    @bp.get("/admin/retention")
+    def retention_page() -> tuple[str, int]:
+        return _retention()
+
+    @bp.post("/admin/retention")
+    def retention_save() -> WerkzeugResponse | tuple[str, int]:
+        db = request_session()
+        try:
+            retention.save(
+                db,
+                services().config,
+                request.form.get("original_days"),
+                request.form.get("drop_drafts") == "1",
+                request.form.get("tombstone_days"),
+                accounts.actor(current_user.account),
+            )
+        except retention.RetentionError:
+            db.rollback()
+            return _retention(
+                _("Enter whole days, from 0 to %(most)d.", most=retention.MAX_DAYS), 400
+            )
+        db.commit()
+        return redirect(url_for("staff_admin.retention_page", saved=1), 303)
 
     return bp

@@ -1,0 +1,60 @@
+"""The task that makes a testimony's redacted access copy: it claims, calls and reports.
+
+The work is `intake.access_copies.make_access_copies`; this module only takes the job (an
+atomic claim with a lease, kept alive while the audio is processed), stores the result in the
+transaction that marks the job done while the claim still holds, and records a failure on the
+job. Safe to run twice: a second delivery finds the job claimed or done, and a second run
+replaces the copies with equal ones.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from celery import shared_task
+
+from intake import access_copies, jobs
+from intake.events import Actor
+from intake.models import Job, Testimony
+from intake.services import services
+from workers.transcription import JOB_TASK_OPTIONS, Progress, lease_kept
+
+
+@shared_task(name="workers.redaction.run_redaction", **JOB_TASK_OPTIONS)
+def run_redaction(job_id: int) -> None:
+    """Make (again) the access copies of the job's testimony from its current marks."""
+    svc = services()
+    cfg = svc.config
+    with svc.db.session() as session:
+        held = jobs.claim(session, job_id, cfg.job_lease_s)
+        if held is None:
+            return
+        job = session.get(Job, job_id)
+        testimony = session.get(Testimony, job.testimony_id) if job else None
+        if job is None or testimony is None or testimony.wrapped_key is None:
+            jobs.cancel(session, held)  # withdrawn meanwhile: nothing to copy
+            return
+        if held.attempt > cfg.job_max_attempts:
+            jobs.fail(
+                session, held, job.last_error or "worker died", max_attempts=0, retry_base_s=0
+            )
+            return
+        testimony_id = testimony.id
+    try:
+        with lease_kept(svc, held, Progress()), svc.db.sessions() as session:
+            access_copies.make_access_copies(
+                session, svc.keyring, svc.store, cfg, testimony_id, Actor.worker
+            )
+            if not jobs.complete(session, held):
+                session.rollback()  # another worker took over; its copies count
+                return
+            session.commit()
+    except Exception:  # noqa: BLE001 - every failure is recorded on the job
+        with svc.db.session() as session:
+            jobs.fail(
+                session,
+                held,
+                traceback.format_exc(limit=5),
+                max_attempts=cfg.job_max_attempts,
+                retry_base_s=cfg.job_retry_base_s,
+            )
