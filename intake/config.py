@@ -116,6 +116,14 @@ class Config:
     review_low_confidence: float = 0.5
     # A segment is at most about 15 s of speech; anything this long is not a correction.
     review_max_segment_chars: int = 4000
+    # Archival export (docs/export.md). Exports started from the staff app are written under
+    # `export_path`, one folder per export. Preservation bags are sealed to the archive's
+    # X25519 public key (PyNaCl SealedBox); without that file no preservation bag is written,
+    # and the export says so. The private key never belongs on this server.
+    export_path: Path = UNSET
+    archive_public_key_file: Path = UNSET
+    export_source_organisation: str = "Testimony archive"
+    export_collection_name: str = ""
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False
@@ -136,6 +144,8 @@ class Config:
             "receipt_pepper_file": inst / "secrets" / "receipt.pepper",
             "storage_path": inst / "storage",
             "model_cache_dir": inst / "models",
+            "export_path": inst / "exports",
+            "archive_public_key_file": inst / "secrets" / "archive-public.key",
         }
         for name, derived in paths.items():
             current = getattr(self, name)

@@ -65,6 +65,8 @@ class Action(enum.StrEnum):
     # A move between states with no more specific name (kept for rows written before the
     # vocabulary was closed, whose action was "state:<to_state>").
     state_changed = "state_changed"
+    # The record's access bag (and preservation bag, where consent allows) was exported.
+    exported = "exported"
 
     @property
     def group(self) -> Group:
@@ -100,6 +102,7 @@ _GROUPS: dict[Action, Group] = {
     Action.account_enabled: Group.accounts,
     Action.account_reset: Group.accounts,
     Action.state_changed: Group.processing,
+    Action.exported: Group.export,
 }
 
 _LABELS: dict[Action, str] = {
@@ -125,6 +128,7 @@ _LABELS: dict[Action, str] = {
     Action.account_enabled: "Staff account enabled",
     Action.account_reset: "Staff account's password and second factor reset",
     Action.state_changed: "State changed",
+    Action.exported: "Exported to the archive",
 }
 
 

@@ -29,11 +29,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
 TRANSCRIBE_QUEUE = "transcribe"
+EXPORT_QUEUE = "export"
 
 # Task name and queue per kind. Slow work has its own queue so upkeep never waits behind it.
 ROUTES: dict[JobKind, tuple[str, str]] = {
     JobKind.transcribe: ("workers.transcription.run_transcription", TRANSCRIBE_QUEUE),
     JobKind.translate_draft: ("workers.transcription.run_translation_draft", TRANSCRIBE_QUEUE),
+    # Exports read every approved record and write bags for minutes: never behind a
+    # transcription, never in front of one.
+    JobKind.export: ("workers.export.run_export", EXPORT_QUEUE),
 }
 
 

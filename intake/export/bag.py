@@ -44,6 +44,8 @@ CHUNK = 1024 * 1024
 ALGORITHMS = ("sha256", "sha512")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _BAGIT_LOCK = threading.Lock()
+#: Errors that mean "no room": a full disk, a quota, a file-size limit.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def write_bag(
         raise ExportError(f"{record.pseudonym}: the bag does not validate: {error}") from error
     except OSError as error:
         shutil.rmtree(work, ignore_errors=True)
-        if error.errno == errno.ENOSPC:
+        if error.errno in DISK_FULL:
             raise ExportError(f"{record.pseudonym}: no space left in {out_dir}") from error
         raise ExportError(f"{record.pseudonym}: could not write the bag: {error}") from error
     except BaseException:

@@ -106,6 +106,11 @@ class HistoryEvent:
     detail: dict[str, Any] | None = None
     hash: str | None = None
     prev_hash: str | None = None
+    #: The entry's place in the audit chain, and the actor and staff account id exactly as
+    #: the chain hashed them (`actor` above names staff by `events.staff_ref`).
+    seq: int | None = None
+    chain_actor: str | None = None
+    account_id: int | None = None
 
 
 #: Opens the access audio for reading; called once per export, the stream is closed after.
