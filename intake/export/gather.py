@@ -248,9 +248,7 @@ class Gathered:
     storage_id: str
 
 
-def gather(
-    session: Session, keyring: Keyring, store: Store, testimony: Testimony
-) -> Gathered:
+def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimony) -> Gathered:
     """Everything one record's bags are written from. Raises HeldBack when the record may not
     go yet, ExportError when its data cannot be exported as it stands."""
     consent = consent_terms(testimony)
@@ -279,9 +277,7 @@ def gather(
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
-    translation = (
-        translation_of(session, keyring, testimony, transcript) if transcript else None
-    )
+    translation = translation_of(session, keyring, testimony, transcript) if transcript else None
     key = transcripts.testimony_key(keyring, testimony)
     access_name = redacted or files[0].access_name
     language = transcript.language if transcript else _record_language(testimony, set())

@@ -178,6 +178,7 @@ def perform(
         out_dir.mkdir(parents=True, exist_ok=True)
         for index, pseudonym in enumerate(selected):
             progress(index, len(selected), pseudonym, 0)
+
             def step(number: int, i: int = index, p: str = pseudonym) -> None:
                 progress(i, len(selected), p, number)
 
@@ -272,9 +273,7 @@ def _export_one(
         preserved = True
     step(3)
     with svc.db.session() as session:
-        testimony = session.scalars(
-            select(Testimony).where(Testimony.pseudonym == pseudonym)
-        ).one()
+        testimony = session.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
         if testimony.state not in (TestimonyState.approved, TestimonyState.archived):
             # Withdrawn (or sent back) while its bags were written: they must not stay.
             shutil.rmtree(bag.path, ignore_errors=True)
