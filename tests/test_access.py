@@ -44,6 +44,10 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.roles": {Role.admin},
     "staff_admin.disabled": {Role.admin},
     "staff_admin.reset": {Role.admin},
+    "staff_export.index": {Role.archivist},
+    "staff_export.start": {Role.archivist},
+    "staff_export.progress": {Role.archivist},
+    "staff_export.download": {Role.archivist},
 }
 
 
@@ -81,6 +85,7 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
         "account_id": str(target.id),
         "code": "en",
         "filename": "style.css",
+        "run_id": "1",
     }
     rules = sorted(
         staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"

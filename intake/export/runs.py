@@ -37,7 +37,15 @@ from intake.export.gather import HeldBack, approved_since, consent_terms, gather
 from intake.export.preservation import FOLDER as PRESERVATION
 from intake.export.preservation import Originals, write_preservation_bag
 from intake.export.record import ExportError, ExportRecord
-from intake.models import ExportRun, JobKind, Testimony, TestimonyState, utcnow
+from intake.models import (
+    ExportRun,
+    Job,
+    JobKind,
+    JobStatus,
+    Testimony,
+    TestimonyState,
+    utcnow,
+)
 from intake.services import Services
 
 #: Steps of one record, for a per-record progress bar.
@@ -59,28 +67,53 @@ def _no_progress(done: int, total: int, pseudonym: str, step: int) -> None:
 def start(
     session: Session,
     *,
-    out_dir: Path,
+    out_dir: Path | None = None,
+    export_root: Path | None = None,
     requested_by: str,
     since: date | None = None,
     pseudonyms: list[str] | None = None,
     queue: bool = False,
 ) -> ExportRun:
-    """Record an export; with `queue`, add its job (published after the caller commits)."""
+    """Record an export into `out_dir`, or into a folder of its own under `export_root`;
+    with `queue`, add its job (published after the caller commits)."""
     run = ExportRun(
         requested_by=requested_by,
         since=since,
         pseudonyms=sorted(set(pseudonyms)) if pseudonyms else None,
-        out_dir=str(out_dir),
+        out_dir=str(out_dir or ""),
         total=0,
         done=0,
     )
     session.add(run)
     session.flush()
+    if out_dir is None:
+        if export_root is None:
+            raise ValueError("an export needs a folder")
+        run.out_dir = str(export_root / folder_name(run.id))
     if queue:
         job = jobs.enqueue(session, None, JobKind.export)
         session.flush()
         run.job_id = job.id
     return run
+
+
+def folder_name(run_id: int) -> str:
+    """The folder (and download) name of an export started from the staff app."""
+    return f"export-{run_id:05d}"
+
+
+def status(session: Session, run: ExportRun) -> str:
+    """`queued`, `running`, `done` or `failed`: what the archivist's page shows."""
+    if run.error:
+        return "failed"
+    if run.finished_at is not None:
+        return "done"
+    job = session.get(Job, run.job_id) if run.job_id is not None else None
+    if job is not None and job.status == JobStatus.failed:
+        return "failed"
+    if job is not None and job.status == JobStatus.queued and run.total == 0:
+        return "queued"
+    return "running"
 
 
 def _choose(session: Session, run: ExportRun) -> list[str]:

@@ -64,13 +64,14 @@ def init_app(app: Flask, config: Config) -> None:
         response.headers["Pragma"] = "no-cache"
         return response
 
-    from intake.views.staff import admin, auth, home, review
+    from intake.views.staff import admin, auth, export, home, review
 
     for make in (
         auth.make_blueprint,
         home.make_blueprint,
         review.make_blueprint,
         admin.make_blueprint,
+        export.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(
