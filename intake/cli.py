@@ -171,8 +171,11 @@ def export(out_dir: Path, since: datetime | None, pseudonyms: tuple[str, ...]) -
     click.echo(f"exported {len(outcome['exported'])} record(s) to {out_dir}")
     for held in outcome["held_back"]:
         click.echo(f"held back: {held['message']}")
-    for note in outcome["notes"]:
-        click.echo(f"note: {note}")
+    if runs.NO_ARCHIVE_KEY in outcome["notes"]:
+        click.echo(
+            "note: no preservation bags were written: no archive public key at "
+            f"{cfg.archive_public_key_file} (docs/export.md)"
+        )
 
 
 @main.group()

@@ -51,6 +51,9 @@ from intake.services import Services
 #: Steps of one record, for a per-record progress bar.
 STEPS = ("gather", "access bag", "preservation bag", "archived")
 
+#: A note on the outcome: no preservation bag was written, for want of the archive's key.
+NO_ARCHIVE_KEY = "no_archive_key"
+
 #: Called with (records done, records in all, pseudonym, step index in STEPS).
 ProgressCallback = Callable[[int, int, str, int], None]
 
@@ -202,10 +205,7 @@ def perform(
     public_key = _archive_key(cfg.archive_public_key_file)
     outcome = _Outcome([], [], [], [])
     if public_key is None:
-        outcome.notes.append(
-            "no preservation bags: no archive public key at "
-            f"{cfg.archive_public_key_file.name} (see docs/export.md)"
-        )
+        outcome.notes.append(NO_ARCHIVE_KEY)
     entries: list[CatalogueEntry] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

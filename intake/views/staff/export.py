@@ -59,9 +59,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         db = request_session()
         recent = db.scalars(select(ExportRun).order_by(ExportRun.id.desc()).limit(RECENT)).all()
         rows = [(run, runs.status(db, run)) for run in recent]
-        page = render_template(
-            "staff/export/index.html", rows=rows, error=error, form=request.form
-        )
+        page = render_template("staff/export/index.html", rows=rows, error=error, form=request.form)
         return page, status
 
     @bp.get("/export/")
@@ -105,7 +103,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             state=state,
             held=[(h["pseudonym"], _reason(h.get("reason"))) for h in held],
             exported=(run.outcome or {}).get("exported", []),
-            notes=(run.outcome or {}).get("notes", []),
+            no_archive_key=runs.NO_ARCHIVE_KEY in (run.outcome or {}).get("notes", []),
         )
 
     @bp.get("/export/<int:run_id>/download")
