@@ -129,6 +129,8 @@ def export(out_dir: Path, since: datetime | None, pseudonyms: tuple[str, ...]) -
     from intake.export import runs
     from intake.models import utcnow
 
+    # bagit logs every file it hashes; the progress bars say enough.
+    logging.getLogger("bagit").setLevel(logging.WARNING)
     cfg = _config()
     app = create_app(cfg, "worker")
     svc = app.extensions["testimony"]
