@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -102,6 +104,90 @@ def status(as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     click.echo(operations.format_report(report))
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the bags and the catalogue.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Records approved on or after this day (YYYY-MM-DD), exported before or not.",
+)
+@click.option(
+    "--id",
+    "pseudonyms",
+    multiple=True,
+    help="Export this record (a pseudonym); repeat for several. Never overrides consent.",
+)
+def export(out_dir: Path, since: datetime | None, pseudonyms: tuple[str, ...]) -> None:
+    """Export approved records as BagIt bags with a catalogue (docs/export.md).
+
+    Without --id or --since: every approved record not yet exported. Records that may not go
+    (withdrawn, not approved, unconsented, under embargo) are held back and listed, whatever
+    the command line names."""
+    from tqdm import tqdm
+
+    from intake import create_app
+    from intake.events import Actor
+    from intake.export import runs
+    from intake.models import utcnow
+
+    # bagit logs every file it hashes; the progress bars say enough.
+    logging.getLogger("bagit").setLevel(logging.WARNING)
+    cfg = _config()
+    app = create_app(cfg, "worker")
+    svc = app.extensions["testimony"]
+    try:
+        with svc.db.session() as session:
+            run_id = runs.start(
+                session,
+                out_dir=out_dir.resolve(),
+                requested_by=Actor.operator.value,
+                since=since.date() if since else None,
+                pseudonyms=list(pseudonyms) or None,
+            ).id
+        bars: dict[str, tqdm] = {}
+
+        def progress(done: int, total: int, pseudonym: str, step: int) -> None:
+            overall = bars.get("total")
+            if overall is None:
+                overall = bars["total"] = tqdm(total=total, unit="record", desc="export")
+            overall.n = done
+            overall.refresh()
+            record = bars.get("record")
+            if record is None or record.desc != pseudonym:
+                if record is not None:
+                    record.close()
+                record = bars["record"] = tqdm(
+                    total=len(runs.STEPS), desc=pseudonym, leave=False, position=1
+                )
+            record.n = min(step, len(runs.STEPS))
+            record.set_postfix_str(runs.STEPS[min(step, len(runs.STEPS) - 1)])
+
+        try:
+            outcome = runs.perform(svc, run_id, utcnow().date(), progress)
+        except runs.ExportFailed as exc:
+            raise click.ClickException(f"export failed: {exc}") from exc
+        finally:
+            for bar in bars.values():
+                bar.close()
+    finally:
+        svc.db.dispose()
+    click.echo(f"exported {len(outcome['exported'])} record(s) to {out_dir}")
+    for held in outcome["held_back"]:
+        click.echo(f"held back: {held['message']}")
+    if runs.NO_ARCHIVE_KEY in outcome["notes"]:
+        click.echo(
+            "note: no preservation bags were written: no archive public key at "
+            f"{cfg.preservation_public_key_file} (docs/export.md)"
+        )
 
 
 @main.group()

@@ -137,6 +137,15 @@ class Config:
     # cost is stored with the locked key. libsodium's "moderate": about a second, 256 MiB.
     custodian_kdf_passes: int = 3
     custodian_kdf_mib: int = 256
+    # Archival export (docs/export.md). Exports started from the staff app are written under
+    # `export_path`, one folder per export. Preservation bags are sealed to the receiving
+    # archive's X25519 public key (PyNaCl SealedBox), a key of the preservation system, not
+    # this server's archive key pair: its private half never belongs on this server. Without
+    # that file no preservation bag is written, and the export says so.
+    export_path: Path = UNSET
+    preservation_public_key_file: Path = UNSET
+    export_source_organisation: str = "Testimony archive"
+    export_collection_name: str = ""
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False
@@ -176,6 +185,8 @@ class Config:
             "receipt_pepper_file": inst / "secrets" / "receipt.pepper",
             "storage_path": inst / "storage",
             "model_cache_dir": inst / "models",
+            "export_path": inst / "exports",
+            "preservation_public_key_file": inst / "secrets" / "preservation-public.key",
         }
         for name, derived in paths.items():
             current = getattr(self, name)
@@ -191,12 +202,6 @@ class Config:
     def lock_path(self) -> Path:
         """Folder for the lock files of gates shared by the instance's processes."""
         return self.instance_path / "locks"
-
-    @property
-    def export_path(self) -> Path:
-        """Folder where exports wait to be collected, each named after its record's pseudonym
-        (`T-XXXX-XXXX.zip`, `T-XXXX-XXXX/`); withdrawal removes a record's (`intake.storage`)."""
-        return self.instance_path / "exports"
 
     @property
     def temp_path(self) -> Path:

@@ -737,3 +737,86 @@ def unlock_with_passphrase(locked: bytes, passphrase: str) -> bytes:
         return bytes(SecretBox(key).decrypt(locked[_LOCK_HEADER.size :]))
     except CryptoError as exc:
         raise DecryptionError("wrong passphrase") from exc
+
+
+# --- sealing to the archive's public key (preservation bags) ---------------------------------
+# A file for the archive, readable only with its X25519 private key, which never comes here:
+# a fresh stream key sealed to the archive's public key (libsodium sealed box), then the
+# content in chunks with libsodium's secretstream (XChaCha20-Poly1305), the last chunk tagged
+# final so that a cut-off file is detected. Any libsodium binding can open it (docs/export.md).
+
+ARCHIVE_MAGIC = b"TSP1"
+_ARCHIVE_HEADER = struct.Struct(">4sI")  # magic, plaintext chunk size
+ARCHIVE_CHUNK_BYTES = 1024 * 1024
+
+
+def load_archive_public_key(path: Path) -> bytes:
+    """The archive's X25519 public key: 32 raw bytes, or their 64 hex digits, in a file."""
+    raw = path.read_bytes().strip()
+    key = bytes.fromhex(raw.decode("ascii")) if len(raw) == 64 else raw
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{path}: not an X25519 public key (32 bytes or 64 hex digits)")
+    return key
+
+
+def new_archive_key_pair() -> tuple[bytes, bytes]:
+    """A fresh (private, public) X25519 key pair, for an archive that has none yet."""
+    from nacl.public import PrivateKey
+
+    private = PrivateKey.generate()
+    return bytes(private), bytes(private.public_key)
+
+
+def seal_to_archive(
+    public_key: bytes, source: BinaryIO, sink: BinaryIO, chunk_bytes: int = ARCHIVE_CHUNK_BYTES
+) -> None:
+    """Encrypt `source` to the archive's public key into `sink`, a chunk at a time."""
+    from nacl import bindings as sodium
+    from nacl.public import PublicKey, SealedBox
+
+    stream_key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    header = sodium.crypto_secretstream_xchacha20poly1305_init_push(state, stream_key)
+    sink.write(_ARCHIVE_HEADER.pack(ARCHIVE_MAGIC, chunk_bytes))
+    sink.write(SealedBox(PublicKey(public_key)).encrypt(stream_key))
+    sink.write(header)
+    chunk = source.read(chunk_bytes)
+    while True:
+        following = source.read(chunk_bytes) if len(chunk) == chunk_bytes else b""
+        tag = (
+            sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+            if following
+            else sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+        )
+        sink.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, tag=tag))
+        if not following:
+            return
+        chunk = following
+
+
+def open_from_archive(private_key: bytes, source: BinaryIO, sink: BinaryIO) -> None:
+    """Decrypt a file written by `seal_to_archive` (the archive's side; used by its tests)."""
+    from nacl import bindings as sodium
+    from nacl.exceptions import CryptoError
+    from nacl.public import PrivateKey, SealedBox
+
+    magic, chunk_bytes = _ARCHIVE_HEADER.unpack(source.read(_ARCHIVE_HEADER.size))
+    if magic != ARCHIVE_MAGIC:
+        raise DecryptionError("not a file sealed to the archive")
+    try:
+        stream_key = SealedBox(PrivateKey(private_key)).decrypt(source.read(32 + 48))
+        state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(
+            state, source.read(sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES), stream_key
+        )
+        stride = chunk_bytes + sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+        while block := source.read(stride):
+            plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, block)
+            sink.write(plain)
+            if tag == sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL:
+                if source.read(1):
+                    raise DecryptionError("data after the final chunk")
+                return
+    except CryptoError as exc:
+        raise DecryptionError("altered, or sealed to another key") from exc
+    raise DecryptionError("the file was cut off before its final chunk")

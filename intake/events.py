@@ -93,6 +93,9 @@ class Action(enum.StrEnum):
     machine_drafts_deleted = "machine_drafts_deleted"
     tombstone_reduced = "tombstone_reduced"
 
+    # The record's access bag (and preservation bag, where consent allows) was exported.
+    exported = "exported"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -154,6 +157,8 @@ _GROUPS: dict[Action, Group] = {
     Action.original_deleted: Group.privacy,
     Action.machine_drafts_deleted: Group.privacy,
     Action.tombstone_reduced: Group.privacy,
+
+    Action.exported: Group.export,
 }
 
 _LABELS: dict[Action, str] = {
@@ -206,6 +211,8 @@ _LABELS: dict[Action, str] = {
     Action.original_deleted: "Original deleted under the retention rule",
     Action.machine_drafts_deleted: "Machine drafts deleted after the approved translation",
     Action.tombstone_reduced: "Withdrawn record reduced to pseudonym and state",
+
+    Action.exported: "Exported to the archive",
 }
 
 

@@ -39,7 +39,7 @@ OUTBOX_KEY = "testimony_outbox"
 
 
 def enqueue(
-    session: Session, testimony_id: int, kind: JobKind, audio_file_id: int | None = None
+    session: Session, testimony_id: int | None, kind: JobKind, audio_file_id: int | None = None
 ) -> Job:
     """Add a job to the outbox; it is published after the surrounding transaction commits."""
     job = Job(

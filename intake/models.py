@@ -120,6 +120,8 @@ class JobKind(enum.StrEnum):
     translate_draft = "translate_draft"
     # Make (again) the redacted public access copy of a testimony (`intake.access_copies`).
     redact = "redact"
+    # An archival export of many records (`intake.export.runs`); its job names no testimony.
+    export = "export"
 
 
 class JobStatus(enum.StrEnum):
@@ -336,7 +338,8 @@ class Job(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    # Unset only for work on many testimonies at once (an export, see `ExportRun`).
+    testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimony.id"), index=True)
     audio_file_id: Mapped[int | None] = mapped_column(ForeignKey("audio_file.id"))
     kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus))
@@ -751,3 +754,35 @@ class RetentionSettings(Base):
     updated_by: Mapped[int | None] = mapped_column(Integer)
     # When the sweep last applied these rules: it applies them at most once an interval.
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ExportRun(Base):
+    """One archival export: what was asked for, where it is written, and how far it got.
+
+    Started from the archivist's page (then a job of kind `export` does the work and points
+    here) or from the command line (no job). Names records by pseudonym only.
+    """
+
+    __tablename__ = "export_run"
+    __table_args__ = {
+        "info": {"erase": "keep", "why": "pseudonyms, counts and reasons of an export, no content"}
+    }
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"), unique=True)
+    # Who started it: `events.staff_ref(account_id)` or "operator" (the command line).
+    requested_by: Mapped[str] = mapped_column(String(64))
+    since: Mapped[date | None] = mapped_column(Date)
+    pseudonyms: Mapped[list[str] | None] = mapped_column(
+        JSON, info=keep("the pseudonyms asked for: no content")
+    )
+    out_dir: Mapped[str] = mapped_column(Text, info=keep("a folder of the server"))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    # {"exported": [pseudonym, ...], "held_back": [{"pseudonym", "reason", "message"}, ...]}
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, info=keep("pseudonyms and reasons only")
+    )
+    error: Mapped[str | None] = mapped_column(Text, info=keep("why an export failed"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
 TRANSCRIBE_QUEUE = "transcribe"
+EXPORT_QUEUE = "export"
 
 # Task name and queue per kind. Slow work has its own queue so upkeep never waits behind it.
 ROUTES: dict[JobKind, tuple[str, str]] = {
@@ -36,6 +37,9 @@ ROUTES: dict[JobKind, tuple[str, str]] = {
     JobKind.translate_draft: ("workers.drafts.run_translation_draft", TRANSCRIBE_QUEUE),
     # Audio work like transcription, so it shares that queue (and every worker's default).
     JobKind.redact: ("workers.redaction.run_redaction", TRANSCRIBE_QUEUE),
+    # Exports read every approved record and write bags for minutes: never behind a
+    # transcription, never in front of one.
+    JobKind.export: ("workers.export.run_export", EXPORT_QUEUE),
 }
 
 

@@ -299,16 +299,30 @@ _PSEUDONYM = re.compile(r"^T-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 
 def waiting_exports(export_root: Path, pseudonym: str) -> list[Path]:
     """The exports of one record waiting under `export_root`: entries named the pseudonym, or
-    the pseudonym followed by ".", "-" or "_" (`T-7K3M-Q9XD.zip`, `T-7K3M-Q9XD_bag/`)."""
+    the pseudonym followed by ".", "-" or "_" (`T-7K3M-Q9XD.zip`, `T-7K3M-Q9XD_bag/`), or a
+    half-written bag of it (`.T-7K3M-Q9XD.partial-…`), at the top or inside an export run's
+    folders (`export-12/T-7K3M-Q9XD/`, `export-12/preservation/T-7K3M-Q9XD/`)."""
     if not _PSEUDONYM.match(pseudonym):
         raise StorageError(f"bad pseudonym {pseudonym!r}")
-    if not export_root.is_dir():
-        return []
-    found = []
-    for entry in export_root.iterdir():
-        rest = entry.name.removeprefix(pseudonym)
-        if entry.name.startswith(pseudonym) and (rest == "" or rest[0] in ".-_"):
-            found.append(entry)
+
+    def matches(name: str) -> bool:
+        name = name.removeprefix(".")
+        rest = name.removeprefix(pseudonym)
+        return name.startswith(pseudonym) and (rest == "" or rest[0] in ".-_")
+
+    found: list[Path] = []
+    folders = [export_root]
+    for _depth in range(3):  # the root, a run's folder, its preservation folder
+        deeper = []
+        for folder in folders:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for entry in folder.iterdir():
+                if matches(entry.name):
+                    found.append(entry)
+                elif entry.is_dir() and not entry.is_symlink():
+                    deeper.append(entry)
+        folders = deeper
     return sorted(found)
 
 

@@ -185,9 +185,11 @@ def note_progress(session: Session, job_id: int, fraction: float) -> None:
     """Note the testimony's progress while job `job_id` transcribes one of its files: whole
     files already transcribed plus `fraction` of this one (what the submitter's page shows)."""
     job = session.get(Job, job_id)
-    testimony = session.get(Testimony, job.testimony_id) if job else None
-    if job is None or testimony is None or job.kind != JobKind.transcribe:
-        return  # a machine draft is not the transcription the submitter is told about
+    if job is None or job.kind != JobKind.transcribe or job.testimony_id is None:
+        return  # a machine draft or an export is not the transcription the submitter sees
+    testimony = session.get(Testimony, job.testimony_id)
+    if testimony is None:
+        return
     files = session.scalar(
         select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
     )

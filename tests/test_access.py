@@ -66,6 +66,11 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.retention_save": {Role.admin},
     "staff_access.records": {Role.archivist},
     "staff_access.disguise": {Role.archivist},
+
+    "staff_export.index": {Role.archivist},
+    "staff_export.start": {Role.archivist},
+    "staff_export.progress": {Role.archivist},
+    "staff_export.download": {Role.archivist},
 }
 
 
@@ -105,6 +110,8 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
         "code": "en",
         "filename": "style.css",
         "term_id": "1",
+
+        "run_id": "1",
     }
     rules = sorted(
         staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"

@@ -61,3 +61,24 @@ def test_the_store_owns_the_file_names(tmp_path: Path) -> None:
             parse_name(name)
         with pytest.raises(StorageError):
             store.path_for("abc123", name)
+
+
+def test_a_records_waiting_exports_are_found_in_run_folders_too(tmp_path: Path) -> None:
+    from intake.storage import remove_exports, waiting_exports
+
+    mine, other = "T-7K3M-Q9XD", "T-0000-0000"
+    root = tmp_path / "exports"
+    for path in (
+        root / f"{mine}.zip",
+        root / "export-3" / mine / "bagit.txt",
+        root / "export-3" / "preservation" / mine / "bagit.txt",
+        root / "export-3" / f".{mine}.partial-x1" / "data",
+        root / "export-3" / other / "bagit.txt",
+        root / "export-3" / "catalogue.csv",
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    assert len(waiting_exports(root, mine)) == 4
+    assert remove_exports(root, mine) == 4
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert left == ["export-3/T-0000-0000/bagit.txt", "export-3/catalogue.csv"]

@@ -38,6 +38,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     app.extensions["celery"] = celery_app
     # Import the task modules so the worker registers them.
     import workers.drafts  # noqa: F401
+    import workers.export  # noqa: F401
     import workers.redaction  # noqa: F401
     import workers.transcription  # noqa: F401
     import workers.upkeep  # noqa: F401

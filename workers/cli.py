@@ -30,7 +30,7 @@ def model() -> None:
 
 
 @main.command()
-@click.option("--queues", default="transcribe,default", show_default=True)
+@click.option("--queues", default="transcribe,export,default", show_default=True)
 @click.option(
     "--concurrency",
     default=1,

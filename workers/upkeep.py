@@ -39,7 +39,9 @@ def run_once(svc: Services) -> dict[str, int]:
         expired = jobs.sweep(session, cfg.job_republish_after_s)
         for job_id in expired:
             job = session.get(Job, job_id)
-            testimony = session.get(Testimony, job.testimony_id) if job else None
+            if job is None or job.testimony_id is None:
+                continue  # an export: its next delivery picks up where it stopped
+            testimony = session.get(Testimony, job.testimony_id)
             if testimony is not None and testimony.state == TestimonyState.transcribing:
                 lifecycle.transition(
                     session,

@@ -69,6 +69,7 @@ def init_app(app: Flask, config: Config) -> None:
         admin,
         auth,
         custodian,
+        export,
         glossary,
         home,
         review,
@@ -84,6 +85,7 @@ def init_app(app: Flask, config: Config) -> None:
         glossary.make_blueprint,
         custodian.make_blueprint,
         access_copies.make_blueprint,
+        export.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(

@@ -1,0 +1,397 @@
+"""Fill an `ExportRecord` from the database: the one place the export reads testimony content.
+
+Everything the bag will hold is gathered here, already cut down to what may leave the archive's
+hands: approved segment text (opened through `intake.transcripts`, which goes through
+`intake.sealing`), staff named by `events.staff_ref` ids (never an email), the consent as it
+stands now, and the record's event history with its audit-chain hashes.
+
+Redaction (SPEC.md sections 6 and 7): the reviewers' marks (`access_copies.marks_for`) are
+applied here to the transcript's text and to its words, the audio is the redacted access copy
+made from the same marks (a record whose copy is missing or older than its marks is held back),
+and a translated segment whose source carries marks is exported as its placeholders only,
+since marks point into the source text and a name may be spelled any way in the translation.
+A name a custodian released for publication is never gathered into the access bag
+(`released_name`): publication with the name is the archive's own decision, outside it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import BinaryIO, cast
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake import access_copies, sealing, transcripts
+from intake.crypto import Keyring
+from intake.events import Action, Actor, Group, staff_ref
+from intake.export.record import (
+    LANGUAGE_NAMES,
+    ConsentTerms,
+    ExportError,
+    ExportRecord,
+    HistoryEvent,
+    Segment,
+    Transcript,
+    Word,
+)
+from intake.models import (
+    AccessCopy,
+    AudioFile,
+    Event,
+    ReviewState,
+    Testimony,
+    TestimonyState,
+    TranslationSegment,
+)
+from intake.models import Segment as SegmentRow
+from intake.models import Transcript as TranscriptRow
+from intake.redaction import Mark, placeholder, redact_text
+from intake.storage import Store
+
+
+class HeldBack(ExportError):
+    """A record that may not go yet for a reason found while gathering it (`reason` is a code
+    of the catalogue's held-back list)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def consent_terms(testimony: Testimony) -> ConsentTerms | None:
+    """The record's consent as the export reads it; None when there is no consent row."""
+    consent = testimony.consent
+    if consent is None:
+        return None
+    return ConsentTerms(
+        archive=consent.archive,
+        transcribe=consent.transcribe,
+        translate=consent.translate,
+        publish_anonymised=consent.publish_anonymised,
+        publish_named=consent.publish_named,
+        embargo_until=consent.embargo_until,
+        wording_version=consent.wording_version,
+        withdrawn=consent.withdrawn_at is not None or testimony.wrapped_key is None,
+    )
+
+
+def _actor_name(event: Event) -> str:
+    if event.actor == Actor.staff and event.account_id is not None:
+        return staff_ref(event.account_id)
+    return str(event.actor)
+
+
+def _in_history(event: Event) -> bool:
+    """Events about exporting are left out of the exported history, so that exporting a record
+    again writes the same history, byte for byte (the catalogue and the log keep them)."""
+    action = Action(event.action)
+    return action.group is not Group.export and event.to_state != TestimonyState.archived.value
+
+
+def history(session: Session, testimony_id: int) -> tuple[HistoryEvent, ...]:
+    """The record's events in the order of the audit chain, with their hashes."""
+    rows = session.scalars(
+        select(Event).where(Event.testimony_id == testimony_id).order_by(Event.seq)
+    ).all()
+    return tuple(
+        HistoryEvent(
+            at=event.at,
+            actor=_actor_name(event),
+            action=str(event.action),
+            from_state=event.from_state,
+            to_state=event.to_state,
+            detail=event.detail,
+            hash=event.hash,
+            prev_hash=event.prev_hash,
+            seq=event.seq,
+            chain_actor=str(event.actor),
+            account_id=event.account_id,
+        )
+        for event in rows
+        if _in_history(event)
+    )
+
+
+def _approved_at(events: tuple[HistoryEvent, ...]) -> datetime | None:
+    moments = [e.at for e in events if e.to_state == TestimonyState.approved.value]
+    return moments[-1] if moments else None
+
+
+def _approver(events: tuple[HistoryEvent, ...]) -> str | None:
+    found = [e.actor for e in events if e.action == Action.transcript_approved.value]
+    return found[-1] if found else None
+
+
+def _words(raw: list[list[object]], offset: float) -> tuple[Word, ...]:
+    words = []
+    for item in raw:
+        start, end, text, probability = item[0], item[1], item[2], item[3]
+        words.append(
+            Word(
+                start=float(cast(float, start)) + offset,
+                end=float(cast(float, end)) + offset,
+                text=str(text).strip(),
+                probability=None if probability is None else float(cast(float, probability)),
+            )
+        )
+    return tuple(words)
+
+
+def approved_transcript(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    files: list[AudioFile],
+    approver: str | None,
+) -> Transcript | None:
+    """The reviewed transcript of every file in order, segment times counted from the start
+    of the whole recording; None unless every segment is approved."""
+    key = transcripts.testimony_key(keyring, testimony)
+    marks = _marks_by_segment(session, testimony.id)
+    segments: list[Segment] = []
+    languages: set[str] = set()
+    offset = 0.0
+    for audio in files:
+        row = session.scalars(
+            select(TranscriptRow).where(TranscriptRow.audio_file_id == audio.id)
+        ).one_or_none()
+        if row is None:
+            return None
+        languages.add(row.language)
+        for seg in session.scalars(
+            select(SegmentRow)
+            .where(SegmentRow.transcript_id == row.id)
+            .order_by(SegmentRow.position)
+        ):
+            if seg.review_state != ReviewState.approved:
+                return None
+            content = transcripts.unseal_segment(key, seg)
+            own = marks.get(seg.id, [])
+            segments.append(
+                Segment(
+                    start=seg.start_s + offset,
+                    end=seg.end_s + offset,
+                    text=redact_text(content.text, own, row.language).strip(),
+                    words=_words(_redact_words(content.words, own, row.language), offset),
+                    review_state=seg.review_state.value,
+                    approved_by=seg.approved_by,
+                )
+            )
+        offset += audio.duration_s
+    language = _record_language(testimony, languages)
+    return Transcript(
+        language=language, segments=tuple(segments), review_state="approved", approved_by=approver
+    )
+
+
+def _marks_by_segment(session: Session, testimony_id: int) -> dict[int, list[Mark]]:
+    found: dict[int, list[Mark]] = {}
+    for mark in access_copies.marks_for(session, testimony_id):
+        found.setdefault(mark.segment_id, []).append(mark)
+    return found
+
+
+def _redact_words(
+    words: list[list[object]], marks: list[Mark], language: str
+) -> list[list[object]]:
+    """The word list with every word spoken inside a marked span replaced by its placeholder:
+    the words carry the text too, and must not give back what the text hides."""
+    out: list[list[object]] = []
+    for word in words:
+        start, end = float(word[0]), float(word[1])  # type: ignore[arg-type]
+        hit = next((m for m in marks if start < m.end_s and end > m.start_s), None)
+        out.append([*word[:2], placeholder(hit.category, language), *word[3:]] if hit else word)
+    return out
+
+
+def _record_language(testimony: Testimony, found: set[str]) -> str:
+    candidates = found or {testimony.detected_language or testimony.language.value}
+    if len(candidates) != 1:
+        raise ExportError(f"{testimony.pseudonym}: files in several languages {sorted(found)}")
+    language = candidates.pop()
+    if language not in LANGUAGE_NAMES:
+        raise ExportError(f"{testimony.pseudonym}: language {language!r} is not exported")
+    return language
+
+
+def translation_of(
+    session: Session, keyring: Keyring, testimony: Testimony, transcript: Transcript
+) -> Transcript | None:
+    """The approved translation of the record, segment aligned with the transcript; None
+    unless every source segment has an approved translation. A segment whose source carries
+    redaction marks goes as the marks' placeholders only (see the module doc)."""
+    key = transcripts.testimony_key(keyring, testimony)
+    marks = _marks_by_segment(session, testimony.id)
+    rows = session.execute(
+        select(SegmentRow, TranslationSegment)
+        .join(TranscriptRow, TranscriptRow.id == SegmentRow.transcript_id)
+        .join(AudioFile, AudioFile.id == TranscriptRow.audio_file_id)
+        .outerjoin(TranslationSegment, TranslationSegment.segment_id == SegmentRow.id)
+        .where(TranscriptRow.testimony_id == testimony.id)
+        .order_by(AudioFile.position, SegmentRow.position)
+    ).all()
+    if not rows or len(rows) != len(transcript.segments):
+        return None
+    segments: list[Segment] = []
+    language = ""
+    approver: str | None = None
+    for (seg, row), source in zip(rows, transcript.segments, strict=True):
+        if row is None or row.state != ReviewState.approved or row.source_version != seg.version:
+            return None
+        language = row.target_language
+        approver = row.approved_by
+        own = marks.get(seg.id, [])
+        if own:
+            text = " ".join(dict.fromkeys(placeholder(m.category, language) for m in own))
+        else:
+            text = sealing.open_translation(key, testimony.id, seg.id, row.sealed).strip()
+        segments.append(
+            Segment(
+                start=source.start,
+                end=source.end,
+                text=text,
+                words=(),
+                review_state=row.state.value,
+                approved_by=row.approved_by,
+            )
+        )
+    if language not in LANGUAGE_NAMES:
+        return None
+    return Transcript(
+        language=language, segments=tuple(segments), review_state="approved", approved_by=approver
+    )
+
+
+def redacted_audio(session: Session, testimony: Testimony, audio: AudioFile) -> str | None:
+    """The store name of the file's redacted access copy, if one was made from the marks as
+    they are now; None when it is missing or older than the marks."""
+    copy = session.scalar(select(AccessCopy).where(AccessCopy.audio_file_id == audio.id))
+    if copy is None:
+        return None
+    current = [
+        m
+        for m in access_copies.marks_for(session, testimony.id)
+        if m.segment_id in _segment_ids_of(session, audio.id)
+    ]
+    if copy.marks_sha256 != access_copies.marks_digest(current):
+        return None
+    return copy.audio_name
+
+
+def _segment_ids_of(session: Session, audio_file_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(SegmentRow.id)
+            .join(TranscriptRow, TranscriptRow.id == SegmentRow.transcript_id)
+            .where(TranscriptRow.audio_file_id == audio_file_id)
+        )
+    )
+
+
+def released_name(session: Session, testimony: Testimony) -> str | None:
+    """A name a custodian released for publication with this record (`identity.released_name`)
+    is not put in the access bag: the bag stays anonymous, and publishing with a name is the
+    archive's step after it. Kept as the one place that would read it."""
+    return None
+
+
+class _StoredAudio(io.RawIOBase):
+    """A stored file opened for reading its plaintext, closed (file and cipher) as one."""
+
+    def __init__(self, store: Store, key: bytes, storage_id: str, name: str) -> None:
+        super().__init__()
+        self._stack = ExitStack()
+        self._reader = self._stack.enter_context(store.open(key, storage_id, name))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        return self._reader.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stack.close()
+        super().close()
+
+
+def _opener(store: Store, key: bytes, storage_id: str, name: str) -> Callable[[], BinaryIO]:
+    return lambda: cast(BinaryIO, _StoredAudio(store, key, storage_id, name))
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """An export record and, for the preservation bag, the store names of the originals."""
+
+    record: ExportRecord
+    originals: tuple[str, ...]
+    storage_id: str
+
+
+def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimony) -> Gathered:
+    """Everything one record's bags are written from. Raises HeldBack when the record may not
+    go yet, ExportError when its data cannot be exported as it stands."""
+    consent = consent_terms(testimony)
+    if consent is None or testimony.wrapped_key is None:
+        raise HeldBack("withdrawn", f"{testimony.pseudonym}: consent was withdrawn")
+    files = list(
+        session.scalars(
+            select(AudioFile)
+            .where(AudioFile.testimony_id == testimony.id)
+            .order_by(AudioFile.position)
+        )
+    )
+    if not files:
+        raise ExportError(f"{testimony.pseudonym}: no audio")
+    if len(files) > 1:
+        # One access audio per bag: joining several recordings into one is not built yet.
+        raise HeldBack(
+            "several_files", f"{testimony.pseudonym}: several recordings cannot be joined yet"
+        )
+    redacted = redacted_audio(session, testimony, files[0])
+    if redacted is None:
+        raise HeldBack(
+            "redaction_pending",
+            f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older than "
+            "its redaction marks",
+        )
+    events = history(session, testimony.id)
+    approver = _approver(events)
+    transcript = approved_transcript(session, keyring, testimony, files, approver)
+    translation = translation_of(session, keyring, testimony, transcript) if transcript else None
+    # The redacted copy is encrypted under its file's own key (older files: the testimony's).
+    key = transcripts.audio_key(keyring, testimony, files[0])
+    access_name = redacted
+    language = transcript.language if transcript else _record_language(testimony, set())
+    record = ExportRecord(
+        record_id=testimony.id,
+        pseudonym=testimony.pseudonym,
+        state=testimony.state.value,
+        language=language,
+        duration=sum(f.duration_s for f in files),
+        received_at=testimony.created_at,
+        approved_at=_approved_at(events),
+        consent=consent,
+        transcript=transcript,
+        translation=translation,
+        events=events,
+        audio=_opener(store, key, testimony.storage_id, access_name),
+    )
+    originals = tuple(f.original_name for f in files if f.original_name) if consent.archive else ()
+    return Gathered(record, originals, testimony.storage_id)
+
+
+def approved_since(session: Session, since: date) -> set[int]:
+    """Ids of testimonies approved on or after `since` (by their approval event)."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    found = session.scalars(
+        select(Event.testimony_id).where(
+            Event.to_state == TestimonyState.approved.value, Event.at >= start
+        )
+    ).all()
+    return {testimony_id for testimony_id in found if testimony_id is not None}
