@@ -20,7 +20,7 @@ from intake.models import Event, Testimony
 from tests import audio_fixtures as fx
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.staff_support import Staff, code_for, ready_account
-from tests.support import ALL_CONSENT, submit
+from tests.support import ALL_CONSENT, submit, worker_keyring
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +70,7 @@ def test_a_custodian_reveals_and_releases_in_the_browser(
     keeper = ready_account(staff_app, "keeper@example.org", [])
     with svc.db.session() as s:
         cheap = migrated.with_overrides(custodian_kdf_passes=1, custodian_kdf_mib=8)
-        custodians.add(s, svc.keyring, cheap, keeper.email, PASSPHRASE)
+        custodians.add(s, worker_keyring(app), cheap, keeper.email, PASSPHRASE)
     public = app.test_client()
     consent = {**ALL_CONSENT, "publish_named": "y"}
     submit(public, [(fx.tone_wav(1.0), "a.wav")], consent=consent, name=NAME, contact=CONTACT)
@@ -117,7 +117,8 @@ def test_a_custodian_reveals_and_releases_in_the_browser(
 
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
-        assert identity.released_name(s, svc.keyring, testimony.id) == NAME
+        # Read as the exporter does, with the archive's private key.
+        assert identity.released_name(s, worker_keyring(app), testimony.id) == NAME
         actions = [e.action for e in s.scalars(select(Event).where(Event.account_id == keeper.id))]
         assert actions.count(Action.identity_revealed) == 2
         assert actions.count(Action.name_released) == 2

@@ -16,6 +16,7 @@ from intake.models import RedactionCategory, RedactionMark, Role
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in, staff_server  # noqa: F401 - a fixture
 from tests.staff_support import ready_account, segments_of, transcribed_testimony
+from tests.support import worker_keyring
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.browser
 def _text_of(app: Flask, pseudonym: str, index: int) -> str:
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
-        key = transcripts.testimony_key(svc.keyring, review.find(s, pseudonym))
+        key = transcripts.testimony_key(worker_keyring(app), review.find(s, pseudonym))
     return transcripts.unseal_segment(key, segments_of(app, pseudonym)[index]).text
 
 

@@ -20,6 +20,7 @@ from intake.models import ReviewState, Role, Testimony, TestimonyState, Translat
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in
 from tests.staff_support import ready_account
+from tests.support import worker_keyring
 from tests.translation_support import add_terms, approved_testimony, source_segments
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,7 @@ def test_translators_accept_a_draft_use_the_glossary_and_approve(
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
         translation.add_drafts(
-            s, svc.keyring, t, None, {drafted.id: "Greetings to you"}, "test", Actor.worker
+            s, worker_keyring(app), t, None, {drafted.id: "Greetings to you"}, "test", Actor.worker
         )
     first = ready_account(staff_app, "first@example.org", [Role.translator])
     second = ready_account(staff_app, "second@example.org", [Role.translator])
