@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -102,6 +101,10 @@ def celery_settings(config: Config) -> dict[str, Any]:
 def make_publisher(config: Config) -> Publisher:
     """A function that sends one job's message (its id only) to its queue, without retrying,
     through a Celery app that only sends: if the broker is down the job stays in the outbox."""
+    # Imported here, not with the module: importing the domain must not load Celery (and its
+    # billiard), which the worker command configures before its first import.
+    from celery import Celery
+
     sender = Celery("testimony-publisher", set_as_current=False)
     sender.config_from_object(celery_settings(config))
 

@@ -83,3 +83,14 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
                     keyring.archive_private_key(b"any")
         finally:
             app.extensions["testimony"].db.dispose()
+
+
+def test_importing_the_command_loads_no_celery() -> None:
+    # The worker command must set billiard's REMAP_SIGTERM before billiard is first imported
+    # (a SIGTERM then stops a busy worker at once); importing the domain must not load it.
+    import subprocess
+    import sys
+
+    code = "import sys, workers.cli; print('billiard' in sys.modules or 'celery' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -47,7 +47,7 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
     wait for the task, which can take an hour. Nothing is lost: the job's lease expires and
     the next sweep queues it again."""
     _cold_shutdown_on_sigterm()
-    from celery.signals import worker_process_init, worker_ready
+    from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
     from intake.services import Services
     from workers.celery_app import make_worker_app
@@ -68,6 +68,10 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
         import signal
 
         signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
+
+    @worker_shutting_down.connect(weak=False)
+    def _bounded(**_: Any) -> None:
+        _stop_within(STOP_GRACE_S)
 
     upkeep = UpkeepThread(app, svc, cfg.upkeep_interval_s)
     upkeep.start()
@@ -90,6 +94,33 @@ def worker(queues: str, concurrency: int, pool: str, name: str | None) -> None:
         celery_app.worker_main(argv)
     finally:
         upkeep.stop()
+
+
+# A pool process busy in the model can stay inside one native decoding call (a batch of 30 s
+# chunks) for longer than a process manager waits, where no Python signal handler runs. The
+# job's lease makes killing it safe, so shutdown is bounded: the pool processes get this long,
+# then SIGKILL, and the worker itself exits at once after.
+STOP_GRACE_S = 4.0
+
+
+def _stop_within(grace_s: float) -> None:
+    """Bound the shutdown that has begun: after `grace_s`, kill the pool processes that are
+    still there and end this process (the upkeep sweep re-queues their jobs)."""
+    import signal
+    import threading
+    import time
+
+    import billiard.process
+
+    def enforce() -> None:
+        time.sleep(grace_s)
+        for child in billiard.process.active_children():
+            if child.pid:
+                os.kill(child.pid, signal.SIGKILL)
+        time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=enforce, name="bounded-shutdown", daemon=True).start()
 
 
 def _cold_shutdown_on_sigterm() -> None:

@@ -262,7 +262,9 @@ def test_approved_persian_transcript_gets_one_draft_per_review_segment(
     # segment, under the same segment ids, sealed and labelled), not translation quality.
     log = tmp_path / "worker.log"
     workers.append(WorkerProcess(config, log).start())
-    response = submit(client, [(_spoken(tmp_path, 3), "speech.wav")], language="fa")
+    # About 46 s of speech: at least two 30 s chunks, so several review segments whatever the
+    # model makes of English speech declared as Persian.
+    response = submit(client, [(_spoken(tmp_path, 6), "speech.wav")], language="fa")
     assert response.status_code == 200
     svc = app.extensions["testimony"]
     wait_for(lambda: _state(app) == TestimonyState.transcribed, 300, "the transcript", log)
