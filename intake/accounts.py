@@ -3,6 +3,13 @@
 Plain functions on a session, shared by the staff app, the `testimony user` commands and the
 tests. Nothing here stores or reads a network address: failed sign-ins are limited per account,
 with a delay that doubles after each further failure.
+
+Sign-ins, failed sign-ins against an existing account, sign-outs and idle expiries are written
+to the tamper-evident event log here (not in the views), named by the account id alone, so the
+log shows who entered the staff app when, and which accounts are being guessed at, without
+ever holding an address or a browser's name. Attempts naming no account, and attempts refused
+unchecked while an account must wait, are not logged: they name nobody, and writing each would
+let anyone lengthen the chain at will.
 """
 
 from __future__ import annotations
@@ -198,7 +205,9 @@ def reset(session: Session, account: StaffAccount, by: Actor | str) -> str:
 def check_password(
     session: Session, email: str, password: str, now: datetime | None = None
 ) -> Attempt:
-    """Check a password, counting failures on the account and refusing while it must wait."""
+    """Check a password, counting failures on the account and refusing while it must wait.
+    A wrong password for an existing account, or the right one for a disabled account, is a
+    failed sign-in in the event log."""
     now = now or utcnow()
     account = find(session, email)
     if account is None or len(password) > MAX_PASSWORD_LENGTH:
@@ -208,8 +217,10 @@ def check_password(
         return Attempt(SignIn.wait, wait_s=int((account.locked_until - now).total_seconds()) + 1)
     if not _verify(account.password_hash, password):
         fail(account, now)
+        _record_failure(session, account, "password", "wrong")
         return Attempt(SignIn.wrong)
     if account.disabled:
+        _record_failure(session, account, "password", "disabled")
         return Attempt(SignIn.disabled)
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
@@ -232,12 +243,51 @@ def fail(account: StaffAccount, now: datetime | None = None) -> None:
         account.locked_until = now + timedelta(seconds=min(2 ** (extra + 1), MAX_DELAY_S))
 
 
-def succeed(account: StaffAccount) -> None:
-    """A full sign-in (password and code): clear the counter and give the session a new name."""
+def _record_failure(session: Session, account: StaffAccount, step: str, outcome: str) -> None:
+    """A failed sign-in in the event log: which step, why, and the count so far (a run of
+    them on one account is someone guessing), by account id only."""
+    audit.record_event(
+        session,
+        None,
+        actor(account),
+        Action.sign_in_failed,
+        detail={
+            "account": account.id,
+            "step": step,
+            "outcome": outcome,
+            "failures": account.failed_attempts or 0,
+        },
+    )
+
+
+def succeed(session: Session, account: StaffAccount) -> None:
+    """A full sign-in (password and code): clear the counter, give the session a new name and
+    log the sign-in."""
     account.failed_attempts = 0
     account.locked_until = None
     account.last_sign_in_at = utcnow()
     account.session_token = new_token()
+    audit.record_event(
+        session, None, actor(account), Action.signed_in, detail={"account": account.id}
+    )
+
+
+def sign_out(session: Session, account: StaffAccount) -> None:
+    """The staff member signed out: a new session token ends the session on the server too
+    (a copied cookie opens nothing afterwards), and the log records it."""
+    account.session_token = new_token()
+    audit.record_event(
+        session, None, actor(account), Action.signed_out, detail={"account": account.id}
+    )
+
+
+def expire(session: Session, account: StaffAccount) -> None:
+    """A session left idle past the timeout: ended on the server like a sign-out, and logged
+    as an expiry so the history tells a forgotten session from a deliberate sign-out."""
+    account.session_token = new_token()
+    audit.record_event(
+        session, None, actor(account), Action.session_expired, detail={"account": account.id}
+    )
 
 
 def change_password(account: StaffAccount, current: str, new: str) -> None:
@@ -265,26 +315,36 @@ def totp_secret(keyring: Keyring, account: StaffAccount) -> str:
 
 
 def check_code(
-    keyring: Keyring, account: StaffAccount, code: str, now: datetime | None = None
+    session: Session,
+    keyring: Keyring,
+    account: StaffAccount,
+    code: str,
+    now: datetime | None = None,
 ) -> bool:
-    """Check a one-time code (one step of drift either way); a code is accepted only once."""
+    """Check a one-time code (one step of drift either way); a code is accepted only once.
+    A refused code is a failed sign-in in the event log; a replayed one is marked as such,
+    since it means someone else may have seen the code."""
     if account.totp_sealed is None:
         return False
     cleaned = code.strip().replace(" ", "").translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
     if not (cleaned.isdigit() and len(cleaned) == 6):
         fail(account, now)
+        _record_failure(session, account, "code", "wrong")
         return False
     totp = pyotp.TOTP(totp_secret(keyring, account))
     at = (now or utcnow()).timestamp()
     step = int(at // totp.interval)
+    outcome = "wrong"
     for candidate in (step, step - 1, step + 1):
         if secrets.compare_digest(totp.generate_otp(candidate), cleaned):
             if account.totp_last_step is not None and candidate <= account.totp_last_step:
-                break  # replayed
+                outcome = "replayed"
+                break
             account.totp_last_step = candidate
             account.totp_confirmed = True
             return True
     fail(account, now)
+    _record_failure(session, account, "code", outcome)
     return False
 
 

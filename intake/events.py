@@ -96,6 +96,12 @@ class Action(enum.StrEnum):
     # The record's access bag (and preservation bag, where consent allows) was exported.
     exported = "exported"
 
+    # Sign-ins, named by the account id only: never an address or a browser's name.
+    signed_in = "signed_in"
+    sign_in_failed = "sign_in_failed"
+    signed_out = "signed_out"
+    session_expired = "session_expired"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -159,6 +165,11 @@ _GROUPS: dict[Action, Group] = {
     Action.tombstone_reduced: Group.privacy,
 
     Action.exported: Group.export,
+
+    Action.signed_in: Group.accounts,
+    Action.sign_in_failed: Group.accounts,
+    Action.signed_out: Group.accounts,
+    Action.session_expired: Group.accounts,
 }
 
 _LABELS: dict[Action, str] = {
@@ -213,6 +224,11 @@ _LABELS: dict[Action, str] = {
     Action.tombstone_reduced: "Withdrawn record reduced to pseudonym and state",
 
     Action.exported: "Exported to the archive",
+
+    Action.signed_in: "Staff member signed in (password and one-time code)",
+    Action.sign_in_failed: "Failed sign-in (wrong password or code, or account disabled)",
+    Action.signed_out: "Staff member signed out",
+    Action.session_expired: "Staff session ended after a time without activity",
 }
 
 

@@ -10,11 +10,14 @@ from datetime import timedelta
 import pyotp
 from click.testing import CliRunner
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from intake import accounts, sealing
+from intake import accounts, audit, sealing
 from intake.cli import main
 from intake.config import Config
-from intake.models import Role, StaffAccount, utcnow
+from intake.events import Action, Group, staff_ref
+from intake.models import Event, Role, StaffAccount, utcnow
 from tests.staff_support import (
     PASSWORD,
     account,
@@ -25,6 +28,18 @@ from tests.staff_support import (
     staff_client,
 )
 from tests.support import csrf_token
+
+MARKED_ADDRESS = "127.0.0.73"
+MARKED_AGENT = "MarkedBrowser/7.3 (canary-agent)"
+SIGN_INS = {Action.signed_in, Action.sign_in_failed, Action.signed_out, Action.session_expired}
+
+
+def _sign_in_events(s: Session, account_id: int) -> list[Event]:
+    """The account's sign-in events, oldest first."""
+    rows = s.scalars(
+        select(Event).where(Event.account_id == account_id).order_by(Event.seq)
+    ).all()
+    return [e for e in rows if e.action in SIGN_INS]
 
 
 def test_first_sign_in_changes_the_password_and_sets_up_totp(staff_app: Flask) -> None:
@@ -98,10 +113,17 @@ def test_failures_bring_growing_delays_per_account(staff_app: Flask) -> None:
 def test_a_code_is_accepted_once(staff_app: Flask) -> None:
     staff = ready_account(staff_app, "once@example.org", [Role.reviewer])
     key = staff_app.extensions["testimony"].keyring
-    row = account(staff_app, staff.id)
     code = code_for(staff.secret)
-    assert accounts.check_code(key, row, code)
-    assert not accounts.check_code(key, row, code)
+    with staff_app.extensions["testimony"].db.session() as s:
+        row = s.get(StaffAccount, staff.id)
+        assert row is not None
+        assert accounts.check_code(s, key, row, code)
+        assert not accounts.check_code(s, key, row, code)
+        replayed = _sign_in_events(s, staff.id)[-1]
+    assert replayed.action is Action.sign_in_failed
+    assert replayed.detail == {
+        "account": staff.id, "step": "code", "outcome": "replayed", "failures": 1
+    }
 
 
 def test_sign_out_needs_a_post_with_csrf_and_ends_the_session_on_the_server(
@@ -192,3 +214,98 @@ def test_user_commands_add_list_and_disable(migrated: Config) -> None:
     assert routes.exit_code == 0, routes.output
     assert re.search(r"/staff/review/\s+GET\s+staff_review.queue\s+reviewer", routes.output)
     assert "NO RULE" not in routes.output
+
+
+def test_sign_ins_failures_sign_outs_and_expiry_are_in_the_log_without_an_address(
+    staff_app: Flask,
+) -> None:
+    staff = ready_account(staff_app, "logged@example.org", [Role.reviewer])
+    client = staff_client(staff_app)
+    # Every request comes from a recognisable address and browser, neither of which may reach
+    # the log.
+    client.environ_base.update(REMOTE_ADDR=MARKED_ADDRESS, HTTP_USER_AGENT=MARKED_AGENT)
+    token = csrf_token(client, "/staff/sign-in")
+    form = {"csrf_token": token, "email": staff.email, "password": "not the password"}
+    assert client.post("/staff/sign-in", data=form).status_code == 401
+    # An email no account has: nobody to name, nothing logged.
+    unknown = {**form, "email": "nobody@example.org"}
+    assert client.post("/staff/sign-in", data=unknown).status_code == 401
+    r = client.post("/staff/sign-in", data={**form, "password": staff.password})
+    assert r.location.endswith("/staff/sign-in/code")
+    token = csrf_token(client, "/staff/sign-in/code")
+    wrong = str((int(code_for(staff.secret)) + 1) % 1_000_000).zfill(6)
+    assert (
+        client.post("/staff/sign-in/code", data={"csrf_token": token, "code": wrong}).status_code
+        == 400
+    )
+    r = client.post(
+        "/staff/sign-in/code", data={"csrf_token": token, "code": code_for(staff.secret)}
+    )
+    assert r.status_code == 302 and "/sign-in" not in r.location
+    token = csrf_token(client, "/staff/")
+    assert client.post("/staff/sign-out", data={"csrf_token": token}).status_code == 302
+    sign_in(client, staff, step_offset=1)  # the next step's code: the last one is spent
+    before = account(staff_app, staff.id).session_token
+    timeout = staff_app.extensions["testimony"].config.staff_idle_timeout_s
+    with client.session_transaction() as session:
+        session["seen"] = time.time() - timeout - 1
+    assert "expired=1" in client.get("/staff/").location
+    # The expiry ended the session on the server too, as a sign-out does.
+    assert account(staff_app, staff.id).session_token != before
+
+    with staff_app.extensions["testimony"].db.session() as s:
+        events = _sign_in_events(s, staff.id)
+        assert [(e.action, (e.detail or {}).get("step")) for e in events] == [
+            (Action.sign_in_failed, "password"),
+            (Action.sign_in_failed, "code"),
+            (Action.signed_in, None),
+            (Action.signed_out, None),
+            (Action.signed_in, None),
+            (Action.session_expired, None),
+        ]
+        assert all(e.action.group is Group.accounts for e in events)
+        assert all(e.actor == "staff" and e.account_id == staff.id for e in events)
+        assert events[0].detail == {
+            "account": staff.id, "step": "password", "outcome": "wrong", "failures": 1
+        }
+        # The count runs across both steps until a full sign-in clears it.
+        assert events[1].detail == {
+            "account": staff.id, "step": "code", "outcome": "wrong", "failures": 2
+        }
+        # The unknown email wrote nothing at all.
+        every = s.scalars(select(Event).order_by(Event.seq)).all()
+        assert [e for e in every if e.account_id is None and e.action in SIGN_INS] == []
+        for event in every:
+            written = repr(
+                (event.actor, event.account_id, event.action, event.detail, event.testimony_id)
+            )
+            assert MARKED_ADDRESS not in written and "MarkedBrowser" not in written
+            assert "logged@example.org" not in written
+        assert audit.verify(s).ok
+    # Nor anywhere else the app writes: the database file and the instance folder.
+    instance = staff_app.extensions["testimony"].config.instance_path
+    for path in instance.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert MARKED_ADDRESS.encode() not in data and b"MarkedBrowser" not in data, path
+
+
+def test_right_password_of_a_disabled_account_is_a_logged_failure(staff_app: Flask) -> None:
+    staff = ready_account(staff_app, "gone@example.org", [Role.reviewer])
+    with staff_app.extensions["testimony"].db.session() as s:
+        row = s.get(StaffAccount, staff.id)
+        assert row is not None
+        accounts.set_disabled(s, row, True, staff_ref(staff.id))
+    client = staff_client(staff_app)
+    token = csrf_token(client, "/staff/sign-in")
+    r = client.post(
+        "/staff/sign-in",
+        data={"csrf_token": token, "email": staff.email, "password": staff.password},
+    )
+    assert r.status_code == 403
+    with staff_app.extensions["testimony"].db.session() as s:
+        (event,) = _sign_in_events(s, staff.id)
+        assert event.action is Action.sign_in_failed
+        assert event.detail == {
+            "account": staff.id, "step": "password", "outcome": "disabled", "failures": 0
+        }

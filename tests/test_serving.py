@@ -1,26 +1,37 @@
 """The public app under the real server `testimony serve` starts (gunicorn, gevent workers):
 no visitor address reaches any log, slow and stalled uploads keep no one out, and a stalled
-body is dropped with its encrypted spool."""
+body is dropped with its encrypted spool. The staff app under `testimony serve --audience
+staff`: a staff member's sign-in leaves their address nowhere either."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import select
 
+from intake import create_app
 from intake.config import Config
+from intake.events import Action
+from intake.models import Event, Role
+from tests.staff_support import code_for, ready_account
 
 MARKED_ADDRESS = "127.0.0.73"  # any 127.x address is the loopback; this one is recognisable
+MARKED_AGENT = "MarkedBrowser/7.3"
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 STALL_TIMEOUT_S = 3
 
 
@@ -33,7 +44,7 @@ def _free_port() -> int:
 class Server:
     """`testimony serve` as a subprocess on a free loopback port, output kept in files."""
 
-    def __init__(self, config: Config, folder: Path) -> None:
+    def __init__(self, config: Config, folder: Path, audience: str = "public") -> None:
         self.port = _free_port()
         self.out = folder / "serve.out"
         self.err = folder / "serve.err"
@@ -53,16 +64,26 @@ class Server:
         subprocess.run([str(exe), "init"], env=env, check=True, capture_output=True)
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    str(exe),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--audience",
+                    audience,
+                ],
                 env=env,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
             )
+        ready = "/staff/sign-in" if audience == "staff" else "/"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if self.get("/")[0] == 200:
+                if self.get(ready)[0] == 200:
                     return
             except OSError:
                 time.sleep(0.2)
@@ -209,3 +230,90 @@ def test_stalled_upload_is_dropped_and_its_spool_closed(
         time.sleep(0.1)
     assert list(migrated.temp_path.iterdir()) == []
     assert server.get("/")[0] == 200
+
+
+class MarkedBrowser:
+    """A browser of one: every request from the marked address with a marked user agent,
+    its cookies kept between requests (a session, as a staff member's browser would)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        """(status, Location header, body) of one request on a new connection."""
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=30, source_address=(MARKED_ADDRESS, 0)
+        )
+        headers = {
+            "Host": f"127.0.0.1:{self.port}",
+            "User-Agent": MARKED_AGENT,
+            "Accept-Language": "en",
+        }
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            for cookie in response.headers.get_all("Set-Cookie") or []:
+                name, _, rest = cookie.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+            return response.status, response.getheader("Location") or "", response.read().decode()
+        finally:
+            conn.close()
+
+    def csrf(self, path: str) -> str:
+        """The CSRF token of the form on `path`."""
+        status, _, page = self.request("GET", path)
+        match = _CSRF.search(page)
+        assert status == 200 and match, (status, path)
+        return match.group(1)
+
+
+def test_no_staff_address_reaches_any_log_or_file(migrated: Config, tmp_path: Path) -> None:
+    staff_server = Server(migrated, tmp_path, audience="staff")
+    app = create_app(migrated, "staff")
+    try:
+        staff = ready_account(app, "served@example.org", [Role.reviewer])
+        browser = MarkedBrowser(staff_server.port)
+        token = browser.csrf("/staff/sign-in")
+        status, location, _ = browser.request(
+            "POST",
+            "/staff/sign-in",
+            {"csrf_token": token, "email": staff.email, "password": "not the password"},
+        )
+        assert status == 401
+        status, location, _ = browser.request(
+            "POST",
+            "/staff/sign-in",
+            {"csrf_token": token, "email": staff.email, "password": staff.password},
+        )
+        assert status == 302 and location.endswith("/staff/sign-in/code"), (status, location)
+        token = browser.csrf("/staff/sign-in/code")
+        status, location, _ = browser.request(
+            "POST", "/staff/sign-in/code", {"csrf_token": token, "code": code_for(staff.secret)}
+        )
+        assert status == 302 and "/sign-in" not in location, (status, location)
+        token = browser.csrf("/staff/")  # signed in: the home page opens
+        status, location, _ = browser.request("POST", "/staff/sign-out", {"csrf_token": token})
+        assert status == 302 and "/staff/sign-in" in location
+        with app.extensions["testimony"].db.session() as s:
+            actions = s.scalars(
+                select(Event.action).where(Event.account_id == staff.id).order_by(Event.seq)
+            ).all()
+        assert actions[-3:] == [Action.sign_in_failed, Action.signed_in, Action.signed_out]
+    finally:
+        app.extensions["testimony"].db.dispose()
+        staff_server.stop()
+    outputs = staff_server.out.read_bytes() + staff_server.err.read_bytes()
+    for marked in (MARKED_ADDRESS.encode(), MARKED_AGENT.encode()):
+        assert marked not in outputs
+        for path in migrated.instance_path.rglob("*"):
+            if path.is_file():
+                assert marked not in path.read_bytes(), path

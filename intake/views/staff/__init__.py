@@ -51,6 +51,8 @@ def init_app(app: Flask, config: Config) -> None:
         now = time.time()
         seen = session.get(SEEN_KEY)
         if seen is not None and now - float(seen) > config.staff_idle_timeout_s:
+            accounts.expire(request_session(), current_user.account)
+            request_session().commit()
             logout_user()
             session.clear()
             return redirect(url_for("staff_auth.sign_in", expired=1))

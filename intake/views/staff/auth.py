@@ -172,13 +172,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     def _check_code(account: StaffAccount) -> bool:
         ok = accounts.check_code(
-            services().keyring, account, request.form.get("code", "")
+            request_session(), services().keyring, account, request.form.get("code", "")
         )
         request_session().commit()
         return ok
 
     def _signed_in(account: StaffAccount) -> WerkzeugResponse:
-        accounts.succeed(account)  # a new session token: older sessions of this account end
+        # A new session token: older sessions of this account end.
+        accounts.succeed(request_session(), account)
         request_session().commit()
         target = _safe_next(session.get(NEXT))
         session.clear()
@@ -189,7 +190,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     @bp.post("/sign-out")
     def sign_out() -> WerkzeugResponse:
         if current_user.is_authenticated:
-            current_user.account.session_token = accounts.new_token()
+            accounts.sign_out(request_session(), current_user.account)
             request_session().commit()
         logout_user()
         session.clear()
