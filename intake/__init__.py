@@ -9,7 +9,7 @@ from typing import Literal
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from intake import i18n, queues, security, services
+from intake import crypto, i18n, queues, security, services
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.db import Database
@@ -27,7 +27,9 @@ AUDIENCES: tuple[Audience, ...] = ("public", "staff", "worker")
 # worker opens content only.
 _SECRETS: dict[Audience, set[str]] = {
     "public": {"session", "pepper"},
-    "staff": {"private", "session", "staff"},
+    # No session key: the staff app signs its sessions with a key derived from the staff key,
+    # which the public app never holds, so a seized public host cannot forge a staff session.
+    "staff": {"private", "staff"},
     "worker": {"private"},
 }
 
@@ -63,7 +65,7 @@ def create_app(config: Config | None = None, audience: Audience = "public") -> F
         create=config.testing,
     )
     app.config.update(
-        SECRET_KEY=keyring.session_key if "session" in needs else None,
+        SECRET_KEY=_session_secret(keyring, audience),
         TESTING=config.testing,
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
         # Text fields are small; anything larger is an attack, not a testimony.
@@ -104,6 +106,16 @@ def create_app(config: Config | None = None, audience: Audience = "public") -> F
     errors.register(app)
     _quiet_request_logs()
     return app
+
+
+def _session_secret(keyring: Keyring, audience: Audience) -> bytes | None:
+    """The key that signs this app's session cookies: the public app's own, or for the staff
+    app one derived from the staff key (never the public app's, see docs/security.md)."""
+    if audience == "staff":
+        return crypto.derive_key(keyring.staff_key, b"staff-app-sessions")
+    if audience == "public":
+        return keyring.session_key
+    return None
 
 
 def _quiet_request_logs() -> None:

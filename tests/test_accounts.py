@@ -309,3 +309,24 @@ def test_right_password_of_a_disabled_account_is_a_logged_failure(staff_app: Fla
         assert event.detail == {
             "account": staff.id, "step": "password", "outcome": "disabled", "failures": 0
         }
+
+
+def test_a_session_signed_with_the_public_apps_key_opens_no_staff_page(
+    app: Flask, staff_app: Flask
+) -> None:
+    # A seized public host holds the public app's session key and (with the database) could
+    # read a staff member's session token: the staff app must not accept what it signs.
+    staff = ready_account(staff_app, "forged@example.org", [Role.reviewer])
+    client = staff_client(staff_app)
+    sign_in(client, staff)
+    assert client.get("/staff/").status_code == 200
+    cookie = client.get_cookie(staff_app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None
+    staff_signer = staff_app.session_interface.get_signing_serializer(staff_app)  # type: ignore[attr-defined]
+    public_signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    content = staff_signer.loads(cookie.value)
+    forged = public_signer.dumps(content)
+    intruder = staff_client(staff_app)
+    intruder.set_cookie(cookie.key, forged, domain=cookie.domain, path=cookie.path)
+    response = intruder.get("/staff/")
+    assert response.status_code == 302 and "/staff/sign-in" in response.headers["Location"]
