@@ -218,3 +218,25 @@ def word_spans(text: str, words: Sequence[Sequence[Any]]) -> list[tuple[int, int
         spans.append((at, at + len(token)))
         cursor = at + len(token)
     return spans
+
+
+def page_of_segment(session: Session, segment_id: int, per_page: int) -> int:
+    """Which page of `per_page` segments, counted over every file of the testimony in order,
+    shows `segment_id` (the review editor and the translation workbench page alike)."""
+    seg = session.get(Segment, segment_id)
+    transcript = session.get(Transcript, seg.transcript_id) if seg else None
+    if seg is None or transcript is None:
+        return 1
+    audio = session.get(AudioFile, transcript.audio_file_id)
+    before = session.scalar(
+        select(func.count())
+        .select_from(Segment)
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .join(AudioFile, AudioFile.id == Transcript.audio_file_id)
+        .where(
+            Transcript.testimony_id == transcript.testimony_id,
+            (AudioFile.position < (audio.position if audio else 0))
+            | ((AudioFile.id == transcript.audio_file_id) & (Segment.position < seg.position)),
+        )
+    )
+    return (before or 0) // per_page + 1

@@ -255,24 +255,8 @@ def workbench(
 
 
 def page_of(session: Session, segment_id: int, per_page: int = PAGE_SEGMENTS) -> int:
-    """The page that shows `segment_id` (for the redirect after saving it)."""
-    seg = session.get(Segment, segment_id)
-    transcript = session.get(Transcript, seg.transcript_id) if seg else None
-    if seg is None or transcript is None:
-        return 1
-    audio = session.get(AudioFile, transcript.audio_file_id)
-    before = session.scalar(
-        select(func.count())
-        .select_from(Segment)
-        .join(Transcript, Transcript.id == Segment.transcript_id)
-        .join(AudioFile, AudioFile.id == Transcript.audio_file_id)
-        .where(
-            Transcript.testimony_id == transcript.testimony_id,
-            (AudioFile.position < (audio.position if audio else 0))
-            | ((AudioFile.id == transcript.audio_file_id) & (Segment.position < seg.position)),
-        )
-    )
-    return (before or 0) // per_page + 1
+    """The workbench page that shows `segment_id` (for the redirect after saving it)."""
+    return transcripts.page_of_segment(session, segment_id, per_page)
 
 
 def _source(session: Session, testimony: Testimony, segment_id: int) -> tuple[Segment, str]:
