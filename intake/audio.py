@@ -46,7 +46,6 @@ from av.container import InputContainer, OutputContainer
 
 ACCESS_FORMAT: Final = "flac"
 ACCESS_SAMPLE_RATE: Final = 16000
-ACCESS_SUFFIX: Final = ".flac"
 
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 384000

@@ -759,14 +759,6 @@ def load_archive_public_key(path: Path) -> bytes:
     return key
 
 
-def new_archive_key_pair() -> tuple[bytes, bytes]:
-    """A fresh (private, public) X25519 key pair, for an archive that has none yet."""
-    from nacl.public import PrivateKey
-
-    private = PrivateKey.generate()
-    return bytes(private), bytes(private.public_key)
-
-
 def seal_to_archive(
     public_key: bytes, source: BinaryIO, sink: BinaryIO, chunk_bytes: int = ARCHIVE_CHUNK_BYTES
 ) -> None:

@@ -46,17 +46,23 @@ def test_the_domain_never_imports_the_workers() -> None:
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+# Every way to use a private key: a sealed data key, a custodian's sealed box, a custodian's
+# passphrase-locked key, the archive's private key itself.
+OPENERS = {"open_sealed_key", "open_sealed", "unlock_with_passphrase", "archive_private_key"}
+
+
 def test_only_the_key_owner_unwraps_keys() -> None:
     users = set()
     for package in ("intake", "workers"):
         for path in _modules(package):
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
-                named = (isinstance(node, ast.Attribute) and node.attr == "open_sealed_key") or (
-                    isinstance(node, ast.Name | ast.alias)
-                    and getattr(node, "id", getattr(node, "name", "")) == "open_sealed_key"
+                name = (
+                    node.attr
+                    if isinstance(node, ast.Attribute)
+                    else getattr(node, "id", getattr(node, "name", None))
                 )
-                if named:
+                if name in OPENERS and isinstance(node, ast.Attribute | ast.Name | ast.alias):
                     users.add(str(path.relative_to(ROOT)))
     assert users <= KEY_OWNERS, users - KEY_OWNERS
     assert "intake/sealing.py" in users  # the scan sees a real use, so it can see others

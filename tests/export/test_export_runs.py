@@ -184,7 +184,7 @@ def test_named_records_that_may_not_go_are_never_exported(app: Flask, tmp_path: 
 def test_preservation_bag_is_sealed_to_the_archive_key_where_consent_allows(
     app: Flask, migrated: Config, tmp_path: Path
 ) -> None:
-    private, public = crypto.new_archive_key_pair()
+    private, public = crypto.new_key_pair()
     migrated.preservation_public_key_file.parent.mkdir(parents=True, exist_ok=True)
     migrated.preservation_public_key_file.write_text(public.hex())
     kept = approved_record(app)
@@ -203,7 +203,7 @@ def test_preservation_bag_is_sealed_to_the_archive_key_where_consent_allows(
         crypto.open_from_archive(private, source, opened)
     assert opened.getvalue()[:4] == b"RIFF"  # the submitter's own WAV, as sent
     with pytest.raises(crypto.DecryptionError), sealed.open("rb") as source:
-        crypto.open_from_archive(crypto.new_archive_key_pair()[0], source, io.BytesIO())
+        crypto.open_from_archive(crypto.new_key_pair()[0], source, io.BytesIO())
 
 
 def _cli_env(config: Config) -> dict[str, str]:
