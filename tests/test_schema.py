@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from intake.config import Config
 from intake.db import make_engine
@@ -31,3 +35,59 @@ def test_migrations_run_twice_without_change(migrated: Config) -> None:
             assert MigrationContext.configure(conn).get_current_revision() is not None
     finally:
         engine.dispose()
+
+
+def _revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_the_history_goes_down_to_empty_and_up_again(migrated: Config) -> None:
+    from intake import schema
+
+    assert _tables(migrated.database_url) >= {"testimony", "event", "segment"}
+    schema.downgrade(migrated.database_url)
+    assert _revision(migrated.database_url) is None
+    assert _tables(migrated.database_url) == set()
+    schema.upgrade(migrated.database_url)
+    test_migrated_schema_equals_models(migrated)
+
+
+def test_the_history_reads_in_order_from_the_file_names() -> None:
+    from intake import schema
+
+    files = sorted((schema.MIGRATIONS / "versions").glob("*.py"))
+    revisions, downs = [], []
+    for path in files:
+        source = path.read_text()
+        revisions.append(re.search(r'^revision: str = "(\d{4})"', source, re.M).group(1))  # type: ignore[union-attr]
+        found = re.search(r'^down_revision: str \| None = "(\d{4})"', source, re.M)
+        downs.append(found.group(1) if found else None)
+    assert [path.name[:4] for path in files] == revisions
+    assert revisions == [f"{n:04d}" for n in range(1, len(files) + 1)]
+    assert downs == [None, *revisions[:-1]]
+
+
+def test_a_database_migrated_before_the_rename_upgrades(migrated: Config) -> None:
+    from intake import schema
+
+    engine = make_engine(migrated.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004_o'"))
+    engine.dispose()
+    schema.upgrade(migrated.database_url)
+    assert _revision(migrated.database_url) == ScriptDirectory.from_config(
+        schema.alembic_config(migrated.database_url)
+    ).get_current_head()

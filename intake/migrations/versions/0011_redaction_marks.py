@@ -4,8 +4,8 @@ probabilities in clear for the queue's share of low-confidence words.
 Segments stored before this revision keep a NULL `word_probabilities` (their words are sealed
 and a migration holds no key); the queue counts them from the next save.
 
-Revision ID: 0004_i
-Revises: 0004_l
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0004_i"
-down_revision: str | None = "0004_l"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels = None
 depends_on = None
 

@@ -3,8 +3,8 @@ staff events carry the acting account's id.
 
 Existing events are chained in the order they were written (by id).
 
-Revision ID: 0003_g
-Revises: 0002_g
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 from intake import audit
 
-revision: str = "0003_g"
-down_revision: str | None = "0002_g"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels = None
 depends_on = None
 

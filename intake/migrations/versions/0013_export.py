@@ -1,7 +1,7 @@
 """archival export: export runs, export jobs (a job that names no testimony)
 
-Revision ID: 0004_o
-Revises: 0004_n
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0004_o"
-down_revision: str | None = "0004_n"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

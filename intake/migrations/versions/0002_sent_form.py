@@ -1,6 +1,6 @@
 """sent forms: one testimony per intake form, and the receipt code until it is written down
 
-Revision ID: 0002_a1
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0002_a1"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """Close the event vocabulary: rewrite actions written as free strings before it existed.
 
-Revision ID: 0002_g
-Revises: 0002_a2
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_g"
-down_revision: str | None = "0002_a2"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """redacted access copies, voice disguise per record, retention settings
 
-Revision ID: 0004_n
-Revises: 0004_i
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0004_n"
-down_revision: str | None = "0004_i"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

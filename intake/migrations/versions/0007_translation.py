@@ -2,8 +2,8 @@
 review segment; the whole-file machine draft table goes (its drafts did not line up with the
 reviewed segments; a new draft job per approved transcript makes them again, per segment).
 
-Revision ID: 0004_j
-Revises: 0002_f
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-26 06:13:26.849248
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0004_j"
-down_revision: str | None = "0002_f"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """consent: anonymised audio as a use of its own; versions kept when a submitter narrows
 
-Revision ID: 0002_a2
-Revises: 0002_a1
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-26 10:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0002_a2"
-down_revision: str | None = "0002_a1"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """custodians' key pairs; identities sealed to them; reveals and name releases
 
-Revision ID: 0004_m
-Revises: 0004_k
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-27 09:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0004_m"
-down_revision: str | None = "0004_k"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

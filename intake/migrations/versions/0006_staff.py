@@ -1,7 +1,7 @@
 """staff accounts and their roles
 
-Revision ID: 0002_f
-Revises: 0003_g
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-26 05:43:59.898718
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0002_f"
-down_revision: str | None = "0003_g"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

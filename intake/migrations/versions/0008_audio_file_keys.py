@@ -1,7 +1,7 @@
 """audio files get data keys of their own, sealed to the archive key pair
 
-Revision ID: 0004_k
-Revises: 0004_j
+Revision ID: 0008
+Revises: 0007
 
 Keys sealed to the archive's public key replace keys wrapped by a master key. The sealed keys
 are made by the application, which holds the keys; this migration only adds the column.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_k"
-down_revision: str | None = "0004_j"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

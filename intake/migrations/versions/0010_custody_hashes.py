@@ -1,7 +1,7 @@
 """audio_file: SHA-256 of the original as sent and of the access copy made from it
 
-Revision ID: 0004_l
-Revises: 0004_m
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_l"
-down_revision: str | None = "0004_m"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
