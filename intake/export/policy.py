@@ -211,18 +211,34 @@ def record_decision(
     return Decision(pseudonym, True)
 
 
-def _audio(facts: Facts, consent: ConsentTerms, promises: WordingPromises) -> tuple[
-    Artefact, Artefact, bool
-]:
-    """(access audio, disguised audio, whether a disguised copy is owed but missing)."""
+def audio_rule(consent: ConsentTerms | None) -> str:
+    """What the consent asks of the published audio: "none" (no audio may leave),
+    "disguise_required" (the wording promised a disguised voice), "own_voice" (publication
+    with the name, in the submitter's own voice; disguise is the archivist's choice) or
+    "unknown_wording". For the access copies page and `decide` alike."""
+    if consent is None or consent.withdrawn:
+        return "none"
+    promises = PROMISES.get(consent.wording_version)
+    if promises is None:
+        return "unknown_wording"
     named_voice = consent.publish_named and promises.named_includes_voice
     anonymised = consent.publish_anonymised and consent.publish_anonymised_audio
-    if not (named_voice or anonymised):
+    if named_voice:
+        # Publication in the submitter's own voice, where consented, needs no disguise.
+        return "own_voice"
+    if anonymised:
+        return "disguise_required" if promises.disguise else "own_voice"
+    return "none"
+
+
+def _audio(facts: Facts, consent: ConsentTerms) -> tuple[Artefact, Artefact, bool]:
+    """(access audio, disguised audio, whether a disguised copy is owed but missing)."""
+    rule = audio_rule(consent)
+    if rule not in ("own_voice", "disguise_required"):
         no = Artefact(False, "no_audio_consent")
         return no, no, False
-    # The consent's own promise decides, whatever the archivist chose; publication in the
-    # submitter's own voice, where consented, needs no disguise.
-    promised = anonymised and promises.disguise and not named_voice
+    # The consent's own promise decides, whatever the archivist chose.
+    promised = rule == "disguise_required"
     if promised or facts.disguise_chosen:
         plain = Artefact(False, "disguise_promised" if promised else "disguise_chosen")
         owed = not (facts.disguise_chosen and facts.copy_disguised)
@@ -236,10 +252,9 @@ def decide(facts: Facts, today: date, *, proof_required: bool = False) -> Verdic
     decision = record_decision(facts.pseudonym, facts.state, consent, today)
     if not decision.exportable or consent is None:
         return Verdict(decision)
-    promises = PROMISES.get(consent.wording_version)
-    if promises is None:
+    if consent.wording_version not in PROMISES:
         return Verdict(held(facts.pseudonym, "unknown_wording", f" ({consent.wording_version!r})"))
-    access, disguised, owed = _audio(facts, consent, promises)
+    access, disguised, owed = _audio(facts, consent)
     p = facts.pseudonym
     if owed:
         return Verdict(held(p, "disguise_pending"))
