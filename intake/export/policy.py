@@ -45,6 +45,8 @@ EXPORTABLE_STATES = frozenset({"approved", "archived"})
 class WordingPromises:
     """What a released consent wording promised about the audio, beyond the uses ticked."""
 
+    #: The wording offered the anonymised audio as a use of its own.
+    anonymised_audio: bool
     #: Publishing the anonymised audio means the voice is disguised ("my voice disguised").
     disguise: bool
     #: Publication with the name covers the recording in the submitter's own voice.
@@ -57,8 +59,10 @@ class WordingPromises:
 #: 2026-11-26 promises "my voice disguised" for the anonymised audio, and "my recording in my
 #: own voice" for publication with the name.
 PROMISES = {
-    "2026-11-25": WordingPromises(disguise=False, named_includes_voice=False),
-    "2026-11-26": WordingPromises(disguise=True, named_includes_voice=True),
+    "2026-11-25": WordingPromises(
+        anonymised_audio=False, disguise=False, named_includes_voice=False
+    ),
+    "2026-11-26": WordingPromises(anonymised_audio=True, disguise=True, named_includes_voice=True),
 }
 
 #: Why a record is held back whole: code to the sentence the catalogue and the log carry
@@ -222,7 +226,11 @@ def audio_rule(consent: ConsentTerms | None) -> str:
     if promises is None:
         return "unknown_wording"
     named_voice = consent.publish_named and promises.named_includes_voice
-    anonymised = consent.publish_anonymised and consent.publish_anonymised_audio
+    anonymised = (
+        promises.anonymised_audio
+        and consent.publish_anonymised
+        and consent.publish_anonymised_audio
+    )
     if named_voice:
         # Publication in the submitter's own voice, where consented, needs no disguise.
         return "own_voice"
