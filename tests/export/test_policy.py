@@ -217,7 +217,7 @@ def test_a_promised_disguise_is_kept_and_the_bag_holds_the_redacted_disguised_co
 
 
 def test_the_undisguised_named_audio_is_the_redacted_copy_not_the_access_copy(
-    app: Flask, migrated: object, tmp_path: Path
+    app: Flask, tmp_path: Path
 ) -> None:
     pseudonym = approved_record(app, consent=NAMED, marked=["Evin"])
     out = tmp_path / "out"
