@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 from pathlib import Path
 
@@ -14,12 +15,22 @@ from faster_whisper.audio import decode_audio
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, consent, create_app, transcripts
+from intake import access_copies, consent, create_app, crypto, sealing, transcripts
+from intake.config import Config
 from intake.events import Actor
 from intake.export import policy, runs
 from intake.export.policy import Facts
 from intake.export.record import ConsentTerms
-from intake.models import AccessCopy, ExportRun, Role, Testimony
+from intake.models import (
+    AccessCopy,
+    ExportRun,
+    ReviewState,
+    Role,
+    Segment,
+    Testimony,
+    TranslationSegment,
+)
+from intake.models import Transcript as TranscriptRow
 from tests.export.approved import APPROVER, approved_record
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import ALL_CONSENT, worker_keyring
@@ -243,3 +254,45 @@ def test_narrowing_the_audio_consent_takes_the_audio_out_of_the_next_export(
     out = tmp_path / "out"
     assert _export(app, out)["exported"] == [pseudonym]
     assert not (out / pseudonym / "data" / "audio").exists()
+
+
+def test_the_preservation_bag_holds_the_unredacted_translation_the_access_bag_its_placeholders(
+    app: Flask, migrated: Config, tmp_path: Path
+) -> None:
+    private, public = crypto.new_key_pair()
+    migrated.preservation_public_key_file.parent.mkdir(parents=True, exist_ok=True)
+    migrated.preservation_public_key_file.write_text(public.hex())
+    pseudonym = approved_record(app, marked=["Evin"])
+    said = ("در سال ۱۳۶۷ در زندان اوین بودم.", "بعد از آن تابستان، هیچ خبری نرسید.")
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        key = transcripts.testimony_key(worker_keyring(app), testimony)
+        segments = s.scalars(
+            select(Segment).join(TranscriptRow).where(TranscriptRow.testimony_id == testimony.id)
+            .order_by(Segment.position)
+        ).all()
+        for segment, text in zip(segments, said, strict=True):
+            s.add(
+                TranslationSegment(
+                    testimony_id=testimony.id,
+                    segment_id=segment.id,
+                    target_language="fa",
+                    sealed=sealing.seal_translation(key, testimony.id, segment.id, text),
+                    source_version=segment.version,
+                    state=ReviewState.approved,
+                    approved_by=APPROVER,
+                )
+            )
+    out = tmp_path / "out"
+    assert _export(app, out)["preservation"] == [pseudonym]
+    access = (out / pseudonym / "data" / "translation" / f"{pseudonym}.fa.json").read_text()
+    assert "اوین" not in access and "[مکان]" in access and said[1] in access
+    preserved = out / "preservation" / pseudonym / "data"
+    sealed = preserved / "translation" / f"{pseudonym}.fa.json.sealed"
+    opened = io.BytesIO()
+    with sealed.open("rb") as source:
+        crypto.open_from_archive(private, source, opened)
+    whole = [s["text"] for s in json.loads(opened.getvalue())["segments"]]
+    assert whole == list(said)
+    assert _catalogue(out)[pseudonym]["translation"] == "included"
