@@ -90,6 +90,9 @@ def test_an_archived_record_is_withdrawn_from_the_status_page_and_recalled(
         assert s.scalar(select(func.count()).select_from(Segment)) == 0
         withdrawn_on = tombstone.withdrawn_at.date().isoformat()
     assert storage.waiting_exports(root, pseudonym) == []  # the waiting bags went too
+    first_folder = root / runs.folder_name(first)
+    assert pseudonym not in (first_folder / "catalogue.csv").read_text()  # and their rows
+    assert json.loads((first_folder / "catalogue.json").read_text())["records"] == []
     again = client.post("/receipt", data={"csrf_token": csrf_token(client, "/receipt"),
                                           "code": codes[0]})
     assert again.status_code == 200 and b"withdrawn" in again.data
