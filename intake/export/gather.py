@@ -6,8 +6,10 @@ hands: approved segment text (opened through `intake.transcripts`, which goes th
 stands now, and the record's event history with its audit-chain hashes.
 
 Redaction (SPEC.md sections 6 and 7): the reviewers' marks (`access_copies.marks_for`) are
-applied here to the transcript's text and to its words, the audio is the redacted access copy
-made from the same marks (a record whose copy is missing or older than its marks is held back),
+applied here to the transcript's text and to its words, the audio, where the publication
+policy (`intake.export.policy`) lets it leave, is the redacted (and, where promised or chosen,
+disguised) access copy made from the same marks (a record whose copy is missing or older than
+its marks is held back),
 and a translated segment whose source carries marks is exported as its placeholders only,
 since marks point into the source text and a name may be spelled any way in the translation.
 A name a custodian released for publication is never gathered into the access bag
