@@ -35,6 +35,9 @@ ALLOWED[S.needs_attention] = {S.queued, S.received}
 for _state in list(ALLOWED):
     if _state is not S.archived:
         ALLOWED[_state] |= {S.needs_attention, S.withdrawn}
+# Withdrawal is possible at any time, after export too (SPEC.md section 7): the next export
+# lists the record for recall by the receiving archives.
+ALLOWED[S.archived] |= {S.withdrawn}
 ALLOWED[S.withdrawn] = set()
 
 

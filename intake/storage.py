@@ -17,11 +17,14 @@ would break either limit stops with `StoreFull` and leaves nothing behind.
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
+import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -327,13 +330,55 @@ def waiting_exports(export_root: Path, pseudonym: str) -> list[Path]:
 
 
 def remove_exports(export_root: Path, pseudonym: str) -> int:
-    """Remove every export of a record waiting under `export_root` (withdrawal); returns how
-    many entries went. Links are removed, never followed."""
+    """Remove every export of a record waiting under `export_root` (withdrawal), and its rows
+    from the catalogues of the folders it was in; returns how many entries went. Links are
+    removed, never followed."""
     removed = 0
+    folders: set[Path] = set()
     for entry in waiting_exports(export_root, pseudonym):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
         removed += 1
+        folders.add(entry.parent.parent if entry.parent.name == "preservation" else entry.parent)
+    for folder in sorted(folders):
+        _forget_in_catalogue(folder, pseudonym)
     return removed
+
+
+def _forget_in_catalogue(folder: Path, pseudonym: str) -> None:
+    """Drop the record from the catalogue of an export folder whose bags of it were removed,
+    so that the catalogue still lists exactly the bags the folder holds. Written in the
+    export's own layout (`intake.export.catalogue`); replaced atomically."""
+    table = folder / "catalogue.csv"
+    if table.is_file() and not table.is_symlink():
+        with table.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames, list(reader)
+        if fields is not None:
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(r for r in rows if r.get("pseudonym") != pseudonym)
+            _replace_text(table, out.getvalue())
+    document = folder / "catalogue.json"
+    if document.is_file() and not document.is_symlink():
+        content = json.loads(document.read_text(encoding="utf-8"))
+        if isinstance(content, dict) and isinstance(content.get("records"), list):
+            content["records"] = [
+                r for r in content["records"] if r.get("pseudonym") != pseudonym
+            ]
+            text = json.dumps(content, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+            _replace_text(document, text)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -150,10 +150,11 @@ def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> N
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         written.append(path)
-    audio = folder / audio_path(record)
-    audio.parent.mkdir(parents=True, exist_ok=True)
-    _copy_audio(record, audio)
-    written.append(audio)
+    if record.audio is not None:  # None: the publication policy withheld the audio
+        audio = folder / audio_path(record)
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        _copy_audio(record, audio)
+        written.append(audio)
     for path in written:
         os.utime(path, (moment, moment))
 

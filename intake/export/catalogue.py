@@ -3,6 +3,11 @@
 Dates are written twice: Gregorian ISO 8601 for machines and most archives, and the Solar Hijri
 date (Latin digits, `YYYY-MM-DD`) in a column of its own for the Persian-speaking readers the
 archive serves. Rows are sorted by pseudonym so the same export gives the same catalogue.
+
+Each artefact of the publication policy (`intake.export.policy.ARTEFACTS`) has a column of its
+own, saying "included" or "withheld: <why>", so the receiving archive reads from the catalogue
+what each bag holds and why the rest stayed behind. `recall.csv` beside it lists the records
+withdrawn since the last export, for the receiving archive to remove.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import jdatetime
 
 from intake.export.bag import BagResult
 from intake.export.eligibility import Decision
+from intake.export.policy import ARTEFACTS, Verdict
 from intake.export.record import ExportRecord, canonical_json
 
 COLUMNS = (
@@ -39,6 +45,8 @@ COLUMNS = (
     "bag",
     "payload_oxum",
     "manifest_sha256",
+    "preservation_bag",
+    *ARTEFACTS,
 )
 
 
@@ -48,6 +56,10 @@ class CatalogueEntry:
 
     record: ExportRecord
     bag: BagResult
+    #: The publication policy's verdict the bag was written from (None: not recorded).
+    verdict: Verdict | None = None
+    #: Whether a preservation bag was written with it.
+    preserved: bool = False
 
 
 def solar_hijri(day: date | datetime | None) -> str:
@@ -89,6 +101,8 @@ def row(entry: CatalogueEntry) -> dict[str, str]:
         "bag": entry.bag.path.name,
         "payload_oxum": entry.bag.payload_oxum,
         "manifest_sha256": entry.bag.manifest_sha256,
+        "preservation_bag": f"preservation/{record.pseudonym}" if entry.preserved else "",
+        **(entry.verdict.columns() if entry.verdict else dict.fromkeys(ARTEFACTS, "")),
     }
 
 
@@ -123,3 +137,32 @@ def catalogue_json(entries: Iterable[CatalogueEntry], held_back: Iterable[Decisi
             ],
         }
     )
+
+
+#: The columns of `recall.csv`.
+RECALL_COLUMNS = ("pseudonym", "withdrawn", "withdrawn_solar_hijri")
+
+
+@dataclass(frozen=True)
+class Recall:
+    """A record exported before and withdrawn since: receiving archives remove what they hold."""
+
+    pseudonym: str
+    withdrawn_at: datetime
+
+
+def recall_csv(recalls: Iterable[Recall]) -> str:
+    """The recall list as CSV, a header row (always, so an empty list reads as one) then one
+    row per withdrawn record, oldest withdrawal first."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=RECALL_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for recall in sorted(recalls, key=lambda r: (r.withdrawn_at, r.pseudonym)):
+        writer.writerow(
+            {
+                "pseudonym": recall.pseudonym,
+                "withdrawn": _iso(recall.withdrawn_at),
+                "withdrawn_solar_hijri": solar_hijri(recall.withdrawn_at),
+            }
+        )
+    return out.getvalue()

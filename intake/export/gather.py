@@ -6,8 +6,10 @@ hands: approved segment text (opened through `intake.transcripts`, which goes th
 stands now, and the record's event history with its audit-chain hashes.
 
 Redaction (SPEC.md sections 6 and 7): the reviewers' marks (`access_copies.marks_for`) are
-applied here to the transcript's text and to its words, the audio is the redacted access copy
-made from the same marks (a record whose copy is missing or older than its marks is held back),
+applied here to the transcript's text and to its words, the audio, where the publication
+policy (`intake.export.policy`) lets it leave, is the redacted (and, where promised or chosen,
+disguised) access copy made from the same marks (a record whose copy is missing or older than
+its marks is held back),
 and a translated segment whose source carries marks is exported as its placeholders only,
 since marks point into the source text and a name may be spelled any way in the translation.
 A name a custodian released for publication is never gathered into the access bag
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 from intake import access_copies, sealing, transcripts
 from intake.crypto import Keyring
 from intake.events import Action, Actor, Group, staff_ref
+from intake.export import policy
 from intake.export.record import (
     LANGUAGE_NAMES,
     ConsentTerms,
@@ -77,6 +80,7 @@ def consent_terms(testimony: Testimony) -> ConsentTerms | None:
         embargo_until=consent.embargo_until,
         wording_version=consent.wording_version,
         withdrawn=consent.withdrawn_at is not None or testimony.wrapped_key is None,
+        publish_anonymised_audio=consent.publish_anonymised_audio,
     )
 
 
@@ -148,11 +152,14 @@ def approved_transcript(
     testimony: Testimony,
     files: list[AudioFile],
     approver: str | None,
+    *,
+    redacted: bool = True,
 ) -> Transcript | None:
     """The reviewed transcript of every file in order, segment times counted from the start
-    of the whole recording; None unless every segment is approved."""
+    of the whole recording; None unless every segment is approved. With `redacted=False`,
+    the text as spoken, for the sealed preservation bag only."""
     key = transcripts.testimony_key(keyring, testimony)
-    marks = _marks_by_segment(session, testimony.id)
+    marks = _marks_by_segment(session, testimony.id) if redacted else {}
     segments: list[Segment] = []
     languages: set[str] = set()
     offset = 0.0
@@ -220,13 +227,19 @@ def _record_language(testimony: Testimony, found: set[str]) -> str:
 
 
 def translation_of(
-    session: Session, keyring: Keyring, testimony: Testimony, transcript: Transcript
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    transcript: Transcript,
+    *,
+    redacted: bool = True,
 ) -> Transcript | None:
     """The approved translation of the record, segment aligned with the transcript; None
     unless every source segment has an approved translation. A segment whose source carries
-    redaction marks goes as the marks' placeholders only (see the module doc)."""
+    redaction marks goes as the marks' placeholders only (see the module doc); with
+    `redacted=False`, whole, for the sealed preservation bag only."""
     key = transcripts.testimony_key(keyring, testimony)
-    marks = _marks_by_segment(session, testimony.id)
+    marks = _marks_by_segment(session, testimony.id) if redacted else {}
     rows = session.execute(
         select(SegmentRow, TranslationSegment)
         .join(TranscriptRow, TranscriptRow.id == SegmentRow.transcript_id)
@@ -326,19 +339,41 @@ def _opener(store: Store, key: bytes, storage_id: str, name: str) -> Callable[[]
 
 @dataclass(frozen=True)
 class Gathered:
-    """An export record and, for the preservation bag, the store names of the originals."""
+    """An export record and, for the preservation bag, the store names of the originals and
+    the unredacted transcript and translation; with the publication policy's verdict."""
 
     record: ExportRecord
     originals: tuple[str, ...]
     storage_id: str
+    verdict: policy.Verdict | None = None
+    original_transcript: Transcript | None = None
+    original_translation: Transcript | None = None
 
 
-def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimony) -> Gathered:
-    """Everything one record's bags are written from. Raises HeldBack when the record may not
-    go yet, ExportError when its data cannot be exported as it stands."""
+def gather(
+    session: Session,
+    keyring: Keyring,
+    store: Store,
+    testimony: Testimony,
+    *,
+    today: date | None = None,
+    archive_key: bool = True,
+    proof_passed: bool | None = None,
+) -> Gathered:
+    """Everything one record's bags are written from, cut down to what the publication policy
+    lets leave (`policy.decide`; `proof_passed` is the redaction proof's result, see there).
+    Raises HeldBack when the record may not go yet, ExportError when its data cannot be
+    exported as it stands."""
     consent = consent_terms(testimony)
     if consent is None or testimony.wrapped_key is None:
         raise HeldBack("withdrawn", f"{testimony.pseudonym}: consent was withdrawn")
+    facts = policy.facts_for(
+        session, testimony.id, archive_key=archive_key, proof_passed=proof_passed
+    )
+    assert facts is not None
+    verdict = policy.decide(facts, today or date.today())
+    if not verdict.exportable:
+        raise HeldBack(verdict.decision.reason or "", verdict.decision.message or "")
     files = list(
         session.scalars(
             select(AudioFile)
@@ -353,8 +388,8 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
         raise HeldBack(
             "several_files", f"{testimony.pseudonym}: several recordings cannot be joined yet"
         )
-    redacted = redacted_audio(session, testimony, files[0])
-    if redacted is None:
+    redacted = redacted_audio(session, testimony, files[0]) if verdict.audio else None
+    if verdict.audio and redacted is None:
         raise HeldBack(
             "redaction_pending",
             f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older than "
@@ -363,7 +398,11 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
+    if not verdict.includes("transcript_text"):
+        transcript = None
     translation = translation_of(session, keyring, testimony, transcript) if transcript else None
+    if not verdict.includes("translation"):
+        translation = None
     # The redacted copy is encrypted under its file's own key (older files: the testimony's).
     key = transcripts.audio_key(keyring, testimony, files[0])
     access_name = redacted
@@ -380,10 +419,17 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
         transcript=transcript,
         translation=translation,
         events=events,
-        audio=_opener(store, key, testimony.storage_id, access_name),
+        audio=_opener(store, key, testimony.storage_id, access_name) if access_name else None,
     )
     originals = tuple(f.original_name for f in files if f.original_name) if consent.archive else ()
-    return Gathered(record, originals, testimony.storage_id)
+    whole = whole_translation = None
+    if verdict.includes("original"):
+        whole = approved_transcript(session, keyring, testimony, files, approver, redacted=False)
+        if whole is not None and consent.translate:
+            whole_translation = translation_of(session, keyring, testimony, whole, redacted=False)
+    return Gathered(
+        record, originals, testimony.storage_id, verdict, whole, whole_translation
+    )
 
 
 def approved_since(session: Session, since: date) -> set[int]:

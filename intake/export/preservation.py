@@ -1,4 +1,8 @@
-"""The preservation bag: the unredacted original and transcript, sealed to the archive's key.
+"""The preservation bag: the unredacted original, transcript and translation, sealed to the
+archive's key.
+
+The caller gives the record with its UNREDACTED text (`gather.Gathered.original_transcript`,
+`original_translation`): the access bag carries the redacted text, this bag what was said.
 
 Written only where the submitter consented to keeping the original (`Consent.archive`). Every
 payload file is encrypted to the archive's X25519 public key (`intake.crypto.seal_to_archive`),
@@ -79,9 +83,11 @@ def write_preservation_bag(
                 target.open("xb") as sink,
             ):
                 crypto.seal_to_archive(public_key, source, sink)  # type: ignore[arg-type]
-        if record.transcript is not None:
-            text = transcript_json(record.transcript, p, "transcript").encode()
-            target = work / "transcript" / f"{p}.{record.transcript.language}.json{SEALED}"
+        for kind, whole in (("transcript", record.transcript), ("translation", record.translation)):
+            if whole is None:
+                continue
+            text = transcript_json(whole, p, kind).encode()
+            target = work / kind / f"{p}.{whole.language}.json{SEALED}"
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("xb") as sink:
                 crypto.seal_to_archive(public_key, io.BytesIO(text), sink)
@@ -90,7 +96,7 @@ def write_preservation_bag(
             "External-Identifier": p,
             "External-Description": (
                 f"Preservation copy of testimony {p}: the original recordings and the "
-                "transcript, each sealed to the archive's public key."
+                "unredacted transcript and translation, each sealed to the archive's public key."
             ),
             "Bagging-Date": bagging_date.isoformat(),
         }

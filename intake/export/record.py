@@ -92,6 +92,8 @@ class ConsentTerms:
     embargo_until: date | None = None
     wording_version: str = ""
     withdrawn: bool = False
+    #: Publication of the anonymised audio, a use of its own (`Consent.publish_anonymised_audio`).
+    publish_anonymised_audio: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,22 @@ and writes its `exported` event, one record per transaction. At the end it write
 catalogue. Progress goes to the run's row (the staff page reads it) and to a callback (the
 command's progress bars, the task's lease).
 
+What each record may carry is the publication policy's answer (`intake.export.policy`, through
+`gather`); the catalogue gets a column per artefact from the same answer.
+
 Safe to run twice: the records are chosen once and kept on the run, bags are replaced by
-byte-identical ones, and a record already archived is exported again without moving. A full
-disk stops the export with a clear error: the record being written stays `approved`, with no
-bag, and so do the ones after it.
+byte-identical ones, and a record already archived is exported again without moving. A
+record's whole output (its access bag and, where consent allows, its preservation bag) is
+written in one hidden staging folder and renamed into place only when all of it is written,
+so a full disk stops the export with a clear error and leaves nothing that looks complete:
+the record being written stays `approved`, with no bag, and so do the ones after it. Bags
+already in the folder (an earlier, interrupted run into the same folder) are exported again
+with the run, or removed where they may no longer go, so that the catalogue lists exactly the
+bags the folder holds.
+
+Each run also writes `recall.csv`: the records exported before and withdrawn since the last
+finished run, with the date of each withdrawal, so that a receiving archive can remove what it
+holds of them (SPEC.md section 7: withdrawal is possible at any time, after export too).
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +42,21 @@ from sqlalchemy.orm import Session
 from intake import jobs, lifecycle, transcripts
 from intake.audit import record_event
 from intake.events import Action
-from intake.export.bag import BagOptions, write_bag
-from intake.export.catalogue import CatalogueEntry, catalogue_csv, catalogue_json
+from intake.export.bag import _SAFE_NAME, BagOptions, _swap_into_place, remove_partials, write_bag
+from intake.export.catalogue import (
+    CatalogueEntry,
+    Recall,
+    catalogue_csv,
+    catalogue_json,
+    recall_csv,
+)
 from intake.export.eligibility import Decision, decide
 from intake.export.gather import HeldBack, approved_since, consent_terms, gather
 from intake.export.preservation import FOLDER as PRESERVATION
 from intake.export.preservation import Originals, write_preservation_bag
 from intake.export.record import ExportError, ExportRecord
 from intake.models import (
+    Event,
     ExportRun,
     Job,
     JobKind,
@@ -143,9 +162,16 @@ class _Outcome:
     held_back: list[Decision]
     preservation: list[str]
     notes: list[str]
+    recall: list[Recall] | None = None
+    recall_until: datetime | None = None
 
     def as_json(self, selected: list[str]) -> dict[str, Any]:
         return {
+            "recall": [
+                {"pseudonym": r.pseudonym, "withdrawn": r.withdrawn_at.isoformat()}
+                for r in self.recall or []
+            ],
+            "recall_until": self.recall_until.isoformat() if self.recall_until else None,
             "selected": selected,
             "exported": sorted(self.exported),
             "preservation": sorted(self.preservation),
@@ -199,11 +225,15 @@ def perform(
         actor = run.requested_by
         earlier = run.outcome or {}
         selected = earlier.get("selected") or _choose(session, run)
+        # Bags an earlier, interrupted run left in this folder go through the policy again.
+        selected = sorted(set(selected) | set(bags_in(out_dir)))
         run.total, run.done, run.error = len(selected), 0, None
         run.outcome = {"selected": selected}
+        recall_until = utcnow()
+        recall = recall_list(session, run_id, recall_until)
     options = BagOptions(cfg.export_source_organisation, cfg.export_collection_name)
     public_key = _archive_key(cfg.preservation_public_key_file)
-    outcome = _Outcome([], [], [], [])
+    outcome = _Outcome([], [], [], [], recall, recall_until)
     if public_key is None:
         outcome.notes.append(NO_ARCHIVE_KEY)
     entries: list[CatalogueEntry] = []
@@ -220,11 +250,14 @@ def perform(
             )
             if entry is not None:
                 entries.append(entry)
+            else:
+                _remove_outputs(out_dir, pseudonym)  # held back: no bag of it may stay
             with svc.db.session() as session:
                 found = session.get(ExportRun, run_id)
                 assert found is not None
                 found.done = index + 1
             progress(index + 1, len(selected), pseudonym, len(STEPS))
+        _write_atomic(out_dir / "recall.csv", recall_csv(recall))
         _write_atomic(out_dir / "catalogue.csv", catalogue_csv(entries))
         _write_atomic(out_dir / "catalogue.json", catalogue_json(entries, outcome.held_back))
     except ExportError as exc:
@@ -237,6 +270,56 @@ def perform(
     result = outcome.as_json(selected)
     _finish(svc, run_id, result, None)
     return result
+
+
+def bags_in(out_dir: Path) -> list[str]:
+    """The pseudonyms of the access bags in an export folder (finished bags only: a bag is
+    renamed to its pseudonym when whole)."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in out_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and _SAFE_NAME.match(p.name)
+        and p.name != PRESERVATION and (p / "bagit.txt").is_file()
+    )
+
+
+def _remove_outputs(out_dir: Path, pseudonym: str) -> None:
+    """Remove a record's bags (access and preservation) and half-written outputs from the
+    folder: for a record held back, whose earlier bags may no longer go."""
+    if not _SAFE_NAME.match(pseudonym):
+        return
+    shutil.rmtree(out_dir / pseudonym, ignore_errors=True)
+    shutil.rmtree(out_dir / PRESERVATION / pseudonym, ignore_errors=True)
+    remove_partials(out_dir, pseudonym)
+
+
+def recall_list(session: Session, run_id: int, until: datetime) -> list[Recall]:
+    """Records exported at some time and withdrawn since the last finished export before run
+    `run_id` (all such records when there was none), up to `until`: what receiving archives
+    are asked to remove."""
+    last = session.scalars(
+        select(ExportRun)
+        .where(ExportRun.id < run_id, ExportRun.finished_at.is_not(None), ExportRun.error.is_(None))
+        .order_by(ExportRun.id.desc())
+        .limit(1)
+    ).first()
+    since: datetime | None = None
+    if last is not None:
+        mark = (last.outcome or {}).get("recall_until")
+        since = datetime.fromisoformat(mark) if mark else last.created_at
+    exported = select(Event.testimony_id).where(Event.action == Action.exported.value)
+    query = select(Testimony.pseudonym, Testimony.withdrawn_at).where(
+        Testimony.state == TestimonyState.withdrawn,
+        Testimony.withdrawn_at.is_not(None),
+        Testimony.withdrawn_at <= until,
+        Testimony.id.in_(exported),
+    )
+    if since is not None:
+        query = query.where(Testimony.withdrawn_at > since)
+    rows = session.execute(query.order_by(Testimony.withdrawn_at, Testimony.pseudonym)).all()
+    return [Recall(pseudonym, withdrawn_at) for pseudonym, withdrawn_at in rows if withdrawn_at]
 
 
 def _finish(svc: Services, run_id: int, outcome: dict[str, Any], error: str | None) -> None:
@@ -274,12 +357,20 @@ def _export_one(
                 Decision(pseudonym, False, "unknown", f"{pseudonym}: no such record")
             )
             return None
+        # The quick check first (state, consent, embargo): `gather` asks the policy in full.
         decision = decide(pseudonym, testimony.state.value, consent_terms(testimony), today)
         if not decision.exportable:
             outcome.held_back.append(decision)
             return None
         try:
-            gathered = gather(session, svc.keyring, svc.store, testimony)
+            gathered = gather(
+                session,
+                svc.keyring,
+                svc.store,
+                testimony,
+                today=today,
+                archive_key=public_key is not None,
+            )
         except HeldBack as held:
             outcome.held_back.append(Decision(pseudonym, False, held.reason, str(held)))
             return None
@@ -290,22 +381,43 @@ def _export_one(
         # back by `gather`, so there is one).
         key = transcripts.audio_key(svc.keyring, testimony, testimony.audio_files[0])
         session.expunge_all()
-    step(1)
+    verdict = gathered.verdict
+    preserve = public_key is not None and verdict is not None and verdict.includes("original")
+    # The record's whole output is written in one hidden staging folder and renamed into place
+    # only when all of it is written: a full disk never leaves a bag that looks complete.
+    remove_partials(out_dir, pseudonym)
+    staging = Path(tempfile.mkdtemp(prefix=f".{pseudonym}.partial-record-", dir=out_dir))
     try:
-        bag = write_bag(gathered.record, out_dir, options, today)
-    except ExportError as exc:
-        if "no space left" in str(exc):
-            raise
-        outcome.held_back.append(Decision(pseudonym, False, "not_exportable", str(exc)))
-        return None
-    step(2)
-    preserved = False
-    if public_key is not None and gathered.record.consent.archive:
-        originals = Originals(svc.store, key, gathered.storage_id, gathered.originals)
-        write_preservation_bag(
-            gathered.record, originals, out_dir, public_key, options.source_organisation, today
-        )
-        preserved = True
+        step(1)
+        try:
+            bag = write_bag(gathered.record, staging, options, today)
+        except ExportError as exc:
+            if "no space left" in str(exc):
+                raise
+            outcome.held_back.append(Decision(pseudonym, False, "not_exportable", str(exc)))
+            return None
+        step(2)
+        if preserve:
+            assert public_key is not None
+            originals = Originals(svc.store, key, gathered.storage_id, gathered.originals)
+            whole = replace(
+                gathered.record,
+                transcript=gathered.original_transcript,
+                translation=gathered.original_translation,
+            )
+            write_preservation_bag(
+                whole, originals, staging, public_key, options.source_organisation, today
+            )
+            (out_dir / PRESERVATION).mkdir(exist_ok=True)
+            _swap_into_place(staging / PRESERVATION / pseudonym, out_dir / PRESERVATION / pseudonym)
+        else:
+            shutil.rmtree(out_dir / PRESERVATION / pseudonym, ignore_errors=True)
+        # The access bag last: its name in the folder means the record's output is whole.
+        _swap_into_place(bag.path, out_dir / pseudonym)
+        bag = replace(bag, path=out_dir / pseudonym)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    preserved = preserve
     step(3)
     with svc.db.session() as session:
         testimony = session.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
@@ -331,4 +443,4 @@ def _export_one(
     outcome.exported.append(pseudonym)
     if preserved:
         outcome.preservation.append(pseudonym)
-    return CatalogueEntry(_light(gathered.record), bag)
+    return CatalogueEntry(_light(gathered.record), bag, verdict, preserved)

@@ -24,7 +24,7 @@ from intake.models import (
 )
 from tests import audio_fixtures as fx
 from tests.staff_support import result_of
-from tests.support import ALL_CONSENT, submit, worker_keyring
+from tests.support import ALL_CONSENT, receipt_code, submit, worker_keyring
 
 REVIEWER = staff_ref(7)
 APPROVER = staff_ref(8)
@@ -39,16 +39,20 @@ def approved_record(
     audio: bytes | None = None,
     texts: Sequence[str] = TEXTS,
     marked: Sequence[str] = (),
+    codes: list[str] | None = None,
     **fields: Any,
 ) -> str:
     """A record in `approved`; returns its pseudonym. Each word of `marked` is marked for
-    redaction (category place) where it first occurs, before the transcript is approved."""
+    redaction (category place) where it first occurs, before the transcript is approved.
+    The receipt code is appended to `codes` when given."""
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     response = submit(
         client, [(audio or fx.tone_wav(seconds), "a.wav")], consent=consent or ALL_CONSENT, **fields
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    if codes is not None:
+        codes.append(receipt_code(response))
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).order_by(Testimony.id.desc())).first()

@@ -35,8 +35,11 @@ from intake.models import (
     Transcript,
 )
 from tests.export.approved import APPROVER, approved_record, noise_wav, state_of
+from tests.support import ALL_CONSENT
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Every use, publication with the name included: the audio may leave, in the own voice.
+NAMED = {**ALL_CONSENT, "publish_named": "y", "name": "Witness Name"}
 TODAY = date.today()
 
 
@@ -97,8 +100,9 @@ def test_approved_records_are_bagged_archived_and_the_others_held_back(
     unconsented = approved_record(
         app, consent={"archive": "y", "transcribe": "y", "translate": "y"}
     )
-    # A record whose redacted copy is older than its marks (a mark made after the copy).
-    to_redact = approved_record(app, removal_notes="the guard's name")
+    # A record whose redacted copy is older than its marks (a mark made after the copy), and
+    # whose audio may leave (publication with the name, in the submitter's own voice).
+    to_redact = approved_record(app, consent=NAMED, removal_notes="the guard's name")
     _mark_after_the_copy(app, to_redact)
 
     out = tmp_path / "out"
@@ -112,7 +116,7 @@ def test_approved_records_are_bagged_archived_and_the_others_held_back(
         to_redact: "redaction_pending",
     }
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([good, "catalogue.csv", "catalogue.json"])
+    assert names == sorted([good, "catalogue.csv", "catalogue.json", "recall.csv"])
     bag = bagit.Bag(str(out / good))
     bag.validate()
     assert bag.info["External-Identifier"] == good
@@ -177,6 +181,7 @@ def test_named_records_that_may_not_go_are_never_exported(app: Flask, tmp_path: 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "catalogue.csv",
         "catalogue.json",
+        "recall.csv",
     ]
     assert state_of(app, embargoed) == TestimonyState.approved
 
@@ -245,7 +250,7 @@ def _limit_file_size(limit: int) -> None:
 def test_a_full_disk_fails_clearly_and_leaves_the_record_approved(
     app: Flask, migrated: Config, tmp_path: Path
 ) -> None:
-    pseudonym = approved_record(app, audio=noise_wav(60.0))  # about 1.5 MB as FLAC
+    pseudonym = approved_record(app, audio=noise_wav(60.0), consent=NAMED)  # 1.5 MB as FLAC
     # Room for every file but the audio: the bag's audio copy is the first write to fail.
     limit = 1024 * 1024
     db_file = Path(migrated.database_url.removeprefix("sqlite:///"))

@@ -13,6 +13,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from intake import access, access_copies, accounts
 from intake.config import Config
+from intake.export import policy
+from intake.export.gather import consent_terms
 from intake.models import AccessCopy, Role, Testimony, TestimonyState
 from intake.services import request_session
 
@@ -34,7 +36,11 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         copies: dict[int, list[AccessCopy]] = {}
         for copy in db.scalars(select(AccessCopy).order_by(AccessCopy.audio_file_id)):
             copies.setdefault(copy.testimony_id, []).append(copy)
-        return render_template("staff/access/records.html", records=rows, copies=copies)
+        # What each record's consent asks of its published audio: the publication policy says.
+        rules = {t.id: policy.audio_rule(consent_terms(t)) for t in rows}
+        return render_template(
+            "staff/access/records.html", records=rows, copies=copies, rules=rules
+        )
 
     @bp.post("/access-copies/<pseudonym>/disguise")
     def disguise(pseudonym: str) -> WerkzeugResponse:

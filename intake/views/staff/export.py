@@ -40,6 +40,13 @@ def _reason(code: str | None) -> str:
         "several_files": _("several recordings; joining them is not possible yet"),
         "unknown": _("no such record"),
         "not_exportable": _("its data could not be exported"),
+        "unknown_wording": _("its consent wording is not one this archive released"),
+        "disguise_pending": _(
+            "its consent promised a disguised voice: turn voice disguise on under Access "
+            "copies, and export it once the disguised copy is made"
+        ),
+        "proof_failed": _("the proof that every marked name is removed failed"),
+        "proof_pending": _("no proof yet that every marked name is removed"),
     }.get(code or "", _("held back"))
 
 
@@ -104,6 +111,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             held=[(h["pseudonym"], _reason(h.get("reason"))) for h in held],
             exported=(run.outcome or {}).get("exported", []),
             no_archive_key=runs.NO_ARCHIVE_KEY in (run.outcome or {}).get("notes", []),
+            recall=(run.outcome or {}).get("recall", []),
         )
 
     @bp.get("/export/<int:run_id>/download")
