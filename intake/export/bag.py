@@ -48,6 +48,13 @@ _BAGIT_LOCK = threading.Lock()
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
+#: RFC 8493. The `bagit` library writes 0.97 and reads 1.0; `as_bagit_1` moves a bag up.
+BAGIT_VERSION = "1.0"
+#: The BagIt profile the access bags follow, as shipped (the archive publishes a copy at
+#: `Config.export_bagit_profile_url`).
+PROFILE_FILE = "bagit-profile.json"
+
+
 @dataclass(frozen=True)
 class BagOptions:
     """What the bag says about the archive that made it."""
@@ -55,6 +62,10 @@ class BagOptions:
     source_organisation: str
     collection_name: str = ""
     contact_email: str | None = None
+    #: `BagIt-Profile-Identifier`: the URL where the archive publishes the profile.
+    profile_url: str | None = None
+    #: `Bag-Group-Identifier`: the export the bag belongs to (its folder's name).
+    group_identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
         if text is None:
             continue
         stem = f"{kind}/{p}.{text.language}"
-        files[f"{stem}.vtt"] = webvtt(text).encode()
+        kind_of_cues = "subtitles" if kind == "translation" else "captions"
+        files[f"{stem}.vtt"] = webvtt(text, kind_of_cues).encode()
         files[f"{stem}.srt"] = srt(text).encode()
         files[f"{stem}.txt"] = plain_text(text).encode()
         files[f"{stem}.json"] = transcript_json(text, p, kind).encode()
@@ -100,7 +112,7 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
     )
     validate_ohms(ohms)
     files[f"metadata/{p}.ohms.xml"] = ohms
-    dublin_core = dublin_core_xml(record)
+    dublin_core = dublin_core_xml(record, publisher=options.source_organisation)
     validate_dublin_core(dublin_core)
     files[f"metadata/{p}.dc.xml"] = dublin_core
     files[f"history/{p}.events.json"] = history_json(record).encode()
@@ -123,12 +135,39 @@ def _bag_info(record: ExportRecord, options: BagOptions, bagging_date: date) -> 
         "Bag-Software-Agent": agent,
         "Testimony-Received": record.received_at.date().isoformat(),
         "Testimony-Languages": " ".join(record.languages),
+        "Testimony-Recordings": str(record.recording_count),
     }
     if record.approved_at is not None:
         info["Testimony-Approved"] = record.approved_at.date().isoformat()
     if options.contact_email:
         info["Contact-Email"] = options.contact_email
+    if options.group_identifier:
+        info["Bag-Group-Identifier"] = options.group_identifier
+    if options.profile_url:
+        info["BagIt-Profile-Identifier"] = options.profile_url
     return info
+
+
+def profile_document() -> dict[str, object]:
+    """The BagIt profile shipped with the code (`schemas/bagit-profile.json`)."""
+    import json
+    from importlib import resources
+
+    text = (resources.files("intake.export") / "schemas" / PROFILE_FILE).read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def as_bagit_1(path: Path) -> None:
+    """Declare the bag at `path` BagIt 1.0 (RFC 8493) and rewrite its tag manifests.
+
+    The `bagit` library writes `BagIt-Version: 0.97`, which a 1.0 validator warns about; the
+    layout it writes is the same in 1.0 (payload manifests, tag manifests, `bag-info.txt`,
+    UTF-8 tag files), so only the declaration and the tag manifests that pin it change."""
+    (path / "bagit.txt").write_text(
+        f"BagIt-Version: {BAGIT_VERSION}\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8"
+    )
+    for algorithm in ALGORITHMS:
+        bagit._make_tagmanifest_file(algorithm, str(path))
 
 
 def _copy_audio(record: ExportRecord, dest: Path) -> None:
@@ -219,11 +258,13 @@ def write_bag(
         work.chmod(0o755)
         _write_payload(record, options, work)
         with _BAGIT_LOCK:
-            bag = bagit.make_bag(
+            bagit.make_bag(
                 str(work),
                 _bag_info(record, options, bagging_date),
                 checksums=list(ALGORITHMS),
             )
+            as_bagit_1(work)
+        bag = bagit.Bag(str(work))
         bag.validate()
         _fsync_tree(work)
         _swap_into_place(work, target)

@@ -26,6 +26,7 @@ from typing import Any
 from intake.export.record import LANGUAGE_NAMES, ExportError, ExportRecord, Segment, Transcript
 from intake.export.rights import record_rights, usage_statement
 from intake.export.subtitles import one_line, webvtt
+from intake.export.text import clean
 
 NAMESPACE = "https://www.weareavp.com/nunncenter/ohms"
 SYNC_INTERVAL_MINUTES = 1
@@ -146,9 +147,9 @@ def _q(name: str) -> str:
 
 
 def _sub(parent: ET.Element, name: str, text: str | None = None, **attrib: str) -> ET.Element:
-    element = ET.SubElement(parent, _q(name), attrib)
+    element = ET.SubElement(parent, _q(name), {k: clean(v) for k, v in attrib.items()})
     if text is not None:
-        element.text = text
+        element.text = clean(text)
     return element
 
 
@@ -182,7 +183,7 @@ def ohms_xml(record: ExportRecord, options: OhmsOptions) -> bytes:
         ("transcript", "\n".join(transcript_lines(transcript)) if transcript else None),
         ("transcript_alt", "\n".join(transcript_lines(translation)) if translation else None),
         ("vtt_transcript", webvtt(transcript) if transcript else None),
-        ("vtt_transcript_alt", webvtt(translation) if translation else None),
+        ("vtt_transcript_alt", webvtt(translation, "subtitles") if translation else None),
         ("rights", record_rights(record)),
         ("fmt", "audio"),
         ("usage", usage_statement(record.consent)),

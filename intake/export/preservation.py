@@ -30,6 +30,7 @@ from intake.export.bag import (
     DISK_FULL,
     _fsync_tree,
     _swap_into_place,
+    as_bagit_1,
     remove_partials,
 )
 from intake.export.record import ExportError, ExportRecord
@@ -95,8 +96,9 @@ def write_preservation_bag(
             "Bagging-Date": bagging_date.isoformat(),
         }
         with _BAGIT_LOCK:
-            bag = bagit.make_bag(str(work), info, checksums=list(ALGORITHMS))
-        bag.validate()
+            bagit.make_bag(str(work), info, checksums=list(ALGORITHMS))
+            as_bagit_1(work)
+        bagit.Bag(str(work)).validate()
         _fsync_tree(work)
         _swap_into_place(work, folder / p)
     except bagit.BagError as error:

@@ -148,6 +148,11 @@ class ExportRecord:
             raise ExportError(f"{self.pseudonym}: negative duration")
 
     @property
+    def recording_count(self) -> int:
+        """How many recordings the submitter sent for this record."""
+        return 1
+
+    @property
     def languages(self) -> tuple[str, ...]:
         """The record's languages: the transcript's, then the translation's."""
         found = [self.language]

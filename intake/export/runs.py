@@ -201,7 +201,13 @@ def perform(
         selected = earlier.get("selected") or _choose(session, run)
         run.total, run.done, run.error = len(selected), 0, None
         run.outcome = {"selected": selected}
-    options = BagOptions(cfg.export_source_organisation, cfg.export_collection_name)
+    options = BagOptions(
+        cfg.export_source_organisation,
+        cfg.export_collection_name,
+        contact_email=cfg.export_contact_email,
+        profile_url=cfg.export_bagit_profile_url,
+        group_identifier=out_dir.name,
+    )
     public_key = _archive_key(cfg.preservation_public_key_file)
     outcome = _Outcome([], [], [], [])
     if public_key is None:

@@ -220,3 +220,35 @@ def test_a_pseudonym_that_is_not_a_plain_name_is_refused(tmp_path: Path) -> None
     with pytest.raises(ExportError):
         write_bag(record, tmp_path / "out", OPTIONS, TODAY)
     assert not (tmp_path / "escape").exists()
+
+
+def test_bag_is_bagit_1_0_and_follows_the_published_profile(tmp_path: Path) -> None:
+    """Checked with the independent `bagit_profile` package against the profile shipped in
+    the repository, under the URL the settings publish it at."""
+    import bagit_profile
+
+    from intake.config import Config
+    from intake.export.bag import profile_document
+
+    url = Config().export_bagit_profile_url
+    options = BagOptions(
+        "The Archive",
+        contact_email="archive@example.org",
+        profile_url=url,
+        group_identifier="export-00007",
+    )
+    result = write_bag(make_record(audio_file(tmp_path)), tmp_path / "out", options, TODAY)
+    assert (result.path / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
+    bag = bagit.Bag(str(result.path))
+    bag.validate()
+    assert bag.version_info == (1, 0)
+    assert bag.info["Bag-Group-Identifier"] == "export-00007"
+    profile = bagit_profile.Profile(url, profile=profile_document())
+    assert profile.validate_serialization(str(result.path))
+    assert profile.validate(bag), profile.report.errors
+    # A bag without the contact the profile requires does not pass.
+    bare = write_bag(
+        make_record(audio_file(tmp_path)), tmp_path / "bare", BagOptions("A", profile_url=url),
+        TODAY,
+    )
+    assert not profile.validate(bagit.Bag(str(bare.path)))

@@ -37,7 +37,7 @@ def test_ohms_validates_and_carries_both_languages(record: ExportRecord) -> None
     assert get("language") == "Persian" and get("transcript_alt_lang") == "English"
     assert get("translate") == "1" and get("duration") == "00:03:10"
     assert get("vtt_transcript") == webvtt(record.transcript)  # type: ignore[arg-type]
-    assert get("vtt_transcript_alt") == webvtt(record.translation)  # type: ignore[arg-type]
+    assert get("vtt_transcript_alt") == webvtt(record.translation, "subtitles")  # type: ignore[arg-type]
     assert PERSIAN[3] in (get("transcript") or "") and ENGLISH[3] in (get("transcript_alt") or "")
     assert "anonymised" in (get("rights") or "") and get("usage")
 
