@@ -31,7 +31,12 @@ from intake import jobs, lifecycle, transcripts
 from intake.audit import record_event
 from intake.events import Action
 from intake.export.bag import BagOptions, write_bag
-from intake.export.catalogue import CatalogueEntry, catalogue_csv, catalogue_json
+from intake.export.catalogue import (
+    CatalogueEntry,
+    catalogue_csv,
+    catalogue_json,
+    catalogue_xlsx,
+)
 from intake.export.eligibility import Decision, decide
 from intake.export.gather import HeldBack, approved_since, consent_terms, gather
 from intake.export.preservation import FOLDER as PRESERVATION
@@ -47,6 +52,9 @@ from intake.models import (
     utcnow,
 )
 from intake.services import Services
+
+#: The catalogue files' mode: readable by whoever may read the bags.
+CATALOGUE_MODE = 0o644
 
 #: Steps of one record, for a per-record progress bar.
 STEPS = ("gather", "access bag", "preservation bag", "archived")
@@ -170,13 +178,15 @@ def _light(record: ExportRecord) -> ExportRecord:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("utf-8") if isinstance(text, str) else text)
             out.flush()
             os.fsync(out.fileno())
+        # mkstemp makes the file private; the catalogue is for the archive's staff to read.
+        os.chmod(temp, CATALOGUE_MODE)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -233,6 +243,7 @@ def perform(
             progress(index + 1, len(selected), pseudonym, len(STEPS))
         _write_atomic(out_dir / "catalogue.csv", catalogue_csv(entries))
         _write_atomic(out_dir / "catalogue.json", catalogue_json(entries, outcome.held_back))
+        _write_atomic(out_dir / "catalogue.xlsx", catalogue_xlsx(entries, outcome.held_back))
     except ExportError as exc:
         _finish(svc, run_id, outcome.as_json(selected), str(exc))
         raise ExportFailed(str(exc)) from exc
@@ -334,7 +345,9 @@ def _export_one(
             )
         else:
             record_event(session, testimony.id, actor, Action.exported, detail=detail)
+        state_after = testimony.state.value
     outcome.exported.append(pseudonym)
     if preserved:
         outcome.preservation.append(pseudonym)
-    return CatalogueEntry(_light(gathered.record), bag)
+    # The catalogue says what the record is after this export (archived), not before it.
+    return CatalogueEntry(_light(replace(gathered.record, state=state_after)), bag)
