@@ -233,14 +233,20 @@ def remove_partials(out_dir: Path, pseudonym: str) -> None:
 
 
 def write_bag(
-    record: ExportRecord, out_dir: Path, options: BagOptions, bagging_date: date
+    record: ExportRecord,
+    out_dir: Path,
+    options: BagOptions,
+    bagging_date: date,
+    tag_files: dict[str, bytes] | None = None,
 ) -> BagResult:
     """Write, validate and move into place the access bag `out_dir/PSEUDONYM`; return it.
 
     Refuses a record that may not be exported (checked again here, whoever called), and a
     record whose formats do not validate. Safe to run twice: a second run replaces the bag with
     one whose payload is byte-identical. On any failure nothing is left but the bag that was
-    there before, if any.
+    there before, if any. `tag_files` (path in the bag to content) are written beside
+    `data/` and pinned by the tag manifests: the custody files, which change from one export to
+    the next while the payload stays the same.
     """
     decision = decide(record.pseudonym, record.state, record.consent, bagging_date)
     if not decision.exportable:
@@ -263,6 +269,10 @@ def write_bag(
                 _bag_info(record, options, bagging_date),
                 checksums=list(ALGORITHMS),
             )
+            for name, content in sorted((tag_files or {}).items()):
+                path = work / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
             as_bagit_1(work)
         bag = bagit.Bag(str(work))
         bag.validate()

@@ -37,6 +37,7 @@ from intake.export.catalogue import (
     catalogue_json,
     catalogue_xlsx,
 )
+from intake.export.custody import Custody
 from intake.export.eligibility import Decision, decide
 from intake.export.gather import HeldBack, approved_since, consent_terms, gather
 from intake.export.preservation import FOLDER as PRESERVATION
@@ -225,6 +226,9 @@ def perform(
     entries: list[CatalogueEntry] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        # One signed checkpoint of the event log at the start of the export; each bag carries
+        # it with inclusion proofs for its record's events (a later one if a record has newer).
+        custody = Custody(svc.db, cfg.checkpoint_key_file, cfg.checkpoint_log_file)
         for index, pseudonym in enumerate(selected):
             progress(index, len(selected), pseudonym, 0)
 
@@ -232,7 +236,17 @@ def perform(
                 progress(i, len(selected), p, number)
 
             entry = _export_one(
-                svc, run_id, pseudonym, out_dir, options, public_key, today, actor, outcome, step
+                svc,
+                run_id,
+                pseudonym,
+                out_dir,
+                options,
+                public_key,
+                today,
+                actor,
+                outcome,
+                step,
+                custody,
             )
             if entry is not None:
                 entries.append(entry)
@@ -280,6 +294,7 @@ def _export_one(
     actor: str,
     outcome: _Outcome,
     step: Callable[[int], None],
+    custody: Custody,
 ) -> CatalogueEntry | None:
     """Export one record; None when it is held back. ExportError for a full disk."""
     with svc.db.session() as session:
@@ -309,7 +324,9 @@ def _export_one(
         session.expunge_all()
     step(1)
     try:
-        bag = write_bag(gathered.record, out_dir, options, today)
+        bag = write_bag(
+            gathered.record, out_dir, options, today, custody.tag_files(gathered.record)
+        )
     except ExportError as exc:
         if "no space left" in str(exc):
             raise
