@@ -33,6 +33,7 @@ from pathlib import Path
 
 import bagit
 
+from intake.export import derivative
 from intake.export.dublin_core import dublin_core_xml, validate_dublin_core
 from intake.export.eligibility import consented_content, decide
 from intake.export.history import history_json
@@ -85,6 +86,11 @@ def audio_path(record: ExportRecord) -> str:
     return f"audio/{record.pseudonym}{record.audio_suffix}"
 
 
+def listening_path(record: ExportRecord) -> str:
+    """Where the listening copy (MP3, for browsers and the OHMS viewer) sits in the payload."""
+    return f"audio/{record.pseudonym}{derivative.SUFFIX}"
+
+
 def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
     """Every payload file but the audio, by payload path, validated where a schema exists."""
     files: dict[str, bytes] = {}
@@ -106,8 +112,9 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
         record,
         OhmsOptions(
             repository=options.source_organisation,
-            audio_file_name=Path(audio_path(record)).name,
+            audio_file_name=Path(listening_path(record)).name,
             collection_name=options.collection_name,
+            media_type=derivative.MEDIA_TYPE,
         ),
     )
     validate_ohms(ohms)
@@ -178,6 +185,11 @@ def _copy_audio(record: ExportRecord, dest: Path) -> None:
             out.write(chunk)
 
 
+def _listening_copy(source: Path, dest: Path) -> None:
+    with source.open("rb") as audio, dest.open("xb") as out:
+        derivative.mp3_copy(audio, out)
+
+
 def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> None:
     # Fixed file times (the approval, else the receipt) so that a tar or zip of the payload
     # is as reproducible as its bytes.
@@ -193,6 +205,9 @@ def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> N
     audio.parent.mkdir(parents=True, exist_ok=True)
     _copy_audio(record, audio)
     written.append(audio)
+    listening = folder / listening_path(record)
+    _listening_copy(audio, listening)
+    written.append(listening)
     for path in written:
         os.utime(path, (moment, moment))
 

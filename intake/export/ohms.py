@@ -42,6 +42,8 @@ class OhmsOptions:
     repository: str
     audio_file_name: str
     collection_name: str = ""
+    #: The media type of `audio_file_name` (the record's own when not given).
+    media_type: str | None = None
 
 
 def transcript_lines(transcript: Transcript) -> list[str]:
@@ -169,7 +171,7 @@ def ohms_xml(record: ExportRecord, options: OhmsOptions) -> bytes:
         ("duration", _duration(record.duration)),
         ("collection_name", options.collection_name or None),
         ("repository", options.repository),
-        ("format", record.audio_media_type),
+        ("format", options.media_type or record.audio_media_type),
         ("file_name", options.audio_file_name),
         ("sync", sync_string(transcript) if transcript else None),
         ("sync_alt", sync_string(translation) if translation else None),
