@@ -26,7 +26,7 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -38,7 +38,7 @@ from intake.export.dublin_core import dublin_core_xml, validate_dublin_core
 from intake.export.eligibility import consented_content, decide
 from intake.export.history import history_json
 from intake.export.ohms import OhmsOptions, ohms_xml, validate_ohms
-from intake.export.record import ExportError, ExportRecord, Transcript
+from intake.export.record import ExportError, ExportRecord, Recording, Transcript
 from intake.export.subtitles import plain_text, srt, transcript_json, webvtt
 
 CHUNK = 1024 * 1024
@@ -81,45 +81,87 @@ class BagResult:
     manifest_sha256: str
 
 
-def audio_path(record: ExportRecord) -> str:
-    """Where the access audio sits inside the payload."""
-    return f"audio/{record.pseudonym}{record.audio_suffix}"
+def _parts(record: ExportRecord) -> list[Recording]:
+    """The record's recordings as the bag holds them, each with only the texts the record's
+    consent lets go (`consented_content` decided them for the record as a whole)."""
+    if not record.recordings:
+        return [Recording(1, record.duration, record.audio, record.transcript, record.translation)]
+    return [
+        replace(
+            part,
+            transcript=part.transcript if record.transcript is not None else None,
+            translation=part.translation if record.translation is not None else None,
+        )
+        for part in record.recordings
+    ]
 
 
-def listening_path(record: ExportRecord) -> str:
+def part_stem(record: ExportRecord, part: Recording) -> str:
+    """The file name stem of one recording: the pseudonym, or with several recordings the
+    pseudonym and the recording's number (`T-7K3M-Q9XD-02`)."""
+    if not record.recordings:
+        return record.pseudonym
+    return f"{record.pseudonym}-{part.number:02d}"
+
+
+def audio_path(record: ExportRecord, part: Recording | None = None) -> str:
+    """Where the access audio (of one recording) sits inside the payload."""
+    stem = part_stem(record, part) if part is not None else record.pseudonym
+    return f"audio/{stem}{record.audio_suffix}"
+
+
+def listening_path(record: ExportRecord, part: Recording | None = None) -> str:
     """Where the listening copy (MP3, for browsers and the OHMS viewer) sits in the payload."""
-    return f"audio/{record.pseudonym}{derivative.SUFFIX}"
+    stem = part_stem(record, part) if part is not None else record.pseudonym
+    return f"audio/{stem}{derivative.SUFFIX}"
 
 
 def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
-    """Every payload file but the audio, by payload path, validated where a schema exists."""
+    """Every payload file but the audio, by payload path, validated where a schema exists.
+
+    Each recording gets its own texts and its own OHMS file: the OHMS viewer plays one media
+    file per record, and a recording's own times keep every cue true to the file a listener
+    opens (docs/export.md, "Several recordings")."""
     files: dict[str, bytes] = {}
     p = record.pseudonym
-    texts: list[tuple[str, Transcript | None]] = [
-        ("transcript", record.transcript),
-        ("translation", record.translation),
-    ]
-    for kind, text in texts:
-        if text is None:
-            continue
-        stem = f"{kind}/{p}.{text.language}"
-        kind_of_cues = "subtitles" if kind == "translation" else "captions"
-        files[f"{stem}.vtt"] = webvtt(text, kind_of_cues).encode()
-        files[f"{stem}.srt"] = srt(text).encode()
-        files[f"{stem}.txt"] = plain_text(text).encode()
-        files[f"{stem}.json"] = transcript_json(text, p, kind).encode()
-    ohms = ohms_xml(
-        record,
-        OhmsOptions(
-            repository=options.source_organisation,
-            audio_file_name=Path(listening_path(record)).name,
-            collection_name=options.collection_name,
-            media_type=derivative.MEDIA_TYPE,
-        ),
+    stems: dict[str, str] = {}
+    for part in _parts(record):
+        stem_name = part_stem(record, part)
+        texts: list[tuple[str, Transcript | None]] = [
+            ("transcript", part.transcript),
+            ("translation", part.translation),
+        ]
+        for kind, text in texts:
+            if text is None:
+                continue
+            stem = f"{kind}/{stem_name}.{text.language}"
+            stems.setdefault(kind, stem)
+            kind_of_cues = "subtitles" if kind == "translation" else "captions"
+            files[f"{stem}.vtt"] = webvtt(text, kind_of_cues).encode()
+            files[f"{stem}.srt"] = srt(text).encode()
+            files[f"{stem}.txt"] = plain_text(text).encode()
+            files[f"{stem}.json"] = transcript_json(text, p, kind).encode()
+        own = replace(
+            record,
+            transcript=part.transcript,
+            translation=part.translation,
+            duration=part.duration,
+            recordings=(),
+        )
+        ohms = ohms_xml(
+            own,
+            OhmsOptions(
+                repository=options.source_organisation,
+                audio_file_name=Path(listening_path(record, part)).name,
+                collection_name=options.collection_name,
+                media_type=derivative.MEDIA_TYPE,
+            ),
+        )
+        validate_ohms(ohms)
+        files[f"metadata/{stem_name}.ohms.xml"] = ohms
+    dublin_core = dublin_core_xml(
+        record, publisher=options.source_organisation, stems=stems if record.recordings else None
     )
-    validate_ohms(ohms)
-    files[f"metadata/{p}.ohms.xml"] = ohms
-    dublin_core = dublin_core_xml(record, publisher=options.source_organisation)
     validate_dublin_core(dublin_core)
     files[f"metadata/{p}.dc.xml"] = dublin_core
     files[f"history/{p}.events.json"] = history_json(record).encode()
@@ -177,10 +219,10 @@ def as_bagit_1(path: Path) -> None:
         bagit._make_tagmanifest_file(algorithm, str(path))
 
 
-def _copy_audio(record: ExportRecord, dest: Path) -> None:
-    if record.audio is None:
+def _copy_audio(record: ExportRecord, part: Recording, dest: Path) -> None:
+    if part.audio is None:
         raise ExportError(f"{record.pseudonym}: no access audio")
-    with record.audio() as source, dest.open("xb") as out:
+    with part.audio() as source, dest.open("xb") as out:
         while chunk := source.read(CHUNK):
             out.write(chunk)
 
@@ -201,13 +243,14 @@ def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> N
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         written.append(path)
-    audio = folder / audio_path(record)
-    audio.parent.mkdir(parents=True, exist_ok=True)
-    _copy_audio(record, audio)
-    written.append(audio)
-    listening = folder / listening_path(record)
-    _listening_copy(audio, listening)
-    written.append(listening)
+    for part in _parts(record):
+        audio = folder / audio_path(record, part)
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        _copy_audio(record, part, audio)
+        written.append(audio)
+        listening = folder / listening_path(record, part)
+        _listening_copy(audio, listening)
+        written.append(listening)
     for path in written:
         os.utime(path, (moment, moment))
 

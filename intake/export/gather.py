@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import BinaryIO, cast
 
@@ -35,6 +35,7 @@ from intake.export.record import (
     ExportError,
     ExportRecord,
     HistoryEvent,
+    Recording,
     Segment,
     Transcript,
     Word,
@@ -331,6 +332,8 @@ class Gathered:
     record: ExportRecord
     originals: tuple[str, ...]
     storage_id: str
+    #: The data key of each original, in the order of `originals` (each file has its own).
+    original_keys: tuple[bytes, ...] = ()
 
 
 def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimony) -> Gathered:
@@ -348,26 +351,30 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
     )
     if not files:
         raise ExportError(f"{testimony.pseudonym}: no audio")
-    if len(files) > 1:
-        # One access audio per bag: joining several recordings into one is not built yet.
-        raise HeldBack(
-            "several_files", f"{testimony.pseudonym}: several recordings cannot be joined yet"
-        )
-    redacted = redacted_audio(session, testimony, files[0])
-    if redacted is None:
-        raise HeldBack(
-            "redaction_pending",
-            f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older than "
-            "its redaction marks",
-        )
+    access_names = []
+    for audio in files:
+        redacted = redacted_audio(session, testimony, audio)
+        if redacted is None:
+            raise HeldBack(
+                "redaction_pending",
+                f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older "
+                "than its redaction marks",
+            )
+        access_names.append(redacted)
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
     translation = translation_of(session, keyring, testimony, transcript) if transcript else None
-    # The redacted copy is encrypted under its file's own key (older files: the testimony's).
-    key = transcripts.audio_key(keyring, testimony, files[0])
-    access_name = redacted
+    # Each redacted copy is encrypted under its file's own key (older files: the testimony's).
+    keys = [transcripts.audio_key(keyring, testimony, audio) for audio in files]
+    openers = [
+        _opener(store, key, testimony.storage_id, name)
+        for key, name in zip(keys, access_names, strict=True)
+    ]
     language = transcript.language if transcript else _record_language(testimony, set())
+    recordings = (
+        _recordings(session, files, openers, transcript, translation) if len(files) > 1 else ()
+    )
     record = ExportRecord(
         record_id=testimony.id,
         pseudonym=testimony.pseudonym,
@@ -380,10 +387,69 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
         transcript=transcript,
         translation=translation,
         events=events,
-        audio=_opener(store, key, testimony.storage_id, access_name),
+        audio=openers[0],
+        recordings=recordings,
     )
-    originals = tuple(f.original_name for f in files if f.original_name) if consent.archive else ()
-    return Gathered(record, originals, testimony.storage_id)
+    kept = [(f.original_name, key) for f, key in zip(files, keys, strict=True) if f.original_name]
+    if not consent.archive:
+        kept = []
+    return Gathered(
+        record,
+        tuple(name for name, _ in kept),
+        testimony.storage_id,
+        tuple(key for _, key in kept),
+    )
+
+
+def _recordings(
+    session: Session,
+    files: list[AudioFile],
+    openers: list[Callable[[], BinaryIO]],
+    transcript: Transcript | None,
+    translation: Transcript | None,
+) -> tuple[Recording, ...]:
+    """Each of several recordings with its own audio and its share of the joined texts, timed
+    from its own start (the joined texts run from the start of the first recording)."""
+    counts = [
+        len(_segment_ids_of(session, audio.id)) if transcript is not None else 0
+        for audio in files
+    ]
+    found = []
+    offset, first = 0.0, 0
+    for number, (audio, opener, count) in enumerate(
+        zip(files, openers, counts, strict=True), start=1
+    ):
+        found.append(
+            Recording(
+                number=number,
+                duration=audio.duration_s,
+                audio=opener,
+                transcript=_part(transcript, first, count, offset),
+                translation=_part(translation, first, count, offset),
+            )
+        )
+        offset += audio.duration_s
+        first += count
+    return tuple(found)
+
+
+def _part(text: Transcript | None, first: int, count: int, offset: float) -> Transcript | None:
+    """Segments `first`..`first+count` of a joined text, timed from `offset`."""
+    if text is None or count == 0:
+        return None
+    segments = tuple(
+        replace(
+            segment,
+            start=max(0.0, segment.start - offset),
+            end=segment.end - offset,
+            words=tuple(
+                replace(w, start=max(0.0, w.start - offset), end=w.end - offset)
+                for w in segment.words
+            ),
+        )
+        for segment in text.segments[first : first + count]
+    )
+    return replace(text, segments=segments)
 
 
 def approved_since(session: Session, since: date) -> set[int]:

@@ -49,6 +49,12 @@ class Originals:
     key: bytes
     storage_id: str
     names: tuple[str, ...]
+    #: Each original's own key, in the order of `names`; `key` opens them all when empty.
+    keys: tuple[bytes, ...] = ()
+
+    def key_of(self, position: int) -> bytes:
+        """The key that opens original `position` (from 0)."""
+        return self.keys[position] if self.keys else self.key
 
 
 def write_preservation_bag(
@@ -76,7 +82,9 @@ def write_preservation_bag(
             target = work / "original" / f"{p}-{position:02d}.bin{SEALED}"
             target.parent.mkdir(parents=True, exist_ok=True)
             with (
-                originals.store.open(originals.key, originals.storage_id, name) as source,
+                originals.store.open(
+                    originals.key_of(position - 1), originals.storage_id, name
+                ) as source,
                 target.open("xb") as sink,
             ):
                 crypto.seal_to_archive(public_key, source, sink)  # type: ignore[arg-type]

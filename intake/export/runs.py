@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import jobs, lifecycle, transcripts
+from intake import jobs, lifecycle
 from intake.audit import record_event
 from intake.events import Action
 from intake.export.bag import BagOptions, write_bag
@@ -318,9 +318,6 @@ def _export_one(
         except ExportError as exc:
             outcome.held_back.append(Decision(pseudonym, False, "not_exportable", str(exc)))
             return None
-        # The original is encrypted under its file's own key (a record of several files is held
-        # back by `gather`, so there is one).
-        key = transcripts.audio_key(svc.keyring, testimony, testimony.audio_files[0])
         session.expunge_all()
     step(1)
     try:
@@ -335,7 +332,10 @@ def _export_one(
     step(2)
     preserved = False
     if public_key is not None and gathered.record.consent.archive:
-        originals = Originals(svc.store, key, gathered.storage_id, gathered.originals)
+        # Each original is encrypted under its file's own key (`Gathered.original_keys`).
+        originals = Originals(
+            svc.store, b"", gathered.storage_id, gathered.originals, gathered.original_keys
+        )
         write_preservation_bag(
             gathered.record, originals, out_dir, public_key, options.source_organisation, today
         )
