@@ -171,7 +171,6 @@ def catalogue_xlsx(entries: Iterable[CatalogueEntry], held_back: Iterable[Decisi
                 cell.number_format = "yyyy-mm-dd"
             elif name in SOLAR_HIJRI_COLUMNS:
                 cell.number_format = "@"
-                cell.data_type = "s"
     held = book.create_sheet("held_back")
     held.append(["pseudonym", "reason", "message"])
     for decision in sorted(held_back, key=lambda d: d.pseudonym):

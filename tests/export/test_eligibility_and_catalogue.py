@@ -105,6 +105,7 @@ def test_catalogue_spreadsheet_types_every_cell(tmp_path: Path) -> None:
     assert cells["embargo_until"].value == datetime(2026, 6, 1)
     for name in ("received_solar_hijri", "approved_solar_hijri", "embargo_until_solar_hijri"):
         assert cells[name].data_type == "s" and not cells[name].is_date
+        assert cells[name].number_format == "@"  # stays text when someone edits the cell
     assert cells["received_solar_hijri"].value == "1404-12-29"
     octets, files = bag.payload_oxum.split(".")
     assert cells["payload_bytes"].value == int(octets) and cells["payload_bytes"].data_type == "n"
