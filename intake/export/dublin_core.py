@@ -111,6 +111,9 @@ def _schema() -> Any:
 
 def validate_dublin_core(document: bytes) -> None:
     """Raise `ExportError` unless `document` is valid `oai_dc` against the bundled schemas."""
-    errors = list(_schema().iter_errors(document.decode("utf-8")))
+    try:
+        errors = list(_schema().iter_errors(document.decode("utf-8")))
+    except (ValueError, SyntaxError) as exc:  # not even well-formed (ParseError, bad UTF-8)
+        raise ExportError(f"Dublin Core XML is not well-formed: {exc}") from exc
     if errors:
         raise ExportError(f"Dublin Core XML does not validate: {errors[0].reason}")

@@ -217,6 +217,9 @@ def _schema() -> Any:
 
 def validate_ohms(document: bytes) -> None:
     """Raise `ExportError` unless `document` is valid against the bundled OHMS 6.0 schema."""
-    errors = list(_schema().iter_errors(document.decode("utf-8")))
+    try:
+        errors = list(_schema().iter_errors(document.decode("utf-8")))
+    except (ValueError, SyntaxError) as exc:  # not even well-formed (ParseError, bad UTF-8)
+        raise ExportError(f"OHMS XML is not well-formed: {exc}") from exc
     if errors:
         raise ExportError(f"OHMS XML does not validate: {errors[0].reason}")

@@ -9,14 +9,18 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import bagit
 import pytest
 import srt as srt_parser
 import webvtt as webvtt_parser
+from flask import Flask
 
 from intake.export import dublin_core, ohms
-from intake.export.record import ExportRecord, Segment, Transcript, to_millis
+from intake.export.record import ExportError, ExportRecord, Segment, Transcript, to_millis
 from intake.export.subtitles import RLM, cues, plain_text, srt, transcript_json, webvtt
+from tests.export.approved import approved_record
 from tests.export.records import audio_file, make_record, words_of
+from tests.export.test_export_runs import _export
 
 LONG = (
     "We were taken at night to a building near the river and kept there for many weeks "
@@ -140,3 +144,28 @@ def test_json_drops_control_characters(dirty: ExportRecord) -> None:
     document = transcript_json(dirty.transcript, "T-7K3M-Q9XD", "transcript")
     assert "\\u0001" not in document
     _assert_clean(json.loads(document)["segments"][0]["text"])
+
+
+def test_an_approved_segment_with_a_control_character_exports(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Issue 14 item 8: a U+0001 in an approved segment failed the whole export run."""
+    pseudonym = approved_record(app, texts=("In 1988 I was\x01 in Evin prison.", "After\x0b that."))
+    outcome = _export(app, tmp_path / "out")
+    assert outcome["exported"] == [pseudonym], outcome
+    bag = tmp_path / "out" / pseudonym
+    bagit.Bag(str(bag)).validate()
+    ohms.validate_ohms((bag / "data" / "metadata" / f"{pseudonym}.ohms.xml").read_bytes())
+    for path in (bag / "data").rglob("*"):
+        if path.is_file() and path.suffix in {".xml", ".vtt", ".srt", ".txt", ".json"}:
+            assert not any(c in path.read_text("utf-8") for c in "\x01\x0b"), path.name
+    assert "In 1988 I was in Evin prison." in (
+        bag / "data" / "transcript" / f"{pseudonym}.en.txt"
+    ).read_text()
+
+
+def test_a_document_that_is_not_well_formed_is_an_export_error() -> None:
+    with pytest.raises(ExportError, match="not well-formed"):
+        ohms.validate_ohms(b"<ROOT>\x01</ROOT>")
+    with pytest.raises(ExportError, match="not well-formed"):
+        dublin_core.validate_dublin_core(b"<dc>")
