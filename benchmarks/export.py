@@ -33,6 +33,7 @@ import psutil
 from sqlalchemy import select
 
 from intake import (
+    access_copies,
     consent,
     create_app,
     lifecycle,
@@ -46,6 +47,7 @@ from intake.audit import record_event
 from intake.events import Action, Actor, staff_ref
 from intake.export import runs
 from intake.models import (
+    AccessCopy,
     AudioFile,
     Consent,
     Language,
@@ -181,6 +183,21 @@ def add_record(svc: Services, flac: Path, seconds: float) -> None:
         )
         s.add(audio)
         s.flush()
+        # No redaction marks: the redacted access copy is the access copy itself.
+        s.add(
+            AccessCopy(
+                testimony_id=testimony.id,
+                audio_file_id=audio.id,
+                audio_name=audio.access_name,
+                source_sha256="0" * 64,
+                copy_sha256="0" * 64,
+                marks_sha256=access_copies.marks_digest([]),
+                marks=0,
+                removed_s=0.0,
+                disguised=False,
+                sealed_text=b"",
+            )
+        )
         record_event(s, testimony.id, Actor.submitter, Action.received)
         lifecycle.transition(s, testimony, TestimonyState.queued, Actor.system)
         lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)

@@ -54,6 +54,12 @@ def init() -> None:
         create=True,
     )
     Store(cfg.storage_path).ensure()
+    # The key that signs the event log's checkpoints: a file on this host, never in the
+    # database, so that whoever can write the database cannot sign a rewritten history.
+    from intake.checkpoints import load_signing_key, public_key_file
+
+    load_signing_key(cfg.checkpoint_key_file, create=True)
+    click.echo(f"checkpoint public key (publish it): {public_key_file(cfg.checkpoint_key_file)}")
     schema.upgrade(cfg.database_url)
     click.echo(f"database ready: {_redact(cfg.database_url)}")
 
@@ -198,21 +204,49 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--head", "expected_head", default=None, help="A SEQ:HASH written down earlier.")
 def audit_verify(expected_head: str | None) -> None:
-    """Recompute the whole chain; name the first bad entry and exit 1 if one is found."""
+    """Recompute the whole chain and check it against the latest signed checkpoint; name what
+    does not hold and exit 1."""
     from intake import audit as chain
+    from intake import checkpoints
     from intake.db import Database
 
-    db = Database(_config().database_url)
+    cfg = _config()
+    db = Database(cfg.database_url)
     try:
         with db.session() as session:
             verdict = chain.verify(session, expected_head)
+            try:
+                custody = checkpoints.verify(
+                    session, cfg.checkpoint_key_file, cfg.checkpoint_log_file
+                )
+            except checkpoints.CheckpointError as exc:
+                custody = str(exc)
     finally:
         db.dispose()
-    if verdict.ok:
-        click.echo(f"ok: {verdict.entries} entries, head {verdict.head}")
-        return
-    click.echo(f"BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}", err=True)
-    sys.exit(1)
+    if not verdict.ok:
+        click.echo(f"BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}", err=True)
+        sys.exit(1)
+    if custody is not None:
+        click.echo(f"BROKEN against the signed checkpoints: {custody}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {verdict.entries} entries, head {verdict.head}")
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log now (exports and the upkeep sweep also write them)."""
+    from intake import checkpoints
+    from intake.db import Database
+
+    cfg = _config()
+    db = Database(cfg.database_url)
+    try:
+        with db.session() as session:
+            written = checkpoints.write(session, cfg.checkpoint_key_file, cfg.checkpoint_log_file)
+    finally:
+        db.dispose()
+    assert written is not None
+    click.echo(json.dumps(written[0].as_json(), sort_keys=True))
 
 
 @audit.command("head")

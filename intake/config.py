@@ -146,6 +146,18 @@ class Config:
     preservation_public_key_file: Path = UNSET
     export_source_organisation: str = "Testimony archive"
     export_collection_name: str = ""
+    # Where the archive publishes the BagIt profile its bags follow (a copy of
+    # intake/export/schemas/bagit-profile.json); every bag names it in
+    # `BagIt-Profile-Identifier`, and `Contact-Email` is required by it.
+    export_bagit_profile_url: str = (
+        "https://testimony-intake.example.org/bagit-profile/testimony-access-v1.json"
+    )
+    export_contact_email: str = "archive@example.org"
+    # The checkpoint key (Ed25519) that signs the audit log's Merkle checkpoints, and the
+    # append-only file of checkpoints: both on the worker host, beside the archive key, never
+    # in the database (intake/custody_log.py).
+    checkpoint_key_file: Path = UNSET
+    checkpoint_log_file: Path = UNSET
     # Set when the app is served over HTTPS (or as an onion service behind a TLS proxy).
     secure_cookies: bool = False
     testing: bool = False
@@ -187,6 +199,8 @@ class Config:
             "model_cache_dir": inst / "models",
             "export_path": inst / "exports",
             "preservation_public_key_file": inst / "secrets" / "preservation-public.key",
+            "checkpoint_key_file": inst / "secrets" / "checkpoint.key",
+            "checkpoint_log_file": inst / "checkpoints.jsonl",
         }
         for name, derived in paths.items():
             current = getattr(self, name)

@@ -22,7 +22,7 @@ import threading
 from flask import Flask
 from sqlalchemy import create_engine, inspect, select, text
 
-from intake import form_tokens, jobs, lifecycle, retention, spool, storage
+from intake import checkpoints, form_tokens, jobs, lifecycle, retention, spool, storage
 from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
 from intake.services import Services
@@ -58,6 +58,7 @@ def run_once(svc: Services) -> dict[str, int]:
     removed = remove_orphans(svc) + remove_withdrawn_exports(svc)
     spools = spool.remove_expired(cfg)
     pruned = prune_broker_messages(cfg.broker_url)
+    checkpointed = write_checkpoint(svc)
     if expired or published or removed or spools or forgotten or pruned:
         log.info(
             "upkeep: %d leases expired, %d jobs published, %d folders removed, "
@@ -78,7 +79,19 @@ def run_once(svc: Services) -> dict[str, int]:
         "forgotten": forgotten,
         "pruned": pruned,
         "retention_runs": int(retained is not None),
+        "checkpoints": checkpointed,
     }
+
+
+def write_checkpoint(svc: Services) -> int:
+    """Sign a checkpoint of the event log when it has grown since the last one (1 if one
+    was written): the database alone can then no longer rewrite what came before."""
+    cfg = svc.config
+    with svc.db.session() as session:
+        written = checkpoints.write(
+            session, cfg.checkpoint_key_file, cfg.checkpoint_log_file, only_if_grown=True
+        )
+    return int(written is not None)
 
 
 def remove_withdrawn_exports(svc: Services) -> int:

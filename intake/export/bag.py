@@ -26,18 +26,19 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import bagit
 
+from intake.export import derivative
 from intake.export.dublin_core import dublin_core_xml, validate_dublin_core
 from intake.export.eligibility import consented_content, decide
 from intake.export.history import history_json
 from intake.export.ohms import OhmsOptions, ohms_xml, validate_ohms
-from intake.export.record import ExportError, ExportRecord, Transcript
+from intake.export.record import ExportError, ExportRecord, Recording, Transcript
 from intake.export.subtitles import plain_text, srt, transcript_json, webvtt
 
 CHUNK = 1024 * 1024
@@ -48,6 +49,13 @@ _BAGIT_LOCK = threading.Lock()
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
+#: RFC 8493. The `bagit` library writes 0.97 and reads 1.0; `as_bagit_1` moves a bag up.
+BAGIT_VERSION = "1.0"
+#: The BagIt profile the access bags follow, as shipped (the archive publishes a copy at
+#: `Config.export_bagit_profile_url`).
+PROFILE_FILE = "bagit-profile.json"
+
+
 @dataclass(frozen=True)
 class BagOptions:
     """What the bag says about the archive that made it."""
@@ -55,6 +63,10 @@ class BagOptions:
     source_organisation: str
     collection_name: str = ""
     contact_email: str | None = None
+    #: `BagIt-Profile-Identifier`: the URL where the archive publishes the profile.
+    profile_url: str | None = None
+    #: `Bag-Group-Identifier`: the export the bag belongs to (its folder's name).
+    group_identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,38 +81,88 @@ class BagResult:
     manifest_sha256: str
 
 
-def audio_path(record: ExportRecord) -> str:
-    """Where the access audio sits inside the payload."""
-    return f"audio/{record.pseudonym}{record.audio_suffix}"
+def _parts(record: ExportRecord) -> list[Recording]:
+    """The record's recordings as the bag holds them, each with only the texts the record's
+    consent lets go (`consented_content` decided them for the record as a whole)."""
+    if not record.recordings:
+        return [Recording(1, record.duration, record.audio, record.transcript, record.translation)]
+    return [
+        replace(
+            part,
+            transcript=part.transcript if record.transcript is not None else None,
+            translation=part.translation if record.translation is not None else None,
+        )
+        for part in record.recordings
+    ]
+
+
+def part_stem(record: ExportRecord, part: Recording) -> str:
+    """The file name stem of one recording: the pseudonym, or with several recordings the
+    pseudonym and the recording's number (`T-7K3M-Q9XD-02`)."""
+    if not record.recordings:
+        return record.pseudonym
+    return f"{record.pseudonym}-{part.number:02d}"
+
+
+def audio_path(record: ExportRecord, part: Recording | None = None) -> str:
+    """Where the access audio (of one recording) sits inside the payload."""
+    stem = part_stem(record, part) if part is not None else record.pseudonym
+    return f"audio/{stem}{record.audio_suffix}"
+
+
+def listening_path(record: ExportRecord, part: Recording | None = None) -> str:
+    """Where the listening copy (MP3, for browsers and the OHMS viewer) sits in the payload."""
+    stem = part_stem(record, part) if part is not None else record.pseudonym
+    return f"audio/{stem}{derivative.SUFFIX}"
 
 
 def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
-    """Every payload file but the audio, by payload path, validated where a schema exists."""
+    """Every payload file but the audio, by payload path, validated where a schema exists.
+
+    Each recording gets its own texts and its own OHMS file: the OHMS viewer plays one media
+    file per record, and a recording's own times keep every cue true to the file a listener
+    opens (docs/export.md, "Several recordings")."""
     files: dict[str, bytes] = {}
     p = record.pseudonym
-    texts: list[tuple[str, Transcript | None]] = [
-        ("transcript", record.transcript),
-        ("translation", record.translation),
-    ]
-    for kind, text in texts:
-        if text is None:
-            continue
-        stem = f"{kind}/{p}.{text.language}"
-        files[f"{stem}.vtt"] = webvtt(text).encode()
-        files[f"{stem}.srt"] = srt(text).encode()
-        files[f"{stem}.txt"] = plain_text(text).encode()
-        files[f"{stem}.json"] = transcript_json(text, p, kind).encode()
-    ohms = ohms_xml(
-        record,
-        OhmsOptions(
-            repository=options.source_organisation,
-            audio_file_name=Path(audio_path(record)).name,
-            collection_name=options.collection_name,
-        ),
+    stems: dict[str, str] = {}
+    for part in _parts(record):
+        stem_name = part_stem(record, part)
+        texts: list[tuple[str, Transcript | None]] = [
+            ("transcript", part.transcript),
+            ("translation", part.translation),
+        ]
+        for kind, text in texts:
+            if text is None:
+                continue
+            stem = f"{kind}/{stem_name}.{text.language}"
+            stems.setdefault(kind, stem)
+            kind_of_cues = "subtitles" if kind == "translation" else "captions"
+            files[f"{stem}.vtt"] = webvtt(text, kind_of_cues).encode()
+            files[f"{stem}.srt"] = srt(text).encode()
+            files[f"{stem}.txt"] = plain_text(text).encode()
+            files[f"{stem}.json"] = transcript_json(text, p, kind).encode()
+        own = replace(
+            record,
+            transcript=part.transcript,
+            translation=part.translation,
+            duration=part.duration,
+            recordings=(),
+        )
+        ohms = ohms_xml(
+            own,
+            OhmsOptions(
+                repository=options.source_organisation,
+                # No media file where the publication policy withheld the audio.
+                audio_file_name=Path(listening_path(record, part)).name if part.audio else "",
+                collection_name=options.collection_name,
+                media_type=derivative.MEDIA_TYPE,
+            ),
+        )
+        validate_ohms(ohms)
+        files[f"metadata/{stem_name}.ohms.xml"] = ohms
+    dublin_core = dublin_core_xml(
+        record, publisher=options.source_organisation, stems=stems if record.recordings else None
     )
-    validate_ohms(ohms)
-    files[f"metadata/{p}.ohms.xml"] = ohms
-    dublin_core = dublin_core_xml(record)
     validate_dublin_core(dublin_core)
     files[f"metadata/{p}.dc.xml"] = dublin_core
     files[f"history/{p}.events.json"] = history_json(record).encode()
@@ -123,20 +185,52 @@ def _bag_info(record: ExportRecord, options: BagOptions, bagging_date: date) -> 
         "Bag-Software-Agent": agent,
         "Testimony-Received": record.received_at.date().isoformat(),
         "Testimony-Languages": " ".join(record.languages),
+        "Testimony-Recordings": str(record.recording_count),
     }
     if record.approved_at is not None:
         info["Testimony-Approved"] = record.approved_at.date().isoformat()
     if options.contact_email:
         info["Contact-Email"] = options.contact_email
+    if options.group_identifier:
+        info["Bag-Group-Identifier"] = options.group_identifier
+    if options.profile_url:
+        info["BagIt-Profile-Identifier"] = options.profile_url
     return info
 
 
-def _copy_audio(record: ExportRecord, dest: Path) -> None:
-    if record.audio is None:
+def profile_document() -> dict[str, object]:
+    """The BagIt profile shipped with the code (`schemas/bagit-profile.json`)."""
+    import json
+    from importlib import resources
+
+    text = (resources.files("intake.export") / "schemas" / PROFILE_FILE).read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def as_bagit_1(path: Path) -> None:
+    """Declare the bag at `path` BagIt 1.0 (RFC 8493) and rewrite its tag manifests.
+
+    The `bagit` library writes `BagIt-Version: 0.97`, which a 1.0 validator warns about; the
+    layout it writes is the same in 1.0 (payload manifests, tag manifests, `bag-info.txt`,
+    UTF-8 tag files), so only the declaration and the tag manifests that pin it change."""
+    (path / "bagit.txt").write_text(
+        f"BagIt-Version: {BAGIT_VERSION}\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8"
+    )
+    for algorithm in ALGORITHMS:
+        bagit._make_tagmanifest_file(algorithm, str(path))
+
+
+def _copy_audio(record: ExportRecord, part: Recording, dest: Path) -> None:
+    if part.audio is None:
         raise ExportError(f"{record.pseudonym}: no access audio")
-    with record.audio() as source, dest.open("xb") as out:
+    with part.audio() as source, dest.open("xb") as out:
         while chunk := source.read(CHUNK):
             out.write(chunk)
+
+
+def _listening_copy(source: Path, dest: Path) -> None:
+    with source.open("rb") as audio, dest.open("xb") as out:
+        derivative.mp3_copy(audio, out)
 
 
 def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> None:
@@ -150,11 +244,16 @@ def _write_payload(record: ExportRecord, options: BagOptions, folder: Path) -> N
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         written.append(path)
-    if record.audio is not None:  # None: the publication policy withheld the audio
-        audio = folder / audio_path(record)
+    for part in _parts(record):
+        if part.audio is None:  # None: the publication policy withheld the audio
+            continue
+        audio = folder / audio_path(record, part)
         audio.parent.mkdir(parents=True, exist_ok=True)
-        _copy_audio(record, audio)
+        _copy_audio(record, part, audio)
         written.append(audio)
+        listening = folder / listening_path(record, part)
+        _listening_copy(audio, listening)
+        written.append(listening)
     for path in written:
         os.utime(path, (moment, moment))
 
@@ -195,14 +294,20 @@ def remove_partials(out_dir: Path, pseudonym: str) -> None:
 
 
 def write_bag(
-    record: ExportRecord, out_dir: Path, options: BagOptions, bagging_date: date
+    record: ExportRecord,
+    out_dir: Path,
+    options: BagOptions,
+    bagging_date: date,
+    tag_files: dict[str, bytes] | None = None,
 ) -> BagResult:
     """Write, validate and move into place the access bag `out_dir/PSEUDONYM`; return it.
 
     Refuses a record that may not be exported (checked again here, whoever called), and a
     record whose formats do not validate. Safe to run twice: a second run replaces the bag with
     one whose payload is byte-identical. On any failure nothing is left but the bag that was
-    there before, if any.
+    there before, if any. `tag_files` (path in the bag to content) are written beside
+    `data/` and pinned by the tag manifests: the custody files, which change from one export to
+    the next while the payload stays the same.
     """
     decision = decide(record.pseudonym, record.state, record.consent, bagging_date)
     if not decision.exportable:
@@ -220,11 +325,17 @@ def write_bag(
         work.chmod(0o755)
         _write_payload(record, options, work)
         with _BAGIT_LOCK:
-            bag = bagit.make_bag(
+            bagit.make_bag(
                 str(work),
                 _bag_info(record, options, bagging_date),
                 checksums=list(ALGORITHMS),
             )
+            for name, content in sorted((tag_files or {}).items()):
+                path = work / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            as_bagit_1(work)
+        bag = bagit.Bag(str(work))
         bag.validate()
         _fsync_tree(work)
         _swap_into_place(work, target)

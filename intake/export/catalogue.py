@@ -1,8 +1,17 @@
-"""The catalogue of one export: every record in it, as CSV and as JSON, and what was held back.
+"""The catalogue of one export: every record in it, as CSV, JSON and a spreadsheet (.xlsx), and
+what was held back.
 
-Dates are written twice: Gregorian ISO 8601 for machines and most archives, and the Solar Hijri
-date (Latin digits, `YYYY-MM-DD`) in a column of its own for the Persian-speaking readers the
-archive serves. Rows are sorted by pseudonym so the same export gives the same catalogue.
+Dates are written twice: Gregorian ISO 8601 for machines and most archives (the moment, and the
+day in a column of its own, which a spreadsheet reads as a date), and the Solar Hijri date
+(Latin digits, `YYYY-MM-DD`) in a column of its own for the Persian-speaking readers the archive
+serves. Rows are sorted by pseudonym so the same export gives the same catalogue.
+
+Spreadsheets guess: a Solar Hijri `1405-09-12` opened from a CSV becomes a Gregorian date
+cell (the wrong day, silently), and a Payload-Oxum `12345.7` a decimal number. So the CSV
+writes Solar Hijri dates with the calendar's mark (`1405-09-12 SH`), which no spreadsheet reads
+as a date, and the payload's size and file count as two whole numbers; the .xlsx types every
+cell itself (dates as dates, Solar Hijri as text, counts as integers), and the JSON keeps the
+plain values for programs.
 
 Each artefact of the publication policy (`intake.export.policy.ARTEFACTS`) has a column of its
 own, saying "included" or "withheld: <why>", so the receiving archive reads from the catalogue
@@ -17,6 +26,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import jdatetime
 
@@ -30,8 +40,10 @@ COLUMNS = (
     "languages",
     "duration_seconds",
     "received",
+    "received_date",
     "received_solar_hijri",
     "approved",
+    "approved_date",
     "approved_solar_hijri",
     "state",
     "consent_archive",
@@ -43,11 +55,20 @@ COLUMNS = (
     "embargo_until",
     "embargo_until_solar_hijri",
     "bag",
-    "payload_oxum",
+    "payload_bytes",
+    "payload_files",
     "manifest_sha256",
     "preservation_bag",
     *ARTEFACTS,
 )
+#: Columns holding Solar Hijri dates: text everywhere, marked in the CSV.
+SOLAR_HIJRI_COLUMNS = frozenset(c for c in COLUMNS if c.endswith("_solar_hijri"))
+#: Columns holding Gregorian days: date cells in the spreadsheet.
+DATE_COLUMNS = frozenset({"received_date", "approved_date", "embargo_until"})
+#: Columns holding whole numbers.
+INTEGER_COLUMNS = frozenset({"payload_bytes", "payload_files"})
+#: What follows a Solar Hijri date in the CSV, so that no spreadsheet takes it for a date.
+SOLAR_HIJRI_MARK = " SH"
 
 
 @dataclass(frozen=True)
@@ -77,17 +98,29 @@ def _iso(day: date | datetime | None) -> str:
     return day.isoformat(timespec="seconds") if isinstance(day, datetime) else day.isoformat()
 
 
-def row(entry: CatalogueEntry) -> dict[str, str]:
-    """One catalogue row, every value as text, in `COLUMNS` order."""
+def _day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment is not None else ""
+
+
+def _oxum(entry: CatalogueEntry) -> tuple[int, int]:
+    octets, _, files = entry.bag.payload_oxum.partition(".")
+    return int(octets), int(files)
+
+
+def row(entry: CatalogueEntry) -> dict[str, Any]:
+    """One catalogue row in `COLUMNS` order: text, and whole numbers for the counts."""
     record, consent = entry.record, entry.record.consent
     flag = {True: "yes", False: "no"}
+    octets, files = _oxum(entry)
     return {
         "pseudonym": record.pseudonym,
         "languages": " ".join(record.languages),
         "duration_seconds": f"{record.duration:.3f}",
         "received": _iso(record.received_at),
+        "received_date": _day(record.received_at),
         "received_solar_hijri": solar_hijri(record.received_at),
         "approved": _iso(record.approved_at),
+        "approved_date": _day(record.approved_at),
         "approved_solar_hijri": solar_hijri(record.approved_at),
         "state": record.state,
         "consent_archive": flag[consent.archive],
@@ -99,7 +132,8 @@ def row(entry: CatalogueEntry) -> dict[str, str]:
         "embargo_until": _iso(consent.embargo_until),
         "embargo_until_solar_hijri": solar_hijri(consent.embargo_until),
         "bag": entry.bag.path.name,
-        "payload_oxum": entry.bag.payload_oxum,
+        "payload_bytes": octets,
+        "payload_files": files,
         "manifest_sha256": entry.bag.manifest_sha256,
         "preservation_bag": f"preservation/{record.pseudonym}" if entry.preserved else "",
         **(entry.verdict.columns() if entry.verdict else dict.fromkeys(ARTEFACTS, "")),
@@ -116,7 +150,47 @@ def catalogue_csv(entries: Iterable[CatalogueEntry]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for entry in _sorted(entries):
-        writer.writerow(row(entry))
+        values = row(entry)
+        for name in SOLAR_HIJRI_COLUMNS:
+            if values[name]:
+                values[name] += SOLAR_HIJRI_MARK
+        writer.writerow(values)
+    return out.getvalue()
+
+
+def catalogue_xlsx(entries: Iterable[CatalogueEntry], held_back: Iterable[Decision] = ()) -> bytes:
+    """The catalogue as a spreadsheet: a `records` sheet with typed cells (dates as dates,
+    Solar Hijri dates as text, counts as integers) and a `held_back` sheet."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "records"
+    sheet.append(list(COLUMNS))
+    for entry in _sorted(entries):
+        values = row(entry)
+        cells: list[Any] = []
+        for name in COLUMNS:
+            value = values[name]
+            if name in DATE_COLUMNS and value:
+                value = date.fromisoformat(value)
+            elif name == "duration_seconds":
+                value = float(value)
+            cells.append(value)
+        sheet.append(cells)
+        for column, name in enumerate(COLUMNS, start=1):
+            cell = sheet.cell(row=sheet.max_row, column=column)
+            if name in DATE_COLUMNS:
+                cell.number_format = "yyyy-mm-dd"
+            elif name in SOLAR_HIJRI_COLUMNS:
+                cell.number_format = "@"
+    held = book.create_sheet("held_back")
+    held.append(["pseudonym", "reason", "message"])
+    for decision in sorted(held_back, key=lambda d: d.pseudonym):
+        held.append([decision.pseudonym, decision.reason, decision.message])
+    out = io.BytesIO()
+    book.save(out)
     return out.getvalue()
 
 
@@ -126,6 +200,7 @@ def catalogue_json(entries: Iterable[CatalogueEntry], held_back: Iterable[Decisi
     records = []
     for entry in _sorted(entries):
         document: dict[str, object] = dict(row(entry))
+        document["payload_oxum"] = entry.bag.payload_oxum
         document["payload_checksums"] = entry.bag.checksums
         records.append(document)
     return canonical_json(

@@ -13,6 +13,10 @@ from typing import Any
 
 from intake.export.record import LANGUAGE_NAMES, ExportError, ExportRecord
 from intake.export.rights import record_rights
+from intake.export.text import clean
+
+#: The speaker is the creator of a testimony, and the access copy never names them.
+ANONYMOUS = "anonymous"
 
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC = "http://purl.org/dc/elements/1.1/"
@@ -30,8 +34,37 @@ def default_description(record: ExportRecord) -> str:
     )
 
 
-def dublin_core_xml(record: ExportRecord) -> bytes:
-    """The `oai_dc:dc` document of one record, as UTF-8 bytes, the same for the same record."""
+def relations(record: ExportRecord, stems: dict[str, str] | None = None) -> list[str]:
+    """`dc:relation` values tying the record to its texts, and the translation to the
+    transcript it translates, by their paths in the bag (`stems`: kind to path without
+    extension, as `bag` names them)."""
+    p = record.pseudonym
+    found = stems or {}
+    out = []
+    if record.transcript is not None:
+        transcript = found.get("transcript", f"transcript/{p}.{record.transcript.language}")
+        out.append(f"hasPart: data/{transcript}.txt (transcript, {record.transcript.language})")
+        if record.translation is not None:
+            translation = found.get(
+                "translation", f"translation/{p}.{record.translation.language}"
+            )
+            out.append(
+                f"hasPart: data/{translation}.txt (translation, {record.translation.language}); "
+                f"isTranslationOf: data/{transcript}.txt"
+            )
+    return out
+
+
+def dublin_core_xml(
+    record: ExportRecord,
+    publisher: str = "",
+    creator: str = ANONYMOUS,
+    stems: dict[str, str] | None = None,
+) -> bytes:
+    """The `oai_dc:dc` document of one record, as UTF-8 bytes, the same for the same record.
+
+    The creator is the speaker, `anonymous` in an access copy (an archive that publishes with
+    the name writes its own record); the publisher is the archive that exports it."""
     ET.register_namespace("oai_dc", OAI_DC)
     ET.register_namespace("dc", DC)
     ET.register_namespace("xsi", XSI)
@@ -41,6 +74,7 @@ def dublin_core_xml(record: ExportRecord) -> bytes:
     )
     values: list[tuple[str, str]] = [
         ("title", f"Testimony {record.pseudonym}"),
+        ("creator", creator or ANONYMOUS),
         ("identifier", record.pseudonym),
         ("date", record.received_at.date().isoformat()),
         ("type", "Sound"),
@@ -51,8 +85,11 @@ def dublin_core_xml(record: ExportRecord) -> bytes:
         ("description", record.description or default_description(record)),
         ("rights", record_rights(record)),
     ]
+    if publisher:
+        values.append(("publisher", publisher))
+    values += [("relation", text) for text in relations(record, stems)]
     for name, text in values:
-        ET.SubElement(root, f"{{{DC}}}{name}").text = text
+        ET.SubElement(root, f"{{{DC}}}{name}").text = clean(text)
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -74,6 +111,9 @@ def _schema() -> Any:
 
 def validate_dublin_core(document: bytes) -> None:
     """Raise `ExportError` unless `document` is valid `oai_dc` against the bundled schemas."""
-    errors = list(_schema().iter_errors(document.decode("utf-8")))
+    try:
+        errors = list(_schema().iter_errors(document.decode("utf-8")))
+    except (ValueError, SyntaxError) as exc:  # not even well-formed (ParseError, bad UTF-8)
+        raise ExportError(f"Dublin Core XML is not well-formed: {exc}") from exc
     if errors:
         raise ExportError(f"Dublin Core XML does not validate: {errors[0].reason}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import BinaryIO, cast
 
@@ -38,6 +38,7 @@ from intake.export.record import (
     ExportError,
     ExportRecord,
     HistoryEvent,
+    Recording,
     Segment,
     Transcript,
     Word,
@@ -348,6 +349,8 @@ class Gathered:
     verdict: policy.Verdict | None = None
     original_transcript: Transcript | None = None
     original_translation: Transcript | None = None
+    #: The data key of each original, in the order of `originals` (each file has its own).
+    original_keys: tuple[bytes, ...] = ()
 
 
 def gather(
@@ -383,18 +386,17 @@ def gather(
     )
     if not files:
         raise ExportError(f"{testimony.pseudonym}: no audio")
-    if len(files) > 1:
-        # One access audio per bag: joining several recordings into one is not built yet.
-        raise HeldBack(
-            "several_files", f"{testimony.pseudonym}: several recordings cannot be joined yet"
-        )
-    redacted = redacted_audio(session, testimony, files[0]) if verdict.audio else None
-    if verdict.audio and redacted is None:
-        raise HeldBack(
-            "redaction_pending",
-            f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older than "
-            "its redaction marks",
-        )
+    access_names: list[str] = []
+    if verdict.audio:  # None: the publication policy withheld the audio
+        for audio in files:
+            redacted = redacted_audio(session, testimony, audio)
+            if redacted is None:
+                raise HeldBack(
+                    "redaction_pending",
+                    f"{testimony.pseudonym}: its redacted access copy is not made yet, or is "
+                    "older than its redaction marks",
+                )
+            access_names.append(redacted)
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
@@ -403,10 +405,16 @@ def gather(
     translation = translation_of(session, keyring, testimony, transcript) if transcript else None
     if not verdict.includes("translation"):
         translation = None
-    # The redacted copy is encrypted under its file's own key (older files: the testimony's).
-    key = transcripts.audio_key(keyring, testimony, files[0])
-    access_name = redacted
+    # Each redacted copy is encrypted under its file's own key (older files: the testimony's).
+    keys = [transcripts.audio_key(keyring, testimony, audio) for audio in files]
+    openers: list[Callable[[], BinaryIO] | None] = [
+        _opener(store, key, testimony.storage_id, name)
+        for key, name in zip(keys, access_names, strict=True)
+    ] or [None] * len(files)
     language = transcript.language if transcript else _record_language(testimony, set())
+    recordings = (
+        _recordings(session, files, openers, transcript, translation) if len(files) > 1 else ()
+    )
     record = ExportRecord(
         record_id=testimony.id,
         pseudonym=testimony.pseudonym,
@@ -419,17 +427,77 @@ def gather(
         transcript=transcript,
         translation=translation,
         events=events,
-        audio=_opener(store, key, testimony.storage_id, access_name) if access_name else None,
+        audio=openers[0],
+        recordings=recordings,
     )
-    originals = tuple(f.original_name for f in files if f.original_name) if consent.archive else ()
+    kept = [(f.original_name, key) for f, key in zip(files, keys, strict=True) if f.original_name]
+    if not consent.archive:
+        kept = []
     whole = whole_translation = None
     if verdict.includes("original"):
         whole = approved_transcript(session, keyring, testimony, files, approver, redacted=False)
         if whole is not None and consent.translate:
             whole_translation = translation_of(session, keyring, testimony, whole, redacted=False)
     return Gathered(
-        record, originals, testimony.storage_id, verdict, whole, whole_translation
+        record,
+        tuple(name for name, _ in kept),
+        testimony.storage_id,
+        verdict=verdict,
+        original_transcript=whole,
+        original_translation=whole_translation,
+        original_keys=tuple(key for _, key in kept),
     )
+
+
+def _recordings(
+    session: Session,
+    files: list[AudioFile],
+    openers: list[Callable[[], BinaryIO] | None],
+    transcript: Transcript | None,
+    translation: Transcript | None,
+) -> tuple[Recording, ...]:
+    """Each of several recordings with its own audio and its share of the joined texts, timed
+    from its own start (the joined texts run from the start of the first recording)."""
+    counts = [
+        len(_segment_ids_of(session, audio.id)) if transcript is not None else 0
+        for audio in files
+    ]
+    found = []
+    offset, first = 0.0, 0
+    for number, (audio, opener, count) in enumerate(
+        zip(files, openers, counts, strict=True), start=1
+    ):
+        found.append(
+            Recording(
+                number=number,
+                duration=audio.duration_s,
+                audio=opener,
+                transcript=_part(transcript, first, count, offset),
+                translation=_part(translation, first, count, offset),
+            )
+        )
+        offset += audio.duration_s
+        first += count
+    return tuple(found)
+
+
+def _part(text: Transcript | None, first: int, count: int, offset: float) -> Transcript | None:
+    """Segments `first`..`first+count` of a joined text, timed from `offset`."""
+    if text is None or count == 0:
+        return None
+    segments = tuple(
+        replace(
+            segment,
+            start=max(0.0, segment.start - offset),
+            end=segment.end - offset,
+            words=tuple(
+                replace(w, start=max(0.0, w.start - offset), end=w.end - offset)
+                for w in segment.words
+            ),
+        )
+        for segment in text.segments[first : first + count]
+    )
+    return replace(text, segments=segments)
 
 
 def approved_since(session: Session, since: date) -> set[int]:

@@ -26,6 +26,7 @@ from typing import Any
 from intake.export.record import LANGUAGE_NAMES, ExportError, ExportRecord, Segment, Transcript
 from intake.export.rights import record_rights, usage_statement
 from intake.export.subtitles import one_line, webvtt
+from intake.export.text import clean
 
 NAMESPACE = "https://www.weareavp.com/nunncenter/ohms"
 SYNC_INTERVAL_MINUTES = 1
@@ -41,6 +42,8 @@ class OhmsOptions:
     repository: str
     audio_file_name: str
     collection_name: str = ""
+    #: The media type of `audio_file_name` (the record's own when not given).
+    media_type: str | None = None
 
 
 def transcript_lines(transcript: Transcript) -> list[str]:
@@ -146,9 +149,9 @@ def _q(name: str) -> str:
 
 
 def _sub(parent: ET.Element, name: str, text: str | None = None, **attrib: str) -> ET.Element:
-    element = ET.SubElement(parent, _q(name), attrib)
+    element = ET.SubElement(parent, _q(name), {k: clean(v) for k, v in attrib.items()})
     if text is not None:
-        element.text = text
+        element.text = clean(text)
     return element
 
 
@@ -168,7 +171,7 @@ def ohms_xml(record: ExportRecord, options: OhmsOptions) -> bytes:
         ("duration", _duration(record.duration)),
         ("collection_name", options.collection_name or None),
         ("repository", options.repository),
-        ("format", record.audio_media_type),
+        ("format", options.media_type or record.audio_media_type),
         ("file_name", options.audio_file_name),
         ("sync", sync_string(transcript) if transcript else None),
         ("sync_alt", sync_string(translation) if translation else None),
@@ -182,7 +185,7 @@ def ohms_xml(record: ExportRecord, options: OhmsOptions) -> bytes:
         ("transcript", "\n".join(transcript_lines(transcript)) if transcript else None),
         ("transcript_alt", "\n".join(transcript_lines(translation)) if translation else None),
         ("vtt_transcript", webvtt(transcript) if transcript else None),
-        ("vtt_transcript_alt", webvtt(translation) if translation else None),
+        ("vtt_transcript_alt", webvtt(translation, "subtitles") if translation else None),
         ("rights", record_rights(record)),
         ("fmt", "audio"),
         ("usage", usage_statement(record.consent)),
@@ -214,6 +217,9 @@ def _schema() -> Any:
 
 def validate_ohms(document: bytes) -> None:
     """Raise `ExportError` unless `document` is valid against the bundled OHMS 6.0 schema."""
-    errors = list(_schema().iter_errors(document.decode("utf-8")))
+    try:
+        errors = list(_schema().iter_errors(document.decode("utf-8")))
+    except (ValueError, SyntaxError) as exc:  # not even well-formed (ParseError, bad UTF-8)
+        raise ExportError(f"OHMS XML is not well-formed: {exc}") from exc
     if errors:
         raise ExportError(f"OHMS XML does not validate: {errors[0].reason}")

@@ -34,6 +34,7 @@ from intake.export.bag import (
     DISK_FULL,
     _fsync_tree,
     _swap_into_place,
+    as_bagit_1,
     remove_partials,
 )
 from intake.export.record import ExportError, ExportRecord
@@ -52,6 +53,12 @@ class Originals:
     key: bytes
     storage_id: str
     names: tuple[str, ...]
+    #: Each original's own key, in the order of `names`; `key` opens them all when empty.
+    keys: tuple[bytes, ...] = ()
+
+    def key_of(self, position: int) -> bytes:
+        """The key that opens original `position` (from 0)."""
+        return self.keys[position] if self.keys else self.key
 
 
 def write_preservation_bag(
@@ -79,7 +86,9 @@ def write_preservation_bag(
             target = work / "original" / f"{p}-{position:02d}.bin{SEALED}"
             target.parent.mkdir(parents=True, exist_ok=True)
             with (
-                originals.store.open(originals.key, originals.storage_id, name) as source,
+                originals.store.open(
+                    originals.key_of(position - 1), originals.storage_id, name
+                ) as source,
                 target.open("xb") as sink,
             ):
                 crypto.seal_to_archive(public_key, source, sink)  # type: ignore[arg-type]
@@ -101,8 +110,9 @@ def write_preservation_bag(
             "Bagging-Date": bagging_date.isoformat(),
         }
         with _BAGIT_LOCK:
-            bag = bagit.make_bag(str(work), info, checksums=list(ALGORITHMS))
-        bag.validate()
+            bagit.make_bag(str(work), info, checksums=list(ALGORITHMS))
+            as_bagit_1(work)
+        bagit.Bag(str(work)).validate()
         _fsync_tree(work)
         _swap_into_place(work, folder / p)
     except bagit.BagError as error:

@@ -120,6 +120,18 @@ AudioOpener = Callable[[], BinaryIO]
 
 
 @dataclass(frozen=True)
+class Recording:
+    """One of several recordings the submitter sent for a record, with its own access audio
+    and its own texts, timed from its own start."""
+
+    number: int
+    duration: float
+    audio: AudioOpener | None
+    transcript: Transcript | None = None
+    translation: Transcript | None = None
+
+
+@dataclass(frozen=True)
 class ExportRecord:
     """Everything one access bag is written from."""
 
@@ -140,6 +152,9 @@ class ExportRecord:
     rights: str | None = None
     description: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: With several recordings, each one (the fields above then describe them joined: the
+    #: transcript with times from the start of the first, the duration of all).
+    recordings: tuple[Recording, ...] = ()
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None or (
@@ -148,6 +163,11 @@ class ExportRecord:
             raise ExportError(f"{self.pseudonym}: dates must carry their time zone")
         if self.duration < 0:
             raise ExportError(f"{self.pseudonym}: negative duration")
+
+    @property
+    def recording_count(self) -> int:
+        """How many recordings the submitter sent for this record."""
+        return max(1, len(self.recordings))
 
     @property
     def languages(self) -> tuple[str, ...]:

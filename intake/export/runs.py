@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import jobs, lifecycle, transcripts
+from intake import jobs, lifecycle
 from intake.audit import record_event
 from intake.events import Action
 from intake.export.bag import _SAFE_NAME, BagOptions, _swap_into_place, remove_partials, write_bag
@@ -48,8 +48,10 @@ from intake.export.catalogue import (
     Recall,
     catalogue_csv,
     catalogue_json,
+    catalogue_xlsx,
     recall_csv,
 )
+from intake.export.custody import Custody
 from intake.export.eligibility import Decision, decide
 from intake.export.gather import HeldBack, approved_since, consent_terms, gather
 from intake.export.preservation import FOLDER as PRESERVATION
@@ -66,6 +68,9 @@ from intake.models import (
     utcnow,
 )
 from intake.services import Services
+
+#: The catalogue files' mode: readable by whoever may read the bags.
+CATALOGUE_MODE = 0o644
 
 #: Steps of one record, for a per-record progress bar.
 STEPS = ("gather", "access bag", "preservation bag", "archived")
@@ -196,13 +201,15 @@ def _light(record: ExportRecord) -> ExportRecord:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("utf-8") if isinstance(text, str) else text)
             out.flush()
             os.fsync(out.fileno())
+        # mkstemp makes the file private; the catalogue is for the archive's staff to read.
+        os.chmod(temp, CATALOGUE_MODE)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -231,7 +238,13 @@ def perform(
         run.outcome = {"selected": selected}
         recall_until = utcnow()
         recall = recall_list(session, run_id, recall_until)
-    options = BagOptions(cfg.export_source_organisation, cfg.export_collection_name)
+    options = BagOptions(
+        cfg.export_source_organisation,
+        cfg.export_collection_name,
+        contact_email=cfg.export_contact_email,
+        profile_url=cfg.export_bagit_profile_url,
+        group_identifier=out_dir.name,
+    )
     public_key = _archive_key(cfg.preservation_public_key_file)
     outcome = _Outcome([], [], [], [], recall, recall_until)
     if public_key is None:
@@ -239,6 +252,9 @@ def perform(
     entries: list[CatalogueEntry] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        # One signed checkpoint of the event log at the start of the export; each bag carries
+        # it with inclusion proofs for its record's events (a later one if a record has newer).
+        custody = Custody(svc.db, cfg.checkpoint_key_file, cfg.checkpoint_log_file)
         for index, pseudonym in enumerate(selected):
             progress(index, len(selected), pseudonym, 0)
 
@@ -246,7 +262,17 @@ def perform(
                 progress(i, len(selected), p, number)
 
             entry = _export_one(
-                svc, run_id, pseudonym, out_dir, options, public_key, today, actor, outcome, step
+                svc,
+                run_id,
+                pseudonym,
+                out_dir,
+                options,
+                public_key,
+                today,
+                actor,
+                outcome,
+                step,
+                custody,
             )
             if entry is not None:
                 entries.append(entry)
@@ -260,6 +286,7 @@ def perform(
         _write_atomic(out_dir / "recall.csv", recall_csv(recall))
         _write_atomic(out_dir / "catalogue.csv", catalogue_csv(entries))
         _write_atomic(out_dir / "catalogue.json", catalogue_json(entries, outcome.held_back))
+        _write_atomic(out_dir / "catalogue.xlsx", catalogue_xlsx(entries, outcome.held_back))
     except ExportError as exc:
         _finish(svc, run_id, outcome.as_json(selected), str(exc))
         raise ExportFailed(str(exc)) from exc
@@ -346,6 +373,7 @@ def _export_one(
     actor: str,
     outcome: _Outcome,
     step: Callable[[int], None],
+    custody: Custody,
 ) -> CatalogueEntry | None:
     """Export one record; None when it is held back. ExportError for a full disk."""
     with svc.db.session() as session:
@@ -377,9 +405,6 @@ def _export_one(
         except ExportError as exc:
             outcome.held_back.append(Decision(pseudonym, False, "not_exportable", str(exc)))
             return None
-        # The original is encrypted under its file's own key (a record of several files is held
-        # back by `gather`, so there is one).
-        key = transcripts.audio_key(svc.keyring, testimony, testimony.audio_files[0])
         session.expunge_all()
     verdict = gathered.verdict
     preserve = public_key is not None and verdict is not None and verdict.includes("original")
@@ -390,7 +415,9 @@ def _export_one(
     try:
         step(1)
         try:
-            bag = write_bag(gathered.record, staging, options, today)
+            bag = write_bag(
+                gathered.record, staging, options, today, custody.tag_files(gathered.record)
+            )
         except ExportError as exc:
             if "no space left" in str(exc):
                 raise
@@ -399,7 +426,10 @@ def _export_one(
         step(2)
         if preserve:
             assert public_key is not None
-            originals = Originals(svc.store, key, gathered.storage_id, gathered.originals)
+            # Each original is encrypted under its file's own key (`Gathered.original_keys`).
+            originals = Originals(
+                svc.store, b"", gathered.storage_id, gathered.originals, gathered.original_keys
+            )
             whole = replace(
                 gathered.record,
                 transcript=gathered.original_transcript,
@@ -440,7 +470,11 @@ def _export_one(
             )
         else:
             record_event(session, testimony.id, actor, Action.exported, detail=detail)
+        state_after = testimony.state.value
     outcome.exported.append(pseudonym)
     if preserved:
         outcome.preservation.append(pseudonym)
-    return CatalogueEntry(_light(gathered.record), bag, verdict, preserved)
+    # The catalogue says what the record is after this export (archived), not before it.
+    return CatalogueEntry(
+        _light(replace(gathered.record, state=state_after)), bag, verdict, preserved
+    )

@@ -40,16 +40,17 @@ def approved_record(
     texts: Sequence[str] = TEXTS,
     marked: Sequence[str] = (),
     codes: list[str] | None = None,
+    recordings: int = 1,
     **fields: Any,
 ) -> str:
     """A record in `approved`; returns its pseudonym. Each word of `marked` is marked for
     redaction (category place) where it first occurs, before the transcript is approved.
-    The receipt code is appended to `codes` when given."""
+    The receipt code is appended to `codes` when given. With `recordings`, the submitter sends
+    that many files, each transcribed as `texts`."""
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    response = submit(
-        client, [(audio or fx.tone_wav(seconds), "a.wav")], consent=consent or ALL_CONSENT, **fields
-    )
+    sent = [(audio or fx.tone_wav(seconds + n), f"{n}.wav") for n in range(recordings)]
+    response = submit(client, sent, consent=consent or ALL_CONSENT, **fields)
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     if codes is not None:
         codes.append(receipt_code(response))
@@ -59,16 +60,18 @@ def approved_record(
         assert testimony is not None
         lifecycle.transition(s, testimony, TestimonyState.transcribing, Actor.worker)
         keys = worker_keyring(app)  # the public app holds no private key
-        transcripts.add_transcript(
-            s,
-            keys,
-            testimony,
-            testimony.audio_files[0].id,
-            None,
-            result_of(texts),
-            "test",
-            Actor.worker,
-        )
+        assert len(testimony.audio_files) == recordings
+        for audio_file in testimony.audio_files:
+            transcripts.add_transcript(
+                s,
+                keys,
+                testimony,
+                audio_file.id,
+                None,
+                result_of(texts),
+                "test",
+                Actor.worker,
+            )
         transcripts.finish_if_complete(s, testimony, Actor.worker)
         segments = s.scalars(
             select(Segment)
@@ -76,9 +79,10 @@ def approved_record(
             .where(Transcript.testimony_id == testimony.id)
             .order_by(Segment.position)
         ).all()
+        every_text = list(texts) * recordings
         for word in marked:
             seg, text = next(
-                (seg, t) for seg, t in zip(segments, texts, strict=True) if word in t
+                (seg, t) for seg, t in zip(segments, every_text, strict=True) if word in t
             )
             at = text.index(word)
             s.add(

@@ -18,6 +18,7 @@ import pytest
 
 from intake.export.bag import CHUNK, BagOptions, write_bag
 from intake.export.record import ExportError
+from tests.audio_fixtures import encode_pcm, pcm_noise
 from tests.export.records import TODAY, audio_file, consent, make_record
 
 OPTIONS = BagOptions("The Archive", contact_email="archive@example.org")
@@ -47,6 +48,7 @@ def test_bag_validates_with_bagit_and_holds_every_format(tmp_path: Path) -> None
         assert {f"{stem}.{ext}" for ext in ("vtt", "srt", "txt", "json")} <= names
     assert {
         "audio/T-7K3M-Q9XD.flac",
+        "audio/T-7K3M-Q9XD.mp3",
         "metadata/T-7K3M-Q9XD.ohms.xml",
         "metadata/T-7K3M-Q9XD.dc.xml",
         "history/T-7K3M-Q9XD.events.json",
@@ -156,7 +158,9 @@ def test_a_failure_mid_export_leaves_the_previous_bag_untouched(tmp_path: Path) 
 
 def test_audio_is_streamed_in_chunks_never_read_whole(tmp_path: Path) -> None:
     audio = tmp_path / "big.flac"
-    audio.write_bytes(b"fLaC" + os.urandom(3 * CHUNK))
+    # Noise does not compress: 110 s of it is more than three chunks of FLAC.
+    audio.write_bytes(encode_pcm("flac", "flac", pcm_noise(110, 16000), rate=16000))
+    assert audio.stat().st_size > 3 * CHUNK
     sizes: list[int] = []
 
     class Recording:
@@ -220,3 +224,60 @@ def test_a_pseudonym_that_is_not_a_plain_name_is_refused(tmp_path: Path) -> None
     with pytest.raises(ExportError):
         write_bag(record, tmp_path / "out", OPTIONS, TODAY)
     assert not (tmp_path / "escape").exists()
+
+
+def test_bag_is_bagit_1_0_and_follows_the_published_profile(tmp_path: Path) -> None:
+    """Checked with the independent `bagit_profile` package against the profile shipped in
+    the repository, under the URL the settings publish it at."""
+    import bagit_profile
+
+    from intake.config import Config
+    from intake.export.bag import profile_document
+
+    url = Config().export_bagit_profile_url
+    options = BagOptions(
+        "The Archive",
+        contact_email="archive@example.org",
+        profile_url=url,
+        group_identifier="export-00007",
+    )
+    result = write_bag(make_record(audio_file(tmp_path)), tmp_path / "out", options, TODAY)
+    assert (result.path / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
+    bag = bagit.Bag(str(result.path))
+    bag.validate()
+    assert bag.version_info == (1, 0)
+    assert bag.info["Bag-Group-Identifier"] == "export-00007"
+    profile = bagit_profile.Profile(url, profile=profile_document())
+    assert profile.validate_serialization(str(result.path))
+    assert profile.validate(bag), profile.report.errors
+    # A bag without the contact the profile requires does not pass.
+    bare = write_bag(
+        make_record(audio_file(tmp_path)), tmp_path / "bare", BagOptions("A", profile_url=url),
+        TODAY,
+    )
+    assert not profile.validate(bagit.Bag(str(bare.path)))
+
+
+def test_the_ohms_file_names_the_listening_copy_the_viewer_plays(tmp_path: Path) -> None:
+    """The OHMS viewer appends `.mp3` to a `file_name` without it (so `X.flac` became
+    `X.flac.mp3`); the bag holds an MP3 under exactly the name the OHMS file gives."""
+    import xml.etree.ElementTree as ET  # noqa: S405 - parses what the export wrote
+
+    import av
+
+    from intake.export.ohms import NAMESPACE, validate_ohms
+
+    result = write_bag(make_record(audio_file(tmp_path)), tmp_path / "out", OPTIONS, TODAY)
+    document = (result.path / "data/metadata/T-7K3M-Q9XD.ohms.xml").read_bytes()
+    validate_ohms(document)
+    rec = ET.fromstring(document).find("o:record", {"o": NAMESPACE})  # noqa: S314
+    assert rec is not None
+    file_name = rec.findtext("o:file_name", namespaces={"o": NAMESPACE}) or ""
+    assert file_name.endswith(".mp3")
+    assert rec.findtext("o:format", namespaces={"o": NAMESPACE}) == "audio/mpeg"
+    listening = result.path / "data" / "audio" / file_name
+    assert listening.is_file()
+    assert listening.read_bytes()[:3] != b"ID3"  # no tags
+    with av.open(str(listening)) as container:
+        assert container.format.name == "mp3" and not container.metadata
+        assert abs(float(container.duration or 0) / 1e6 - 3.0) < 0.2

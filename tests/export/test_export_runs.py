@@ -116,7 +116,9 @@ def test_approved_records_are_bagged_archived_and_the_others_held_back(
         to_redact: "redaction_pending",
     }
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([good, "catalogue.csv", "catalogue.json", "recall.csv"])
+    assert names == sorted(
+        [good, "catalogue.csv", "catalogue.json", "catalogue.xlsx", "recall.csv"]
+    )
     bag = bagit.Bag(str(out / good))
     bag.validate()
     assert bag.info["External-Identifier"] == good
@@ -149,6 +151,10 @@ def test_approved_records_are_bagged_archived_and_the_others_held_back(
         assert (run.total, run.done, run.error) == (4, 4, None)
     catalogue = json.loads((out / "catalogue.json").read_text())
     assert [r["pseudonym"] for r in catalogue["records"]] == [good]
+    # The catalogue gives the state after the export, and anyone who reads the bags reads it.
+    assert catalogue["records"][0]["state"] == "archived"
+    for name in ("catalogue.csv", "catalogue.json", "catalogue.xlsx"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644
     assert {h["pseudonym"] for h in catalogue["held_back"]} == set(reasons)
 
 
@@ -181,6 +187,7 @@ def test_named_records_that_may_not_go_are_never_exported(app: Flask, tmp_path: 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "catalogue.csv",
         "catalogue.json",
+        "catalogue.xlsx",
         "recall.csv",
     ]
     assert state_of(app, embargoed) == TestimonyState.approved

@@ -38,7 +38,10 @@ def test_webvtt_parses_with_cue_times_voices_and_language(language: str, texts: 
     assert document.splitlines()[:3] == ["WEBVTT", "Kind: captions", f"Language: {language}"]
     assert [c.voice for c in parsed] == [s.speaker for s in text.segments]
     mark = RLM if language == "fa" else ""
-    assert [html.unescape(c.text) for c in parsed] == [mark + t for t in texts]
+    for cue, expected in zip(parsed, texts, strict=True):
+        lines = html.unescape(cue.text).split("\n")
+        assert all(line.startswith(mark) and len(line) <= len(mark) + 42 for line in lines)
+        assert " ".join(line.removeprefix(mark) for line in lines) == expected
 
 
 def test_persian_cues_start_right_to_left_even_with_a_latin_first_word() -> None:
@@ -60,14 +63,23 @@ def test_webvtt_escapes_markup_and_cannot_end_a_cue_early() -> None:
     assert html.unescape(parsed[0].text) == "a --> b c <b>d</b> & e"
 
 
+def test_a_translation_is_subtitles_and_a_transcript_captions() -> None:
+    assert webvtt(transcript("en", ENGLISH), "subtitles").splitlines()[1] == "Kind: subtitles"
+    assert webvtt(transcript("fa", PERSIAN)).splitlines()[1] == "Kind: captions"
+
+
 @pytest.mark.parametrize(("language", "texts"), [("fa", PERSIAN), ("en", ENGLISH)])
 def test_srt_parses_with_cue_times(language: str, texts: list[str]) -> None:
     text = transcript(language, texts)
     cues = list(srt_parser.parse(srt(text)))
     ms = timedelta(milliseconds=1)
-    _assert_times([(c.start // ms, c.end // ms) for c in cues], text)
-    assert [c.index for c in cues] == [1, 2, 3, 4]
-    assert cues[0].content.endswith(texts[0])
+    times = [(c.start // ms, c.end // ms) for c in cues]
+    # A segment whose speaker and words pass two lines of 42 characters takes several cues.
+    starts, ends = {start for start, _ in times}, {end for _, end in times}
+    assert all(to_millis(s.start) in starts and to_millis(s.end) in ends for s in text.segments)
+    assert [start for start, _ in times] == sorted(starts) and all(e > s for s, e in times)
+    assert [c.index for c in cues] == list(range(1, len(cues) + 1))
+    assert cues[0].content.replace("\n" + RLM, " ").replace("\n", " ").endswith(texts[0])
     assert cues[0].content.split(": ")[0].lstrip(RLM) == "Interviewer"
 
 

@@ -37,7 +37,7 @@ def test_ohms_validates_and_carries_both_languages(record: ExportRecord) -> None
     assert get("language") == "Persian" and get("transcript_alt_lang") == "English"
     assert get("translate") == "1" and get("duration") == "00:03:10"
     assert get("vtt_transcript") == webvtt(record.transcript)  # type: ignore[arg-type]
-    assert get("vtt_transcript_alt") == webvtt(record.translation)  # type: ignore[arg-type]
+    assert get("vtt_transcript_alt") == webvtt(record.translation, "subtitles")  # type: ignore[arg-type]
     assert PERSIAN[3] in (get("transcript") or "") and ENGLISH[3] in (get("transcript_alt") or "")
     assert "anonymised" in (get("rights") or "") and get("usage")
 
@@ -78,7 +78,7 @@ def test_ohms_validation_refuses_elements_out_of_order(record: ExportRecord) -> 
 
 
 def test_dublin_core_validates_with_languages_type_and_rights(record: ExportRecord) -> None:
-    document = dublin_core.dublin_core_xml(record)
+    document = dublin_core.dublin_core_xml(record, publisher="The Archive")
     schema = xmlschema.XMLSchema(
         str(SCHEMAS / "oai_dc.xsd"),
         uri_mapper={dublin_core.SIMPLEDC_URL: (SCHEMAS / "simpledc20021212.xsd").as_uri()},
@@ -91,6 +91,12 @@ def test_dublin_core_validates_with_languages_type_and_rights(record: ExportReco
     assert root.findtext("dc:identifier", namespaces=dc) == "T-7K3M-Q9XD"
     assert root.findtext("dc:date", namespaces=dc) == "2026-03-20"
     assert "anonymised" in (root.findtext("dc:rights", namespaces=dc) or "")
+    assert root.findtext("dc:creator", namespaces=dc) == "anonymous"
+    assert root.findtext("dc:publisher", namespaces=dc) == "The Archive"
+    relations = [e.text or "" for e in root.findall("dc:relation", dc)]
+    assert relations[0].startswith("hasPart: data/transcript/T-7K3M-Q9XD.fa.txt")
+    assert "isTranslationOf: data/transcript/T-7K3M-Q9XD.fa.txt" in relations[1]
+    assert relations[1].startswith("hasPart: data/translation/T-7K3M-Q9XD.en.txt")
 
 
 def test_dublin_core_validation_refuses_an_unknown_element(record: ExportRecord) -> None:
