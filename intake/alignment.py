@@ -178,6 +178,44 @@ def pending(session: Session, keyring: Keyring, testimony_id: int) -> list[Pendi
     return found
 
 
+def from_machine_words(text: str, machine: Sequence[Sequence[object]]) -> list[AlignedWord] | None:
+    """The machine's own word times, when the text is still exactly the machine's words (a
+    segment approved unchanged): Whisper timed those words by the same alignment, so no model
+    run is needed. None as soon as one word differs, or the words are split otherwise."""
+    words = approved_words(text)
+    heard = [str(w[2]).strip() for w in machine]
+    if [w.text for w in words] != heard:
+        return None
+    return [
+        AlignedWord(
+            w.text,
+            w.char_start,
+            w.char_end,
+            float(m[0]),  # type: ignore[arg-type]
+            max(float(m[1]), float(m[0])),  # type: ignore[arg-type]
+            float(m[3]),  # type: ignore[arg-type]
+        )
+        for w, m in zip(words, machine, strict=True)
+    ]
+
+
+def align_unchanged(session: Session, keyring: Keyring, testimony_id: int, model_name: str) -> int:
+    """Store, without the model, the alignment of every waiting segment whose text is still
+    the machine's words (`from_machine_words`); returns how many. The rest need the model."""
+    testimony = session.get(Testimony, testimony_id)
+    if testimony is None or testimony.wrapped_key is None:
+        return 0
+    key = transcripts.testimony_key(keyring, testimony)
+    stored = 0
+    for item in pending(session, keyring, testimony_id):
+        seg = session.get(Segment, item.segment_id)
+        assert seg is not None
+        words = from_machine_words(item.text, transcripts.unseal_segment(key, seg).words)
+        if words is not None and store(session, keyring, seg.id, item.text, words, model_name):
+            stored += 1
+    return stored
+
+
 def request_alignment(session: Session, testimony_id: int, actor: Actor | str) -> Job | None:
     """Queue the alignment of the testimony's saved segments, in the caller's transaction; call
     it after any change of a segment's text. None when a queued job will already read the
@@ -277,9 +315,7 @@ def mark_span_times(
 ) -> tuple[float, float] | None:
     """The aligned time of a span of the segment's current text, when its alignment is
     current (for a mark made after the alignment)."""
-    row = session.scalar(
-        select(SegmentAlignment).where(SegmentAlignment.segment_id == segment.id)
-    )
+    row = session.scalar(select(SegmentAlignment).where(SegmentAlignment.segment_id == segment.id))
     words = current_words(key, segment, text, row)
     return mark_times(words, char_start, char_end) if words else None
 

@@ -715,7 +715,9 @@ class RedactionMark(Base):
     pad_before_s: Mapped[float] = mapped_column(
         Float, default=0.0, server_default="0", nullable=False
     )
-    pad_after_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0", nullable=False)
+    pad_after_s: Mapped[float] = mapped_column(
+        Float, default=0.0, server_default="0", nullable=False
+    )
 
 
 class AccessCopy(Base):

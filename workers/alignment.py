@@ -18,7 +18,7 @@ alignment of a text edited meanwhile is not stored (the edit queued another job)
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from intake.events import Actor
 from intake.models import AudioFile, Testimony
 from intake.services import Services, services
 from workers import transcription
-from workers.engine import SAMPLE_RATE, Engine, iter_spans
+from workers.engine import ARCHIVE_LANGUAGES, SAMPLE_RATE, Engine, iter_spans
 from workers.transcription import JOB_TASK_OPTIONS, Progress, lease_kept
 
 # Whisper's encoder sees 30 s at most; a review segment is about 15 s at most.
@@ -110,11 +110,36 @@ def _timed(
     return out
 
 
+def listener_for(engine: Engine) -> Callable[[np.ndarray, str], str]:
+    """What the redaction proof listens with (`intake.redaction_proof.Listener`): the engine's
+    model transcribing a few seconds of samples, without VAD (a silenced span must not be
+    skipped as silence before the model hears what is around it), without the glossary's
+    hotwords (they would prompt the very names that were removed)."""
+
+    def listen(samples: np.ndarray, language: str) -> str:
+        if samples.shape[0] < SAMPLE_RATE // 10:
+            return ""
+        segments, _ = engine.model.transcribe(
+            samples,
+            language=language if language in ARCHIVE_LANGUAGES else None,
+            beam_size=engine.settings.beam_size,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        return " ".join(seg.text.strip() for seg in segments)
+
+    return listen
+
+
 def align_pending(
     svc: Services, testimony: Testimony, progress: Progress
 ) -> list[tuple[int, str, list[AlignedWord]]]:
     """Align every segment of the testimony that waits for it: (segment id, the text it was
     aligned from, its words) for each."""
+    with svc.db.session() as session:
+        # Segments approved as the machine heard them keep the machine's times.
+        alignment.align_unchanged(session, svc.keyring, testimony.id, svc.config.whisper_model)
     with svc.db.session() as session:
         waiting = alignment.pending(session, svc.keyring, testimony.id)
         files = [
@@ -162,7 +187,12 @@ def run_alignment(job_id: int) -> None:
             return
         for segment_id, text, words in results:
             alignment.store(
-                session, svc.keyring, segment_id, text, words, svc.config.whisper_model,
+                session,
+                svc.keyring,
+                segment_id,
+                text,
+                words,
+                svc.config.whisper_model,
                 Actor.worker,
             )
         session.commit()

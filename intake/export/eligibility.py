@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Protocol
 
 from intake.export.record import ConsentTerms, ExportRecord, Transcript
 
@@ -20,6 +21,8 @@ REASONS = {
     "not_approved": "the record is not approved",
     "unconsented": "the submitter did not consent to publication",
     "embargoed": "the record is under embargo",
+    "proof_pending": "its access audio has not been proven redacted yet",
+    "proof_failed": "its access audio failed the redaction proof",
 }
 
 
@@ -47,6 +50,26 @@ def decide(pseudonym: str, state: str, consent: ConsentTerms | None, today: date
         return _held(pseudonym, "unconsented")
     if consent.embargo_until is not None and today < consent.embargo_until:
         return _held(pseudonym, "embargoed", f" until {consent.embargo_until.isoformat()}")
+    return Decision(pseudonym, True)
+
+
+class ProofLike(Protocol):
+    """What the hold-back reads of a redaction proof (`intake.redaction_proof.Proof`)."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def proof_decision(pseudonym: str, proof: ProofLike | None) -> Decision:
+    """No access audio leaves unproven: a record whose current access copy has no redaction
+    proof yet, or failed it, is held back with the reason."""
+    if proof is None:
+        return _held(pseudonym, "proof_pending")
+    if not proof.passed:
+        return _held(pseudonym, "proof_failed", f" ({proof.message})")
     return Decision(pseudonym, True)
 
 

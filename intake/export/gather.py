@@ -19,16 +19,19 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import BinaryIO, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, sealing, transcripts
+from intake import access_copies, alignment, redaction_proof, sealing, transcripts
+from intake.alignment import AlignedWord
+from intake.config import Config
 from intake.crypto import Keyring
 from intake.events import Action, Actor, Group, staff_ref
+from intake.export.eligibility import proof_decision
 from intake.export.record import (
     LANGUAGE_NAMES,
     ConsentTerms,
@@ -127,19 +130,11 @@ def _approver(events: tuple[HistoryEvent, ...]) -> str | None:
     return found[-1] if found else None
 
 
-def _words(raw: list[list[object]], offset: float) -> tuple[Word, ...]:
-    words = []
-    for item in raw:
-        start, end, text, probability = item[0], item[1], item[2], item[3]
-        words.append(
-            Word(
-                start=float(cast(float, start)) + offset,
-                end=float(cast(float, end)) + offset,
-                text=str(text).strip(),
-                probability=None if probability is None else float(cast(float, probability)),
-            )
-        )
-    return tuple(words)
+def _words(words: list[AlignedWord], offset: float) -> tuple[Word, ...]:
+    return tuple(
+        Word(start=w.start + offset, end=w.end + offset, text=w.text, probability=w.probability)
+        for w in words
+    )
 
 
 def approved_transcript(
@@ -150,7 +145,9 @@ def approved_transcript(
     approver: str | None,
 ) -> Transcript | None:
     """The reviewed transcript of every file in order, segment times counted from the start
-    of the whole recording; None unless every segment is approved."""
+    of the whole recording; None unless every segment is approved. Its word lists are the
+    approved words with their aligned times (`intake.alignment`), never the machine's; a
+    segment whose current text is not aligned yet holds the record back (HeldBack)."""
     key = transcripts.testimony_key(keyring, testimony)
     marks = _marks_by_segment(session, testimony.id)
     segments: list[Segment] = []
@@ -171,13 +168,21 @@ def approved_transcript(
             if seg.review_state != ReviewState.approved:
                 return None
             content = transcripts.unseal_segment(key, seg)
+            aligned = alignment.current_words(
+                key, seg, content.text, alignment.alignments_of(session, [seg.id]).get(seg.id)
+            )
+            if aligned is None:
+                raise HeldBack(
+                    "alignment_pending",
+                    f"{testimony.pseudonym}: the reviewed words are not aligned to the audio yet",
+                )
             own = marks.get(seg.id, [])
             segments.append(
                 Segment(
                     start=seg.start_s + offset,
                     end=seg.end_s + offset,
                     text=redact_text(content.text, own, row.language).strip(),
-                    words=_words(_redact_words(content.words, own, row.language), offset),
+                    words=_words(_redact_words(aligned, own, row.language), offset),
                     review_state=seg.review_state.value,
                     approved_by=seg.approved_by,
                 )
@@ -197,15 +202,23 @@ def _marks_by_segment(session: Session, testimony_id: int) -> dict[int, list[Mar
 
 
 def _redact_words(
-    words: list[list[object]], marks: list[Mark], language: str
-) -> list[list[object]]:
-    """The word list with every word spoken inside a marked span replaced by its placeholder:
-    the words carry the text too, and must not give back what the text hides."""
-    out: list[list[object]] = []
+    words: list[AlignedWord], marks: list[Mark], language: str
+) -> list[AlignedWord]:
+    """The approved words with every word a mark touches (by its place in the text) replaced
+    by the mark's placeholder: the words carry the text too, and must not give back what the
+    text hides."""
+    out: list[AlignedWord] = []
+    previous: Mark | None = None
     for word in words:
-        start, end = float(word[0]), float(word[1])  # type: ignore[arg-type]
-        hit = next((m for m in marks if start < m.end_s and end > m.start_s), None)
-        out.append([*word[:2], placeholder(hit.category, language), *word[3:]] if hit else word)
+        hit = next(
+            (m for m in marks if word.char_start < m.char_end and word.char_end > m.char_start),
+            None,
+        )
+        if hit is not None and hit is previous:  # one placeholder for a mark of several words
+            out[-1] = replace(out[-1], end=word.end, char_end=word.char_end)
+        else:
+            out.append(replace(word, text=placeholder(hit.category, language)) if hit else word)
+        previous = hit
     return out
 
 
@@ -333,9 +346,16 @@ class Gathered:
     storage_id: str
 
 
-def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimony) -> Gathered:
+def gather(
+    session: Session,
+    keyring: Keyring,
+    store: Store,
+    testimony: Testimony,
+    config: Config | None = None,
+) -> Gathered:
     """Everything one record's bags are written from. Raises HeldBack when the record may not
-    go yet, ExportError when its data cannot be exported as it stands."""
+    go yet (its access audio not proven redacted among the reasons), ExportError when its data
+    cannot be exported as it stands. `config` describes the proof's method in the bag."""
     consent = consent_terms(testimony)
     if consent is None or testimony.wrapped_key is None:
         raise HeldBack("withdrawn", f"{testimony.pseudonym}: consent was withdrawn")
@@ -360,6 +380,11 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
             f"{testimony.pseudonym}: its redacted access copy is not made yet, or is older than "
             "its redaction marks",
         )
+    # No access audio leaves unproven (`intake.redaction_proof`).
+    proof = redaction_proof.proof_for(session, testimony.id)
+    proven = proof_decision(testimony.pseudonym, proof)
+    if proof is None or not proven.exportable:
+        raise HeldBack(proven.reason or "proof_pending", proven.message or "")
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
@@ -381,6 +406,7 @@ def gather(session: Session, keyring: Keyring, store: Store, testimony: Testimon
         translation=translation,
         events=events,
         audio=_opener(store, key, testimony.storage_id, access_name),
+        redaction_proof=redaction_proof.proof_json(proof, config or Config()),
     )
     originals = tuple(f.original_name for f in files if f.original_name) if consent.archive else ()
     return Gathered(record, originals, testimony.storage_id)

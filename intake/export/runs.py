@@ -279,7 +279,7 @@ def _export_one(
             outcome.held_back.append(decision)
             return None
         try:
-            gathered = gather(session, svc.keyring, svc.store, testimony)
+            gathered = gather(session, svc.keyring, svc.store, testimony, svc.config)
         except HeldBack as held:
             outcome.held_back.append(Decision(pseudonym, False, held.reason, str(held)))
             return None
