@@ -185,14 +185,14 @@ def check_file(
     source: Any,
     marks: Sequence[Mark],
     mark_ids: Sequence[int],
-    terms: Sequence[str],
+    terms: Sequence[Sequence[str]],
     language: str,
     duration_s: float,
     config: Config,
     listen: Listener,
 ) -> list[SpanCheck]:
     """Check one access copy (`source`, a readable FLAC file object) against its marks, each
-    with its id and its marked term, in order."""
+    with its id and the terms to listen for, in order."""
     margin = config.redaction_margin_s
     spans = [(max(0.0, m.start_s - margin), min(duration_s, m.end_s + margin)) for m in marks]
     pad = config.redaction_proof_window_s
@@ -206,7 +206,9 @@ def check_file(
             inside = without_tone(inside, config.redaction_tone_hz)
         level = level_dbfs(inside)
         window = samples[len(spans) + i].astype(np.float32) / 32768.0
-        heard = heard_in(listen(window, language), term) if window.size else False
+        text = listen(window, language) if window.size else ""
+        heard = any(heard_in(text, t) for t in term)
+        del text
         checks.append(
             SpanCheck(mark_id, a, b, level, level <= config.redaction_proof_threshold_dbfs, heard)
         )
@@ -257,7 +259,7 @@ def prove(
             else []
         )
         own = [m for m in marks if m.segment_id in segment_ids]
-        terms = [_term(session, key, m) for m in own]
+        terms = [_terms(session, key, m) for m in own]
         mark_ids = [ids[(m.segment_id, m.char_start, m.char_end)] for m in own]
         file_key = transcripts.audio_key(keyring, testimony, audio)
         with store.open(file_key, testimony.storage_id, copy.audio_name) as source:
@@ -306,10 +308,21 @@ def _now() -> datetime:
     return utcnow()
 
 
-def _term(session: Session, key: bytes, mark: Mark) -> str:
+def _terms(session: Session, key: bytes, mark: Mark) -> list[str]:
+    """What to listen for at a mark: the marked words as approved, and the words the machine
+    first heard there (its misrecognition, "heaven" for "Evin", is as telling to a listener)."""
     segment = session.get(Segment, mark.segment_id)
     assert segment is not None
-    return transcripts.unseal_segment(key, segment).text[mark.char_start : mark.char_end]
+    content = transcripts.unseal_segment(key, segment)
+    terms = [content.text[mark.char_start : mark.char_end]]
+    heard = [
+        str(w[2]).strip()
+        for w in content.words
+        if mark.start_s <= (float(w[0]) + float(w[1])) / 2 <= mark.end_s
+    ]
+    if heard:
+        terms.append(" ".join(heard))
+    return terms
 
 
 def proof_for(session: Session, testimony_id: int) -> Proof | None:
