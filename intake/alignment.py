@@ -357,3 +357,72 @@ def set_padding(
         detail={"mark": mark.id, "before_s": before_s, "after_s": after_s},
     )
     return mark
+
+
+@dataclass(frozen=True)
+class EditorWord:
+    """An aligned word as the review editor shows it: whether a mark's silence covers it."""
+
+    text: str
+    start: float
+    end: float
+    silenced: bool
+
+
+@dataclass(frozen=True)
+class MarkSpan:
+    """Where a mark's silence will fall: its aligned span, and what the reviewer added."""
+
+    start: float
+    end: float
+    pad_before_s: float
+    pad_after_s: float
+
+
+@dataclass(frozen=True)
+class EditorAlignment:
+    """The aligned words of the segments on an editor page (None: waiting for alignment),
+    and each mark's span by mark id."""
+
+    words: dict[int, list[EditorWord] | None]
+    marks: dict[int, MarkSpan]
+
+
+def for_editor(
+    session: Session, keyring: Keyring, testimony: Testimony, segment_ids: Sequence[int]
+) -> EditorAlignment:
+    """What the review editor shows of the alignment of these segments, so a reviewer sees
+    where each mark's silence will fall (the configured margin not included)."""
+    key = transcripts.testimony_key(keyring, testimony)
+    rows = alignments_of(session, segment_ids)
+    marks = redaction_marks.of_segments(session, segment_ids)
+    words: dict[int, list[EditorWord] | None] = {}
+    for seg_id in segment_ids:
+        seg = session.get(Segment, seg_id)
+        if seg is None:
+            continue
+        text = transcripts.unseal_segment(key, seg).text
+        aligned = current_words(key, seg, text, rows.get(seg_id))
+        own = marks.get(seg_id, [])
+        words[seg_id] = (
+            None
+            if aligned is None
+            else [
+                EditorWord(
+                    w.text,
+                    w.start,
+                    w.end,
+                    any(
+                        m.start_s - m.pad_before_s < w.end and m.end_s + m.pad_after_s > w.start
+                        for m in own
+                    ),
+                )
+                for w in aligned
+            ]
+        )
+    spans = {
+        m.id: MarkSpan(m.start_s, m.end_s, m.pad_before_s or 0.0, m.pad_after_s or 0.0)
+        for own in marks.values()
+        for m in own
+    }
+    return EditorAlignment(words, spans)

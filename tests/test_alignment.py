@@ -18,9 +18,18 @@ from intake.models import (
     Job,
     JobKind,
     RedactionCategory,
+    RedactionMark,
+    Role,
     SegmentAlignment,
 )
-from tests.staff_support import segments_of, transcribed_testimony
+from tests.staff_support import (
+    ready_account,
+    segments_of,
+    sign_in,
+    staff_client,
+    transcribed_testimony,
+)
+from tests.support import csrf_token
 from workers.alignment import _timed
 
 ME, OTHER = "account:1", "account:2"
@@ -140,3 +149,45 @@ def test_a_reviewer_widens_a_mark_by_ear_within_limits(app: Flask, staff_app: Fl
             alignment.set_padding(s, t, mark.id + 99, 0.1, 0.1, ME, 2.0)
         actions = s.scalars(select(Event.action).where(Event.testimony_id == t.id)).all()
         assert actions.count("redaction_mark_widened") == 1
+
+
+def test_the_editor_shows_aligned_words_and_widens_a_mark_by_ear(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym = transcribed_testimony(app, [HEARD, "no news came"])
+    client = staff_client(staff_app)
+    sign_in(client, ready_account(staff_app, "r@example.org", [Role.reviewer]))
+    svc = staff_app.extensions["testimony"]
+    first, _ = segments_of(staff_app, pseudonym)
+    with svc.db.session() as s:
+        t = review.find(s, pseudonym)
+        review.save(s, svc.keyring, t, first.id, CORRECTED, first.version, ME, 2000)
+        mark = review.mark_span(
+            s, svc.keyring, t, first.id, first.version + 1, RedactionCategory.place, ME, "Evin"
+        )
+        s.flush()
+        mark_id = mark.id
+        alignment.align_unchanged(s, svc.keyring, t.id, "test")
+    html = client.get(f"/staff/review/{pseudonym}").get_data(as_text=True)
+    assert html.count('class="hint aligning"') == 1  # the corrected segment waits
+    with svc.db.session() as s:
+        alignment.store(s, svc.keyring, first.id, CORRECTED, _aligned(CORRECTED), "base")
+    html = client.get(f"/staff/review/{pseudonym}").get_data(as_text=True)
+    assert 'class="hint aligning"' not in html
+    assert '<span class="aligned-word silenced" data-start="2.50" data-end="2.80"' in html
+    assert html.count("aligned-word silenced") == 1
+    # The span shown includes the configured margin (0.15 s).
+    assert "silenced from 2.35 to 2.95 s" in html
+
+    url = f"/staff/review/{pseudonym}/segments/{first.id}/marks/{mark_id}/widen"
+    token = csrf_token(client, f"/staff/review/{pseudonym}")
+    for bad in ("abc", "9", "-1"):
+        r = client.post(url, data={"csrf_token": token, "before": bad, "after": "0"})
+        assert r.status_code == 400 and "Nothing was changed" in r.get_data(as_text=True)
+    r = client.post(url, data={"csrf_token": token, "before": "0.2", "after": "0.35"})
+    assert r.status_code == 303
+    html = client.get(r.location).get_data(as_text=True)
+    assert "silenced from 2.15 to 3.30 s" in html and "widened" in html
+    with svc.db.session() as s:
+        row = s.get(RedactionMark, mark_id)
+        assert row is not None and (row.pad_before_s, row.pad_after_s) == (0.2, 0.35)

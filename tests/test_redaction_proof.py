@@ -20,8 +20,9 @@ from sqlalchemy import select
 from intake import access_copies, create_app, redaction_proof
 from intake.events import Actor
 from intake.export import runs
-from intake.models import Event, RedactionProof, SegmentAlignment, Testimony
+from intake.models import Event, RedactionProof, Role, SegmentAlignment, Testimony
 from tests.export.approved import APPROVER, approved_record, hears_nothing
+from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import worker_keyring
 
 TODAY = date(2026, 6, 1)
@@ -167,3 +168,27 @@ def _export(app: Flask, out: Path) -> dict[str, object]:
         return runs.perform(svc, run_id, TODAY)
     finally:
         svc.db.dispose()
+
+
+def test_the_archivist_sees_each_records_proof(app: Flask, staff_app: Flask) -> None:
+    proven = approved_record(app, marked=("Evin",))
+    failing = approved_record(app, marked=("Evin",))
+    svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
+    with svc.db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == failing)).one()
+        marks = access_copies.marks_for(s, t.id)
+        (copy,) = access_copies.make_access_copies(
+            s, keys, svc.store, svc.config, t.id, Actor.worker, marks=[]
+        )
+        copy.marks_sha256 = access_copies.marks_digest(marks)
+        redaction_proof.prove(s, keys, svc.store, svc.config, t.id, hears_nothing, "test")
+    client = staff_client(staff_app)
+    sign_in(client, ready_account(staff_app, "a@example.org", [Role.archivist]))
+    html = client.get("/staff/access-copies").get_data(as_text=True)
+    row_of = {
+        p: html.split(f'id="record-{p}"', 1)[1].split("</tr>", 1)[0] for p in (proven, failing)
+    }
+    assert "passed" in row_of[proven] and "-120.0 dBFS" in row_of[proven]
+    assert "failed: a marked span is not silent" in row_of[failing]
+    assert "not silent" in row_of[failing] and "Evin" not in html

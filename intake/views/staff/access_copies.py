@@ -1,7 +1,8 @@
 """Access copies for archivists: which records have a redacted copy, and the voice disguise
 chosen per record. Archivists only; the copies themselves are made by a worker job.
 
-The page shows pseudonyms, states, hashes and counts, never testimony text.
+The page shows pseudonyms, states, hashes and counts, and each record's redaction proof (levels
+and verdicts per marked span), never testimony text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, access_copies, accounts
+from intake import access, access_copies, accounts, redaction_proof
 from intake.config import Config
 from intake.models import AccessCopy, Role, Testimony, TestimonyState
 from intake.services import request_session
@@ -34,7 +35,10 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         copies: dict[int, list[AccessCopy]] = {}
         for copy in db.scalars(select(AccessCopy).order_by(AccessCopy.audio_file_id)):
             copies.setdefault(copy.testimony_id, []).append(copy)
-        return render_template("staff/access/records.html", records=rows, copies=copies)
+        proofs = {t.id: redaction_proof.proof_for(db, t.id) for t in rows if t.id in copies}
+        return render_template(
+            "staff/access/records.html", records=rows, copies=copies, proofs=proofs
+        )
 
     @bp.post("/access-copies/<pseudonym>/disguise")
     def disguise(pseudonym: str) -> WerkzeugResponse:
