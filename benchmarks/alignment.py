@@ -7,11 +7,12 @@ AUDIO_DIR holds audio clips and a `references.tsv` (file, duration_s, reference)
 corrected text is, so aligning it is the alignment job's real work. Without AUDIO_DIR, English
 sentences are spoken with espeak-ng.
 
-For each clip the script aligns the reference's words to the audio with the workers' model
-(`workers.alignment.align_words`), marks the middle word, silences its aligned span (with the
-configured margin) in a FLAC copy as the access copy does, and runs the redaction proof on that
-copy (`intake.redaction_proof.check_file`: the level of the span, and the model listening to
-the span's surroundings). It prints seconds of work per minute of audio for both, and how many
+For each clip the script transcribes it (for comparison, in the same run), aligns the
+reference's words to the audio with the workers' model (`workers.alignment.align_words`), marks
+the middle word, silences its aligned span (with the configured margin) in a FLAC copy as the
+access copy does, and runs the redaction proof on that copy
+(`intake.redaction_proof.check_file`: the level of the span, and the model listening to the
+span's surroundings). It prints seconds of work per minute of audio for both, and how many
 marked spans measured silent and how many marked words the model still heard.
 """
 
@@ -115,12 +116,18 @@ def main() -> None:
     listen = listener_for(engine)
     with tempfile.TemporaryDirectory() as scratch:
         clips = _clips(args.audio_dir, Path(scratch))
-    audio_s = align_s = proof_s = 0.0
+    audio_s = align_s = proof_s = transcribe_s = 0.0
     silent = heard = marks = 0
     for _name, audio, reference in clips:
         words = approved_words(reference)
         if not words:
             continue
+        # The transcription of the same clip, in the same run: on a shared machine the ratio
+        # says more than the seconds.
+        started = time.perf_counter()
+        segments, _ = engine.model.transcribe(audio, language=language, word_timestamps=True)
+        list(segments)
+        transcribe_s += time.perf_counter() - started
         started = time.perf_counter()
         aligned = align_words(engine, audio, words, language, 0.0)
         align_s += time.perf_counter() - started
@@ -152,6 +159,7 @@ def main() -> None:
         "clips": marks,
         "audio_s": round(audio_s, 1),
         "alignment_s_per_audio_min": round(align_s / minutes, 2),
+        "transcription_s_per_audio_min": round(transcribe_s / minutes, 2),
         "proof_s_per_audio_min": round(proof_s / minutes, 2),
         "proof_s_per_mark": round(proof_s / max(marks, 1), 2),
         "spans_silent": f"{silent}/{marks}",
@@ -160,6 +168,10 @@ def main() -> None:
     print(f"| measure ({language}, {marks} clips, {audio_s:.0f} s of audio) | value |")
     print("| --- | --- |")
     print(f"| alignment, seconds per minute of audio | {figures['alignment_s_per_audio_min']} |")
+    print(
+        "| transcription of the same clips (word timestamps), seconds per minute | "
+        f"{figures['transcription_s_per_audio_min']} |"
+    )
     print(
         "| proof (one mark a clip), seconds per minute of audio | "
         f"{figures['proof_s_per_audio_min']} |"
