@@ -28,7 +28,7 @@ from sqlalchemy import select
 from intake import alignment, jobs, transcripts
 from intake.alignment import AlignedWord, TextWord
 from intake.events import Actor
-from intake.models import AudioFile, Testimony
+from intake.models import AudioFile, Job, Testimony
 from intake.services import Services, services
 from workers import transcription
 from workers.engine import ARCHIVE_LANGUAGES, SAMPLE_RATE, Engine, iter_spans
@@ -165,34 +165,58 @@ def align_pending(
     return done
 
 
+def _claim(svc: Services, job_id: int) -> tuple[jobs.Claim, Testimony] | None:
+    """Claim the job; None when there is nothing to do. Unlike transcription, a failed
+    alignment never moves the testimony (it may be in review): the failure stays on the job,
+    and the export holds the record back (`alignment_pending`) until an alignment succeeds."""
+    cfg = svc.config
+    with svc.db.session() as session:
+        held = jobs.claim(session, job_id, cfg.job_lease_s)
+        if held is None:
+            return None
+        job = session.get(Job, job_id)
+        testimony = session.get(Testimony, job.testimony_id) if job else None
+        if job is None or testimony is None or testimony.wrapped_key is None:
+            jobs.cancel(session, held)  # withdrawn meanwhile: nothing to align
+            return None
+        if held.attempt > cfg.job_max_attempts:
+            jobs.fail(
+                session, held, job.last_error or "worker died", max_attempts=0, retry_base_s=0
+            )
+            return None
+        session.expunge(testimony)
+        return held, testimony
+
+
 @shared_task(name="workers.alignment.run_alignment", **JOB_TASK_OPTIONS)
 def run_alignment(job_id: int) -> None:
     """Align the reviewed words of the job's testimony to its audio. Safe to run twice (see
     the module doc)."""
     svc = services()
-    started = transcription._start(svc, job_id)
-    if started is None:
+    cfg = svc.config
+    claimed = _claim(svc, job_id)
+    if claimed is None:
         return
-    held, _job, testimony = started
+    held, testimony = claimed
     progress = Progress()
     try:
         with lease_kept(svc, held, progress):
             results = align_pending(svc, testimony, progress)
+        with svc.db.sessions() as session:
+            if not jobs.complete(session, held):
+                session.rollback()  # another worker took over; its alignment counts
+                return
+            for segment_id, text, words in results:
+                alignment.store(
+                    session, svc.keyring, segment_id, text, words, cfg.whisper_model, Actor.worker
+                )
+            session.commit()
     except Exception:  # noqa: BLE001 - every failure is recorded on the job
-        transcription._failed(svc, held, traceback.format_exc(limit=5))
-        return
-    with svc.db.sessions() as session:
-        if not jobs.complete(session, held):
-            session.rollback()  # another worker took over; its alignment counts
-            return
-        for segment_id, text, words in results:
-            alignment.store(
+        with svc.db.session() as session:
+            jobs.fail(
                 session,
-                svc.keyring,
-                segment_id,
-                text,
-                words,
-                svc.config.whisper_model,
-                Actor.worker,
+                held,
+                traceback.format_exc(limit=5),
+                max_attempts=cfg.job_max_attempts,
+                retry_base_s=cfg.job_retry_base_s,
             )
-        session.commit()
