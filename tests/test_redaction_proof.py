@@ -192,3 +192,18 @@ def test_the_archivist_sees_each_records_proof(app: Flask, staff_app: Flask) -> 
     assert "passed" in row_of[proven] and "-120.0 dBFS" in row_of[proven]
     assert "failed: a marked span is not silent" in row_of[failing]
     assert "not silent" in row_of[failing] and "Evin" not in html
+
+
+def test_a_disguised_copy_still_proves_silent(app: Flask) -> None:
+    pseudonym = approved_record(app, marked=("Evin",), seconds=4.0)
+    svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
+    with svc.db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        t.disguise_voice = True
+        (copy,) = access_copies.make_access_copies(
+            s, keys, svc.store, svc.config, t.id, Actor.worker
+        )
+        assert copy.disguised
+        (row,) = redaction_proof.prove(s, keys, svc.store, svc.config, t.id, hears_nothing, "test")
+        assert row.passed, row.spans
