@@ -55,14 +55,15 @@ from intake.storage import FileKind, Store, file_name
 
 def marks_for(session: Session, testimony_id: int) -> list[Mark]:
     """Every redaction mark on the testimony's segments, as `Mark`s: the one place that reads
-    the reviewers' marks (`intake.redaction_marks`, the review's own table)."""
+    the reviewers' marks (`intake.redaction_marks`, the review's own table). A mark's time is
+    its aligned span (`intake.alignment`) widened by what the reviewer added by ear."""
     return [
         Mark(
             segment_id=m.segment_id,
             char_start=m.char_start,
             char_end=m.char_end,
-            start_s=m.start_s,
-            end_s=m.end_s,
+            start_s=max(0.0, m.start_s - m.pad_before_s),
+            end_s=m.end_s + m.pad_after_s,
             category=Category(m.category.value),
         )
         for m in redaction_marks.marks_for(session, testimony_id)

@@ -169,6 +169,13 @@ class Config:
     redaction_tone_hz: float = 0.0
     disguise_semitones: float = 4.0
     disguise_formant_ratio: float = 1.12
+    # The redaction proof (`intake.redaction_proof`): a marked span passes when its RMS level
+    # is at or below this (dBFS), and each mark is listened to again with this many seconds
+    # of audio on either side. A reviewer may widen a mark by ear by up to
+    # `redaction_pad_limit_s` on each side.
+    redaction_proof_threshold_dbfs: float = -60.0
+    redaction_proof_window_s: float = 1.5
+    redaction_pad_limit_s: float = 2.0
     # Retention defaults (`intake.retention`), until an admin saves settings of their own:
     # days after archiving before an original is deleted where consent does not allow
     # keeping it, whether machine drafts go once a translation is approved, and days after

@@ -86,6 +86,12 @@ class Action(enum.StrEnum):
 
     access_copy_requested = "access_copy_requested"
     access_copy_made = "access_copy_made"
+    # The reviewed words were aligned to the audio; the marks' times follow them.
+    alignment_requested = "alignment_requested"
+    words_aligned = "words_aligned"
+    redaction_mark_widened = "redaction_mark_widened"
+    # An access copy was checked before export: levels of the marked spans, and a new listen.
+    redaction_proved = "redaction_proved"
     voice_disguise_set = "voice_disguise_set"
     retention_settings_changed = "retention_settings_changed"
     retention_applied = "retention_applied"
@@ -157,6 +163,10 @@ _GROUPS: dict[Action, Group] = {
 
     Action.access_copy_requested: Group.privacy,
     Action.access_copy_made: Group.privacy,
+    Action.alignment_requested: Group.review,
+    Action.words_aligned: Group.review,
+    Action.redaction_mark_widened: Group.privacy,
+    Action.redaction_proved: Group.privacy,
     Action.voice_disguise_set: Group.privacy,
     Action.retention_settings_changed: Group.privacy,
     Action.retention_applied: Group.privacy,
@@ -216,6 +226,10 @@ _LABELS: dict[Action, str] = {
 
     Action.access_copy_requested: "Redacted access copy requested",
     Action.access_copy_made: "Redacted access copy made",
+    Action.alignment_requested: "Alignment of the reviewed words requested",
+    Action.words_aligned: "Reviewed words aligned to the audio",
+    Action.redaction_mark_widened: "Redaction mark widened by ear",
+    Action.redaction_proved: "Access copy checked: marked spans silent and not heard again",
     Action.voice_disguise_set: "Voice disguise chosen for the access audio",
     Action.retention_settings_changed: "Retention settings changed",
     Action.retention_applied: "Retention sweep ran",

@@ -122,6 +122,8 @@ class JobKind(enum.StrEnum):
     redact = "redact"
     # An archival export of many records (`intake.export.runs`); its job names no testimony.
     export = "export"
+    # Align the reviewed words of a testimony's segments to its audio (`intake.alignment`).
+    align = "align"
 
 
 class JobStatus(enum.StrEnum):
@@ -708,6 +710,14 @@ class RedactionMark(Base):
     category: Mapped[RedactionCategory] = mapped_column(_enum(RedactionCategory))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Seconds a reviewer added by ear before and after the aligned span (on top of the
+    # configured margin), where the alignment cut a word short.
+    pad_before_s: Mapped[float] = mapped_column(
+        Float, default=0.0, server_default="0", nullable=False
+    )
+    pad_after_s: Mapped[float] = mapped_column(
+        Float, default=0.0, server_default="0", nullable=False
+    )
 
 
 class AccessCopy(Base):
@@ -786,3 +796,49 @@ class ExportRun(Base):
     error: Mapped[str | None] = mapped_column(Text, info=keep("why an export failed"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SegmentAlignment(Base):
+    """The reviewed words of one segment aligned to its audio (`intake.alignment`).
+
+    The words and their times are sealed with the testimony's key together with the text they
+    were aligned from, so an alignment is current only while that text is the segment's text;
+    a corrected segment waits for a new one. Only the model's name and times of making are clear.
+    """
+
+    __tablename__ = "segment_alignment"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RedactionProof(Base):
+    """The check of one access copy before it may leave (`intake.redaction_proof`): whether
+    every marked span measures as silence or tone, and whether the model, listening again
+    around each mark, still hears the marked words.
+
+    Holds levels, times, mark ids and verdicts only, never a word: the marked terms stay in
+    the sealed segments. Names the SHA-256 of the copy it checked, so a copy made again needs
+    a new proof.
+    """
+
+    __tablename__ = "redaction_proof"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), unique=True)
+    copy_sha256: Mapped[str] = mapped_column(String(64))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    # A stable code: "" when passed, else "not_silent" or "still_heard".
+    reason: Mapped[str] = mapped_column(String(32))
+    # [{"mark", "start", "end", "level_dbfs", "silent", "heard"}], levels and verdicts only.
+    spans: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    threshold_dbfs: Mapped[float] = mapped_column(Float)
+    model_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -36,6 +36,8 @@ ROUTES: dict[JobKind, tuple[str, str]] = {
     JobKind.translate_draft: ("workers.drafts.run_translation_draft", TRANSCRIBE_QUEUE),
     # Audio work like transcription, so it shares that queue (and every worker's default).
     JobKind.redact: ("workers.redaction.run_redaction", TRANSCRIBE_QUEUE),
+    # Forced alignment of reviewed words runs the model over seconds of audio: the same queue.
+    JobKind.align: ("workers.alignment.run_alignment", TRANSCRIBE_QUEUE),
     # Exports read every approved record and write bags for minutes: never behind a
     # transcription, never in front of one.
     JobKind.export: ("workers.export.run_export", EXPORT_QUEUE),

@@ -222,6 +222,12 @@ def _decoded_blocks(source: SeekableFile) -> Iterator[np.ndarray]:
             yield out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
 
 
+def decoded_blocks(source: SeekableFile) -> Iterator[np.ndarray]:
+    """An access copy's (or a redacted copy's) samples as int16 blocks, one frame at a time:
+    for whatever reads a copy back (`intake.redaction_proof`)."""
+    return _decoded_blocks(source)
+
+
 class _Counter:
     """Counts samples passing through and those replaced."""
 

@@ -55,6 +55,9 @@ class Mark:
     char_end: int
     audio_file_id: int
     id: int
+    # Seconds a reviewer added by ear on each side of the aligned span.
+    pad_before_s: float = 0.0
+    pad_after_s: float = 0.0
 
 
 def marks_for(session: Session, testimony_id: int) -> list[Mark]:
@@ -74,7 +77,18 @@ def marks_for(session: Session, testimony_id: int) -> list[Mark]:
         .order_by(AudioFile.position, RedactionMark.start_s, RedactionMark.char_start)
     ).all()
     return [
-        Mark(m.start_s, m.end_s, m.category, m.segment_id, m.char_start, m.char_end, audio, m.id)
+        Mark(
+            m.start_s,
+            m.end_s,
+            m.category,
+            m.segment_id,
+            m.char_start,
+            m.char_end,
+            audio,
+            m.id,
+            m.pad_before_s or 0.0,
+            m.pad_after_s or 0.0,
+        )
         for m, audio in rows
     ]
 

@@ -16,7 +16,15 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, audit, lifecycle, redaction_marks, transcripts, translation
+from intake import (
+    access_copies,
+    alignment,
+    audit,
+    lifecycle,
+    redaction_marks,
+    transcripts,
+    translation,
+)
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
@@ -422,6 +430,8 @@ def save(
             "marks_dropped": dropped,
         },
     )
+    # The corrected words need times of their own before marks and export can trust them.
+    alignment.request_alignment(session, testimony.id, actor)
     return seg
 
 
@@ -455,6 +465,12 @@ def mark_span(
         )
     except redaction_marks.MarkError as exc:
         raise ReviewError(exc.reason) from exc
+    key = transcripts.testimony_key(keyring, testimony)
+    aligned = alignment.mark_span_times(
+        session, key, seg, content.text, mark.char_start, mark.char_end
+    )
+    if aligned is not None:
+        mark.start_s, mark.end_s = aligned
     session.add(mark)
     session.flush()
     audit.record_event(
@@ -549,5 +565,7 @@ def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> N
             Action.transcript_approved,
         )
         translation.queue_drafts(session, testimony)
+        # Segments approved unchanged are aligned too (from the machine's words, no model).
+        alignment.request_alignment(session, testimony.id, actor)
         # The marks are final now: make the redacted public access copy from them.
         access_copies.request_access_copy(session, testimony.id, actor)

@@ -330,3 +330,26 @@ def open_access_text(
         key, sealed, _access_text_context(testimony_id, audio_file_id)
     )
     return value
+
+
+# --- segment words aligned to the audio ------------------------------------------------------
+
+
+def _alignment_context(testimony_id: int, segment_id: int) -> bytes:
+    return f"alignment:{testimony_id}:{segment_id}".encode()
+
+
+def seal_alignment(
+    key: bytes, testimony_id: int, segment_id: int, payload: dict[str, Any]
+) -> bytes:
+    """Seal a segment's aligned words, with the text they were aligned from, bound to its
+    testimony and segment (the words are the text itself, so they are sealed like it)."""
+    return _seal_json(key, payload, _alignment_context(testimony_id, segment_id))
+
+
+def open_alignment(
+    key: bytes, testimony_id: int, segment_id: int, sealed: bytes
+) -> dict[str, Any]:
+    """The aligned words sealed by `seal_alignment`."""
+    value: dict[str, Any] = _open_json(key, sealed, _alignment_context(testimony_id, segment_id))
+    return value

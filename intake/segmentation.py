@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, normalise, redaction_marks, transcripts
+from intake import alignment, audit, normalise, redaction_marks, transcripts
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import RedactionMark, ReviewState, Segment, Testimony, Transcript
@@ -149,6 +149,7 @@ def split(
             "to": seg.review_state.value,
         },
     )
+    alignment.request_alignment(session, testimony.id, actor)
     return seg, new
 
 
@@ -240,6 +241,7 @@ def merge(
     seg.version += 1
     removed_id, removed_position = following.id, following.position
     session.flush()
+    alignment.forget(session, [following.id])
     session.delete(following)
     session.flush()
     _shift(session, key, seg.transcript_id, removed_position, -1)
@@ -257,4 +259,5 @@ def merge(
             "to": seg.review_state.value,
         },
     )
+    alignment.request_alignment(session, testimony.id, actor)
     return seg

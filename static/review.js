@@ -162,4 +162,15 @@
       if (approve) { approve.requestSubmit(); } ev.preventDefault();
     }
   });
+  // An aligned word plays from where it starts, so a reviewer hears where a mark falls.
+  segments.forEach(function (seg) {
+    Array.prototype.forEach.call(seg.querySelectorAll(".aligned-word"), function (word) {
+      word.addEventListener("click", function () {
+        var audio = player(seg);
+        setCurrent(seg);
+        audio.currentTime = Math.max(0, parseFloat(word.dataset.start) - 0.3);
+        audio.play().catch(function () { /* autoplay refused; the time is set */ });
+      });
+    });
+  });
 })();

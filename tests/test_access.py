@@ -41,6 +41,7 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_review.approve": {Role.reviewer},
     "staff_review.mark": {Role.reviewer},
     "staff_review.unmark": {Role.reviewer},
+    "staff_review.widen": {Role.reviewer},
     "staff_review.split": {Role.reviewer},
     "staff_review.merge": {Role.reviewer},
     "staff_admin.accounts_page": {Role.admin},

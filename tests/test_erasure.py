@@ -14,7 +14,15 @@ from datetime import date
 from sqlalchemy import JSON, LargeBinary, Text, func, select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, accounts, custodians, erasure, sealing, submissions
+from intake import (
+    access_copies,
+    accounts,
+    custodians,
+    erasure,
+    redaction_proof,
+    sealing,
+    submissions,
+)
 from intake.config import Config
 from intake.consent import ConsentChoices
 from intake.crypto import Keyring
@@ -30,6 +38,7 @@ from intake.models import (
     ReviewState,
     Role,
     Segment,
+    SegmentAlignment,
     SegmentDraft,
     Testimony,
     TestimonyState,
@@ -141,6 +150,17 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     session.add(NameRelease(testimony_id=testimony.id, sealed=sealed_name, account_id=1))
     session.flush()
     access_copies.make_access_copies(session, keyring, store, config, testimony.id, Actor.worker)
+    session.add(
+        SegmentAlignment(
+            testimony_id=testimony.id,
+            segment_id=segment.id,
+            sealed=sealing.seal_alignment(key, testimony.id, segment.id, {"text": "", "words": []}),
+            model_name="base",
+        )
+    )
+    redaction_proof.prove(
+        session, keyring, store, config, testimony.id, lambda samples, language: "", "base"
+    )
     session.commit()
     return testimony.id
 

@@ -37,6 +37,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # Import the task modules so the worker registers them.
+    import workers.alignment  # noqa: F401
     import workers.drafts  # noqa: F401
     import workers.export  # noqa: F401
     import workers.redaction  # noqa: F401

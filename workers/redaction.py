@@ -1,6 +1,9 @@
-"""The task that makes a testimony's redacted access copy: it claims, calls and reports.
+"""The task that makes a testimony's redacted access copy and proves it: it claims, calls and
+reports.
 
-The work is `intake.access_copies.make_access_copies`; this module only takes the job (an
+The work is `intake.access_copies.make_access_copies`, then `intake.redaction_proof.prove`
+(the copy is checked by the worker that made it, with its model, before anything may export
+it); this module only takes the job (an
 atomic claim with a lease, kept alive while the audio is processed), stores the result in the
 transaction that marks the job done while the claim still holds, and records a failure on the
 job. Safe to run twice: a second delivery finds the job claimed or done, and a second run
@@ -13,16 +16,18 @@ import traceback
 
 from celery import shared_task
 
-from intake import access_copies, jobs
+from intake import access_copies, jobs, redaction_proof
 from intake.events import Actor
 from intake.models import Job, Testimony
 from intake.services import services
-from workers.transcription import JOB_TASK_OPTIONS, Progress, lease_kept
+from workers.alignment import listener_for
+from workers.transcription import JOB_TASK_OPTIONS, Progress, engine_for, lease_kept
 
 
 @shared_task(name="workers.redaction.run_redaction", **JOB_TASK_OPTIONS)
 def run_redaction(job_id: int) -> None:
-    """Make (again) the access copies of the job's testimony from its current marks."""
+    """Make (again) the access copies of the job's testimony from its current marks, and
+    prove them."""
     svc = services()
     cfg = svc.config
     with svc.db.session() as session:
@@ -44,6 +49,15 @@ def run_redaction(job_id: int) -> None:
         with lease_kept(svc, held, Progress()), svc.db.sessions() as session:
             access_copies.make_access_copies(
                 session, svc.keyring, svc.store, cfg, testimony_id, Actor.worker
+            )
+            redaction_proof.prove(
+                session,
+                svc.keyring,
+                svc.store,
+                cfg,
+                testimony_id,
+                listener_for(engine_for(svc)),
+                cfg.whisper_model,
             )
             if not jobs.complete(session, held):
                 session.rollback()  # another worker took over; its copies count

@@ -166,6 +166,8 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
     validate_dublin_core(dublin_core)
     files[f"metadata/{p}.dc.xml"] = dublin_core
     files[f"history/{p}.events.json"] = history_json(record).encode()
+    if record.redaction_proof is not None:
+        files["redaction-proof.json"] = record.redaction_proof.encode()
     return files
 
 

@@ -28,7 +28,9 @@ from typing import BinaryIO, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, sealing, transcripts
+from intake import access_copies, alignment, redaction_proof, sealing, transcripts
+from intake.alignment import AlignedWord
+from intake.config import Config
 from intake.crypto import Keyring
 from intake.events import Action, Actor, Group, staff_ref
 from intake.export import policy
@@ -132,19 +134,11 @@ def _approver(events: tuple[HistoryEvent, ...]) -> str | None:
     return found[-1] if found else None
 
 
-def _words(raw: list[list[object]], offset: float) -> tuple[Word, ...]:
-    words = []
-    for item in raw:
-        start, end, text, probability = item[0], item[1], item[2], item[3]
-        words.append(
-            Word(
-                start=float(cast(float, start)) + offset,
-                end=float(cast(float, end)) + offset,
-                text=str(text).strip(),
-                probability=None if probability is None else float(cast(float, probability)),
-            )
-        )
-    return tuple(words)
+def _words(words: list[AlignedWord], offset: float) -> tuple[Word, ...]:
+    return tuple(
+        Word(start=w.start + offset, end=w.end + offset, text=w.text, probability=w.probability)
+        for w in words
+    )
 
 
 def approved_transcript(
@@ -157,8 +151,10 @@ def approved_transcript(
     redacted: bool = True,
 ) -> Transcript | None:
     """The reviewed transcript of every file in order, segment times counted from the start
-    of the whole recording; None unless every segment is approved. With `redacted=False`,
-    the text as spoken, for the sealed preservation bag only."""
+    of the whole recording; None unless every segment is approved. Its word lists are the
+    approved words with their aligned times (`intake.alignment`), never the machine's; a
+    segment whose current text is not aligned yet holds the record back (HeldBack). With
+    `redacted=False`, the text as spoken, for the sealed preservation bag only."""
     key = transcripts.testimony_key(keyring, testimony)
     marks = _marks_by_segment(session, testimony.id) if redacted else {}
     segments: list[Segment] = []
@@ -179,13 +175,21 @@ def approved_transcript(
             if seg.review_state != ReviewState.approved:
                 return None
             content = transcripts.unseal_segment(key, seg)
+            aligned = alignment.current_words(
+                key, seg, content.text, alignment.alignments_of(session, [seg.id]).get(seg.id)
+            )
+            if aligned is None:
+                raise HeldBack(
+                    "alignment_pending",
+                    f"{testimony.pseudonym}: the reviewed words are not aligned to the audio yet",
+                )
             own = marks.get(seg.id, [])
             segments.append(
                 Segment(
                     start=seg.start_s + offset,
                     end=seg.end_s + offset,
                     text=redact_text(content.text, own, row.language).strip(),
-                    words=_words(_redact_words(content.words, own, row.language), offset),
+                    words=_words(_redact_words(aligned, own, row.language), offset),
                     review_state=seg.review_state.value,
                     approved_by=seg.approved_by,
                 )
@@ -205,15 +209,23 @@ def _marks_by_segment(session: Session, testimony_id: int) -> dict[int, list[Mar
 
 
 def _redact_words(
-    words: list[list[object]], marks: list[Mark], language: str
-) -> list[list[object]]:
-    """The word list with every word spoken inside a marked span replaced by its placeholder:
-    the words carry the text too, and must not give back what the text hides."""
-    out: list[list[object]] = []
+    words: list[AlignedWord], marks: list[Mark], language: str
+) -> list[AlignedWord]:
+    """The approved words with every word a mark touches (by its place in the text) replaced
+    by the mark's placeholder: the words carry the text too, and must not give back what the
+    text hides."""
+    out: list[AlignedWord] = []
+    previous: Mark | None = None
     for word in words:
-        start, end = float(word[0]), float(word[1])  # type: ignore[arg-type]
-        hit = next((m for m in marks if start < m.end_s and end > m.start_s), None)
-        out.append([*word[:2], placeholder(hit.category, language), *word[3:]] if hit else word)
+        hit = next(
+            (m for m in marks if word.char_start < m.char_end and word.char_end > m.char_start),
+            None,
+        )
+        if hit is not None and hit is previous:  # one placeholder for a mark of several words
+            out[-1] = replace(out[-1], end=word.end, char_end=word.char_end)
+        else:
+            out.append(replace(word, text=placeholder(hit.category, language)) if hit else word)
+        previous = hit
     return out
 
 
@@ -361,18 +373,16 @@ def gather(
     *,
     today: date | None = None,
     archive_key: bool = True,
-    proof_passed: bool | None = None,
+    config: Config | None = None,
 ) -> Gathered:
     """Everything one record's bags are written from, cut down to what the publication policy
-    lets leave (`policy.decide`; `proof_passed` is the redaction proof's result, see there).
-    Raises HeldBack when the record may not go yet, ExportError when its data cannot be
-    exported as it stands."""
+    lets leave (`policy.decide`, which reads the redaction proof too). Raises HeldBack when the
+    record may not go yet, ExportError when its data cannot be exported as it stands. `config`
+    describes the proof's method in the bag."""
     consent = consent_terms(testimony)
     if consent is None or testimony.wrapped_key is None:
         raise HeldBack("withdrawn", f"{testimony.pseudonym}: consent was withdrawn")
-    facts = policy.facts_for(
-        session, testimony.id, archive_key=archive_key, proof_passed=proof_passed
-    )
+    facts = policy.facts_for(session, testimony.id, archive_key=archive_key)
     assert facts is not None
     verdict = policy.decide(facts, today or date.today())
     if not verdict.exportable:
@@ -397,6 +407,8 @@ def gather(
                     "older than its redaction marks",
                 )
             access_names.append(redacted)
+    # The proof the policy read (it held the record back where audio leaves unproven).
+    proof = redaction_proof.proof_for(session, testimony.id) if verdict.audio else None
     events = history(session, testimony.id)
     approver = _approver(events)
     transcript = approved_transcript(session, keyring, testimony, files, approver)
@@ -429,6 +441,9 @@ def gather(
         events=events,
         audio=openers[0],
         recordings=recordings,
+        redaction_proof=(
+            redaction_proof.proof_json(proof, config or Config()) if proof is not None else None
+        ),
     )
     kept = [(f.original_name, key) for f, key in zip(files, keys, strict=True) if f.original_name]
     if not consent.archive:

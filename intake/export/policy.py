@@ -19,11 +19,12 @@ change is a new version (`intake.consent.WORDING_VERSION`). A version missing fr
 holds its records back, so a new wording cannot be released without deciding here what it
 promised.
 
-The redaction proof plugs in through `Facts.proof_passed` (True: every marked span was proven
-silent in the access audio and absent from the text; False: a proof failed; None: no proof
-yet). With marks, a failed proof always holds the record back; a missing proof holds it back
-only where the caller asks for proofs (`decide(..., proof_required=True)`), since the worker
-that makes proofs is not part of every deployment yet.
+The redaction proof (`intake.redaction_proof`) comes in through `Facts.proof_passed` (True:
+the current access copies were checked and every marked span measured silent and was not heard
+again; False: a check failed; None: no proof of the current copies yet). No audio leaves
+unproven: where the access audio (plain or disguised) goes, a failed or missing proof holds the
+record back. A record whose audio stays behind needs no proof: its text is redacted by
+construction (placeholders in the text and the words).
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ def _audio(facts: Facts, consent: ConsentTerms) -> tuple[Artefact, Artefact, boo
     return Artefact(True), Artefact(False, "no_disguise"), False
 
 
-def decide(facts: Facts, today: date, *, proof_required: bool = False) -> Verdict:
+def decide(facts: Facts, today: date, *, proof_required: bool = True) -> Verdict:
     """Decide one record and each of its artefacts (see the module doc and SPEC.md 7)."""
     consent = facts.consent
     decision = record_decision(facts.pseudonym, facts.state, consent, today)
@@ -269,9 +270,9 @@ def decide(facts: Facts, today: date, *, proof_required: bool = False) -> Verdic
     audio_leaves = access.included or disguised.included
     if audio_leaves and not facts.copy_current:
         return Verdict(held(p, "redaction_pending"))
-    if facts.marks and facts.proof_passed is False:
+    if audio_leaves and facts.proof_passed is False:
         return Verdict(held(p, "proof_failed"))
-    if facts.marks and facts.proof_passed is None and proof_required:
+    if audio_leaves and facts.proof_passed is None and proof_required:
         return Verdict(held(p, "proof_pending"))
     if not consent.transcribe:
         text = Artefact(False, "no_text_consent")
@@ -338,12 +339,11 @@ def facts_for(
     testimony_id: int,
     *,
     archive_key: bool = True,
-    proof_passed: bool | None = None,
 ) -> Facts | None:
     """The policy's facts of one record, read from the database without opening any sealed
-    content; None for no such record. `proof_passed`: the redaction proof's result where one
-    exists; by default True without marks, else None (no proof yet)."""
-    from intake import access_copies
+    content; None for no such record. The proof is the record's redaction proof over its
+    current access copies (`redaction_proof.proof_for`)."""
+    from intake import access_copies, redaction_proof
     from intake.export.gather import consent_terms
     from intake.models import (
         AccessCopy,
@@ -411,6 +411,7 @@ def facts_for(
     released = session.scalar(
         select(NameRelease.id).where(NameRelease.testimony_id == testimony_id)
     )
+    proof = redaction_proof.proof_for(session, testimony_id)
     return Facts(
         pseudonym=testimony.pseudonym,
         state=testimony.state.value,
@@ -419,7 +420,7 @@ def facts_for(
         copy_current=current,
         copy_disguised=current and all(c.disguised for c in copies.values()),
         marks=len(marks),
-        proof_passed=proof_passed if proof_passed is not None else (True if not marks else None),
+        proof_passed=proof.passed if proof is not None else None,
         transcript_approved=bool(segments) and not unapproved,
         translation_approved=bool(segments) and translated == segments,
         name_released=released is not None,

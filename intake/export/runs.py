@@ -398,6 +398,7 @@ def _export_one(
                 testimony,
                 today=today,
                 archive_key=public_key is not None,
+                config=svc.config,
             )
         except HeldBack as held:
             outcome.held_back.append(Decision(pseudonym, False, held.reason, str(held)))

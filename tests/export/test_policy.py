@@ -59,6 +59,7 @@ def _facts(**changes: object) -> Facts:
         "state": "approved",
         "consent": _terms(),
         "copy_current": True,
+        "proof_passed": True,
     }
     values.update(changes)
     return Facts(**values)  # type: ignore[arg-type]
@@ -105,9 +106,12 @@ def test_the_redaction_proof_plugs_in() -> None:
         "proof_failed"
     )
     no_proof = _facts(marks=2, proof_passed=None)
-    assert policy.decide(no_proof, TODAY).exportable  # until proofs exist, not blocking
-    assert policy.decide(no_proof, TODAY, proof_required=True).decision.reason == "proof_pending"
-    assert policy.decide(_facts(marks=0, proof_passed=None), TODAY, proof_required=True).exportable
+    assert policy.decide(no_proof, TODAY).decision.reason == "proof_pending"
+    # Unproven audio never leaves, marks or not; a record whose audio stays needs no proof.
+    assert policy.decide(_facts(marks=0, proof_passed=None), TODAY).decision.reason == (
+        "proof_pending"
+    )
+    assert policy.decide(_facts(marks=0, proof_passed=True), TODAY).exportable
 
 
 def test_name_translation_original_and_unknown_wordings() -> None:

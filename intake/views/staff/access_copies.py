@@ -1,7 +1,8 @@
 """Access copies for archivists: which records have a redacted copy, and the voice disguise
 chosen per record. Archivists only; the copies themselves are made by a worker job.
 
-The page shows pseudonyms, states, hashes and counts, never testimony text.
+The page shows pseudonyms, states, hashes and counts, and each record's redaction proof (levels
+and verdicts per marked span), never testimony text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, access_copies, accounts
+from intake import access, access_copies, accounts, redaction_proof
 from intake.config import Config
 from intake.export import policy
 from intake.export.gather import consent_terms
@@ -38,8 +39,13 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             copies.setdefault(copy.testimony_id, []).append(copy)
         # What each record's consent asks of its published audio: the publication policy says.
         rules = {t.id: policy.audio_rule(consent_terms(t)) for t in rows}
+        proofs = {t.id: redaction_proof.proof_for(db, t.id) for t in rows if t.id in copies}
         return render_template(
-            "staff/access/records.html", records=rows, copies=copies, rules=rules
+            "staff/access/records.html",
+            records=rows,
+            copies=copies,
+            rules=rules,
+            proofs=proofs,
         )
 
     @bp.post("/access-copies/<pseudonym>/disguise")

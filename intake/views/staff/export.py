@@ -37,7 +37,6 @@ def _reason(code: str | None) -> str:
         "unconsented": _("no consent to publication"),
         "embargoed": _("under embargo"),
         "redaction_pending": _("names to remove; no redacted copy yet"),
-        "several_files": _("several recordings; joining them is not possible yet"),
         "unknown": _("no such record"),
         "not_exportable": _("its data could not be exported"),
         "unknown_wording": _("its consent wording is not one this archive released"),

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, accounts, review, segmentation, timeline, transcripts
+from intake import access, accounts, alignment, review, segmentation, timeline, transcripts
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.services import request_session, services
@@ -39,6 +39,9 @@ def review_message(reason: str) -> str:
         "split_where": _("Those words are not in the segment. Nothing was split."),
         "split_edge": _("A split needs words on both sides. Nothing was split."),
         "no_next": _("There is no next segment in this recording to merge with."),
+        "pad_range": _(
+            "A mark can be widened by 0 up to the seconds shown, on each side. Nothing was changed."
+        ),
     }.get(reason, _("This could not be done."))
 
 
@@ -155,6 +158,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                 "redact": _("Marked for redaction, at"),
             },
             categories=category_labels(),
+            aligned=alignment.for_editor(
+                request_session(),
+                services().keyring,
+                testimony,
+                [seg.id for t in view.transcripts for seg in t.segments],
+            ),
+            margin_s=config.redaction_margin_s,
+            pad_limit_s=config.redaction_pad_limit_s,
         )
         return page, status
 
@@ -167,6 +178,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             "unmarked": _("Redaction mark removed."),
             "split": _("Segment split in two."),
             "merged": _("Segments merged."),
+            "widened": _("The mark's silence was widened."),
         }
         return _editor(_testimony(pseudonym), message=done.get(request.args.get("done", "")))
 
@@ -310,6 +322,33 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             return segment_id
 
         return _change(pseudonym, segment_id, "unmarked", act)
+
+    @bp.post("/review/<pseudonym>/segments/<int:segment_id>/marks/<int:mark_id>/widen")
+    def widen(pseudonym: str, segment_id: int, mark_id: int) -> ResponseReturnValue:
+        def seconds(name: str) -> float:
+            try:
+                return float(request.form.get(name, "0") or 0)
+            except ValueError:
+                raise review.ReviewError("pad_range") from None
+
+        def act(testimony: Testimony) -> int:
+            try:
+                alignment.set_padding(
+                    request_session(),
+                    testimony,
+                    mark_id,
+                    seconds("before"),
+                    seconds("after"),
+                    _me(),
+                    config.redaction_pad_limit_s,
+                )
+            except LookupError:
+                raise review.ReviewError("not_found") from None
+            except ValueError as exc:
+                raise review.ReviewError(str(exc)) from None
+            return segment_id
+
+        return _change(pseudonym, segment_id, "widened", act)
 
     @bp.post("/review/<pseudonym>/segments/<int:segment_id>/split")
     def split(pseudonym: str, segment_id: int) -> ResponseReturnValue:
