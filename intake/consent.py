@@ -176,9 +176,7 @@ def narrow(
             delete(SegmentDraft).where(SegmentDraft.testimony_id == testimony.id)
         )
         detail["drafts_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
-        session.execute(
-            delete(TranslationMark).where(TranslationMark.testimony_id == testimony.id)
-        )
+        session.execute(delete(TranslationMark).where(TranslationMark.testimony_id == testimony.id))
         deleted = session.execute(
             delete(TranslationSegment).where(TranslationSegment.testimony_id == testimony.id)
         )

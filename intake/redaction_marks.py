@@ -31,6 +31,8 @@ from intake.models import (
     Segment,
     Testimony,
     Transcript,
+    TranslationMark,
+    TranslationSegment,
 )
 from intake.transcripts import word_spans
 
@@ -124,6 +126,22 @@ def grouped(session: Session, model: type[Any], parent: str, ids: Iterable[int])
     ):
         found.setdefault(getattr(mark, parent), []).append(mark)
     return found
+
+
+def of_translations(session: Session, testimony_id: int) -> dict[int, list[TranslationMark]]:
+    """Every mark of the testimony's translations, by translation id, in text order. Reading
+    marks opens nothing."""
+    ids = session.scalars(
+        select(TranslationSegment.id).where(TranslationSegment.testimony_id == testimony_id)
+    )
+    return grouped(session, TranslationMark, "translation_id", ids)
+
+
+def unmatched(source: Iterable[Any], translated: Iterable[Any]) -> tuple[RedactionCategory, ...]:
+    """The categories the source segment's marks hide and its translation's marks do not: a
+    name hidden in the transcript must not be published by its translation."""
+    have = {m.category for m in translated}
+    return tuple(dict.fromkeys(m.category for m in source if m.category not in have))
 
 
 def span_times(

@@ -56,7 +56,8 @@ def _ids(seg: Segment) -> dict[str, object]:
 
 # The transcript's side of the shared state machine; its conflict carries both texts.
 KIND = segment_work.Kind("review_state", _ids, Action.segment_edited, Action.segment_approved,
-                         Action.segment_reopened, ReviewError)  # fmt: skip
+                         Action.segment_reopened, ReviewError, TestimonyState.transcribed,
+                         TestimonyState.in_review, Action.review_started)  # fmt: skip
 Conflict = segment_work.Conflict
 
 
@@ -351,10 +352,7 @@ def segment_for_change(session: Session, testimony: Testimony, segment_id: int) 
 
 def start_review(session: Session, testimony: Testimony, actor: str) -> None:
     """Move a testimony from `transcribed` to `in_review` at its first change."""
-    if testimony.state == TestimonyState.transcribed:
-        lifecycle.transition(
-            session, testimony, TestimonyState.in_review, actor, Action.review_started
-        )
+    segment_work.begin(session, KIND, testimony, actor)
 
 
 def save(
@@ -383,7 +381,6 @@ def save(
     segment_work.check_text_version(seg.id, seg.version, version, cleaned, current.text)
     if cleaned == current.text and seg.review_state != ReviewState.machine:
         return seg  # nothing changed: no new version, no event
-    start_review(session, testimony, actor)
     seg.sealed = transcripts.seal_segment(
         key, seg.transcript_id, seg.position, transcripts.SegmentText(cleaned, current.words)
     )
@@ -395,7 +392,7 @@ def save(
 def _change(
     session: Session, testimony: Testimony, seg: Segment, actor: str
 ) -> segment_work.Change:
-    return segment_work.Change(session, KIND, testimony.id, seg, actor)
+    return segment_work.Change(session, KIND, testimony, seg, actor)
 
 
 def mark_span(
@@ -452,7 +449,7 @@ def approve(
     """
     seg = segment_for_change(session, testimony, segment_id)
     change = _change(session, testimony, seg, actor)
-    if change.approve(version, opening=lambda: start_review(session, testimony, actor)):
+    if change.approve(version):
         _finish_if_approved(session, testimony, actor)
     return seg
 

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from intake import audit, redaction_marks
+from intake import audit, lifecycle, redaction_marks
 from intake.events import Action
-from intake.models import ReviewState
+from intake.models import ReviewState, Testimony, TestimonyState
 
 
 class WorkError(Exception):
@@ -78,6 +78,17 @@ class Kind:
     approved: Action
     reopened: Action
     error: type[WorkError]
+    # The testimony's state before anyone worked on it, the one work puts it in, and the
+    # event of that move (transcribed -> in_review; transcript_approved -> in_translation).
+    waiting: TestimonyState
+    working: TestimonyState
+    started: Action
+
+
+def begin(session: Session, kind: Kind, testimony: Testimony, actor: str) -> None:
+    """Move the testimony into its working state at the first change made to it."""
+    if testimony.state == kind.waiting:
+        lifecycle.transition(session, testimony, kind.working, actor, kind.started)
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,7 @@ class Change:
 
     session: Session
     kind: Kind
-    testimony_id: int
+    testimony: Testimony
     work: Work
     actor: str
 
@@ -143,28 +154,26 @@ class Change:
             "to": after.value if after is not None else None,
             **extra,
         }
-        audit.record_event(self.session, self.testimony_id, self.actor, action, detail=detail)
+        audit.record_event(self.session, self.testimony.id, self.actor, action, detail=detail)
 
     def edited(self, action: Action | None = None, extra: dict[str, object] | None = None) -> None:
         """Record a new text on the row: `edited` by this person, approval gone, a new
         version, and the event (`kind.edited` unless `action` says more, a draft taken)."""
         before = self._move(ReviewState.edited)
+        begin(self.session, self.kind, self.testimony, self.actor)
         self._event(action or self.kind.edited, before, extra or {})
 
-    def approve(self, version: int, opening: Callable[[], None] | None = None) -> bool:
+    def approve(self, version: int) -> bool:
         """Approve the row as it stands at `version`, never by the one who changed it last.
-
-        Returns False when it was approved already (nothing written). `opening` runs once the
-        approval is sure to happen, before its event (the testimony's own state change).
-        """
+        Returns False when it was approved already (nothing written)."""
         check_version(self.kind, self.work, version)
         if state_of(self.kind, self.work) == ReviewState.approved:
             return False
         if self.work.edited_by == self.actor:
             raise self.kind.error("own_edit")
-        if opening is not None:
-            opening()
-        self._event(self.kind.approved, self._move(ReviewState.approved), {})
+        before = self._move(ReviewState.approved)
+        begin(self.session, self.kind, self.testimony, self.actor)
+        self._event(self.kind.approved, before, {})
         return True
 
     def reopen(self, because: Action) -> bool:
@@ -214,4 +223,4 @@ class Change:
 
     def _mark_event(self, action: Action, mark: Span) -> None:
         detail = {**self.kind.ids(self.work), "mark": mark.id, "category": mark.category.value}
-        audit.record_event(self.session, self.testimony_id, self.actor, action, detail=detail)
+        audit.record_event(self.session, self.testimony.id, self.actor, action, detail=detail)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -82,6 +83,9 @@ KIND = segment_work.Kind(
     approved=Action.translation_segment_approved,
     reopened=Action.translation_reopened,
     ids=lambda row: {"translation": row.id, "segment": row.segment_id},
+    waiting=TestimonyState.transcript_approved,
+    working=TestimonyState.in_translation,
+    started=Action.translation_started,
 )
 
 
@@ -183,6 +187,11 @@ class RowView:
         """The start time as h:mm:ss."""
         whole = int(self.start_s)
         return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    @property
+    def redacted(self) -> Markup:
+        """The translation with its marked spans highlighted, each piece escaped."""
+        return redaction_marks.highlighted(self.text, self.marks)
 
     @property
     def flagged(self) -> bool:
@@ -350,7 +359,6 @@ def save(
         and row.from_draft == from_draft
     ):
         return row  # nothing changed: no new version, no event
-    _start(session, testimony, actor)
     if row is None:
         row = TranslationSegment(
             testimony_id=testimony.id,
@@ -365,16 +373,8 @@ def save(
     dropped = _reanchor(session, row, current, cleaned) if row.id is not None else 0
     action = Action.translation_draft_accepted if from_draft else None
     extra: dict[str, object] = {"source_version": seg.version, "marks_dropped": dropped}
-    segment_work.Change(session, KIND, testimony.id, row, actor).edited(action, extra)
+    segment_work.Change(session, KIND, testimony, row, actor).edited(action, extra)
     return row
-
-
-def _start(session: Session, testimony: Testimony, actor: str) -> None:
-    """Move a testimony from `transcript_approved` to `in_translation` at its first change."""
-    if testimony.state == TestimonyState.transcript_approved:
-        lifecycle.transition(
-            session, testimony, TestimonyState.in_translation, actor, Action.translation_started
-        )
 
 
 def accept_draft(
@@ -426,11 +426,7 @@ def approve(
         raise TranslationError("source_changed")
     if row.state != ReviewState.approved and unmarked_categories(session, seg.id, row.id):
         raise TranslationError("unmarked")
-
-    def opening() -> None:
-        _start(session, testimony, actor)
-
-    if segment_work.Change(session, KIND, testimony.id, row, actor).approve(version, opening):
+    if segment_work.Change(session, KIND, testimony, row, actor).approve(version):
         _finish_if_approved(session, testimony, actor)
     return row
 
@@ -446,18 +442,11 @@ def marks_of(session: Session, translation_ids: Iterable[int]) -> dict[int, list
 def unmarked_categories(
     session: Session, segment_id: int, translation_id: int
 ) -> tuple[RedactionCategory, ...]:
-    """The categories the source segment marks and its translation marks nowhere: a name
-    hidden in the transcript must not be published by its translation."""
+    """The categories the source segment marks and its translation marks nowhere."""
     source = redaction_marks.of_segments(session, [segment_id]).get(segment_id, [])
-    own = marks_of(session, [translation_id]).get(translation_id, [])
-    return _missing(source, own)
-
-
-def _missing(
-    source: Sequence[RedactionMark], own: Sequence[TranslationMark]
-) -> tuple[RedactionCategory, ...]:
-    have = {m.category for m in own}
-    return tuple(dict.fromkeys(m.category for m in source if m.category not in have))
+    return redaction_marks.unmatched(
+        source, marks_of(session, [translation_id]).get(translation_id, [])
+    )
 
 
 def suggestions(
@@ -510,7 +499,7 @@ def _mark_views(
         "suggestions": tuple(suggestions(source, source_language, text, source_marks, own, terms))
         if text
         else (),
-        "unmarked": _missing(source_marks, own) if text else (),
+        "unmarked": redaction_marks.unmatched(source_marks, own) if text else (),
     }
 
 
@@ -564,7 +553,7 @@ def mark_words(
         mark.category = category
         return mark
 
-    change = segment_work.Change(session, KIND, testimony.id, row, actor)
+    change = segment_work.Change(session, KIND, testimony, row, actor)
     mark = change.add_mark(version, text, existing, make, chosen)
     assert isinstance(mark, TranslationMark)
     return mark
@@ -585,7 +574,7 @@ def unmark(
     found = session.get(TranslationMark, mark_id)
     if found is not None and found.translation_id != row.id:
         found = None  # another segment's mark: as if there were none
-    segment_work.Change(session, KIND, testimony.id, row, actor).remove_mark(version, found)
+    segment_work.Change(session, KIND, testimony, row, actor).remove_mark(version, found)
 
 
 def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> None:

@@ -73,10 +73,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     threshold = config.review_low_confidence
 
-    def _testimony(pseudonym: str) -> Testimony:
-        return segment_pages.testimony_or_404(review.find, pseudonym)
-
-    _me = segment_pages.me
+    _testimony, _me = segment_pages.finder(review.find), segment_pages.me
 
     @bp.get("/review/")
     def queue() -> str:

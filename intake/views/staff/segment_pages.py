@@ -25,6 +25,11 @@ def testimony_or_404(find: Callable[[Session, str], Testimony], pseudonym: str) 
         abort(404)
 
 
+def finder(find: Callable[[Session, str], Testimony]) -> Callable[[str], Testimony]:
+    """`testimony_or_404` bound to one `find`, as the pages call it: with a pseudonym only."""
+    return lambda pseudonym: testimony_or_404(find, pseudonym)
+
+
 def me() -> str:
     """The acting staff member as events and segments name them (an account id)."""
     return accounts.actor(current_user.account)

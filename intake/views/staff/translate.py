@@ -57,10 +57,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     max_chars = config.review_max_segment_chars
 
-    def _testimony(pseudonym: str) -> Testimony:
-        return segment_pages.testimony_or_404(translation.find, pseudonym)
-
-    _me = segment_pages.me
+    _testimony, _me = segment_pages.finder(translation.find), segment_pages.me
 
     def _page(
         testimony: Testimony,
