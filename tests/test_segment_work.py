@@ -233,3 +233,26 @@ def test_a_corrected_translation_keeps_its_marks_on_the_same_words(app: Flask) -
         assert (moved.char_start, moved.char_end) == (11, 14)
         translation.save(s, keys, t, seg.id, "He came home", seg.version, row.version, B, MAX)
         assert s.scalars(select(TranslationMark)).all() == []
+
+
+def test_a_translation_approved_before_it_had_marks_goes_as_placeholders_only(
+    app: Flask,
+) -> None:
+    """A translation approved before this revision has no marks of its own although its source
+    marks a place: the name may stand in it anywhere, so the export keeps the placeholders."""
+    pseudonym, seg_id = _marked_source(app)
+    svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
+    with svc.db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        seg = s.get(Segment, seg_id)
+        assert seg is not None
+        row = translation.save(s, keys, t, seg_id, "My father was in Evin", seg.version, 0, A, MAX)
+        row.state, row.approved_by = ReviewState.approved, B  # as the old approval left it
+        s.flush()
+        files = list(s.scalars(select(AudioFile).where(AudioFile.testimony_id == t.id)))
+        transcript = gather.approved_transcript(s, keys, t, files, B)
+        assert transcript is not None
+        exported = gather.translation_of(s, keys, t, transcript)
+        assert exported is not None
+        assert [x.text for x in exported.segments] == ["[place]"]
