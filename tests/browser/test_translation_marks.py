@@ -73,7 +73,7 @@ def test_a_translator_marks_the_translation_and_a_removed_mark_needs_approval_ag
     a.evaluate(
         """(sel) => { const area = document.querySelector(sel + ' textarea');
         area.focus(); area.setSelectionRange(3, 9);
-        area.dispatchEvent(new Event('select')); }""",
+        area.dispatchEvent(new Event('select', {bubbles: true})); }""",
         row,
     )
     assert a.input_value(f"{row} .tools input.words") == "father"
