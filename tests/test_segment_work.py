@@ -19,14 +19,21 @@ from intake.models import (
     RedactionCategory,
     RedactionMark,
     ReviewState,
+    Role,
     Segment,
     Testimony,
     TestimonyState,
     TranslationMark,
 )
 from intake.segment_work import Selection
-from tests.staff_support import segments_of, transcribed_testimony
-from tests.support import worker_keyring
+from tests.staff_support import (
+    ready_account,
+    segments_of,
+    sign_in,
+    staff_client,
+    transcribed_testimony,
+)
+from tests.support import csrf_token, worker_keyring
 from tests.translation_support import add_terms, approved_testimony, source_segments
 
 A, B, C = "account:1", "account:2", "account:3"
@@ -256,3 +263,56 @@ def test_a_translation_approved_before_it_had_marks_goes_as_placeholders_only(
         exported = gather.translation_of(s, keys, t, transcript)
         assert exported is not None
         assert [x.text for x in exported.segments] == ["[place]"]
+
+
+def test_the_translation_mark_forms_refuse_clearly_in_both_languages_and_write_nothing(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym, seg_id = _marked_source(app)
+    translator = ready_account(staff_app, "t@example.org", [Role.translator])
+    client = staff_client(staff_app)
+    sign_in(client, translator)
+    url = f"/staff/translate/{pseudonym}"
+    token = csrf_token(client, url)
+    with staff_app.extensions["testimony"].db.session() as s:
+        seg = s.get(Segment, seg_id)
+        assert seg is not None
+        source_version = seg.version
+    saved = client.post(
+        f"{url}/segments/{seg_id}",
+        data={
+            "csrf_token": token,
+            "text": "My father was in Evin",
+            "source_version": source_version,
+            "version": 0,
+        },
+    )
+    assert saved.status_code == 303
+    page = client.get(url).get_data(as_text=True)
+    assert "does not mark yet: place" in page
+    form = {"csrf_token": token, "version": "1", "category": "place"}
+    missing = client.post(f"{url}/segments/{seg_id}/marks", data={**form, "words": "Tehran"})
+    assert missing.status_code == 400
+    assert "Those words are not in the translation" in missing.get_data(as_text=True)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fa"
+    approve = client.post(
+        f"{url}/segments/{seg_id}/approve", data={"csrf_token": token, "version": "1"}
+    )
+    assert approve.status_code == 400  # refused before four eyes: the place is not marked
+    assert "نخست آن‌ها را در ترجمه علامت بزنید" in approve.get_data(as_text=True)
+    stale = client.post(
+        f"{url}/segments/{seg_id}/marks", data={**form, "version": "0", "words": "Evin"}
+    )
+    assert stale.status_code == 409
+    bad = client.post(
+        f"{url}/segments/{seg_id}/marks", data={**form, "category": "nothing", "words": "Evin"}
+    )
+    assert bad.status_code == 400
+    with staff_app.extensions["testimony"].db.session() as s:
+        assert s.scalars(select(TranslationMark)).all() == []
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    marked = client.post(f"{url}/segments/{seg_id}/marks", data={**form, "words": "evin"})
+    assert marked.status_code == 303
+    with staff_app.extensions["testimony"].db.session() as s:
+        (mark,) = s.scalars(select(TranslationMark)).all()
+        assert (mark.char_start, mark.char_end, mark.category) == (17, 21, RedactionCategory.place)
