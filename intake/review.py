@@ -5,6 +5,10 @@ from, so a concurrent edit is never overwritten silently; nobody approves a segm
 edited (four eyes). When every segment of every file is approved the testimony moves from
 `in_review` to `transcript_approved`. Every change writes an event with ids and states only,
 never text; edited text is sealed with the testimony's key like the machine text.
+
+The state machine itself (versions, four eyes, a mark that reopens an approved segment, the
+events) is `intake.segment_work`, shared with translation; this module says what a segment's
+text is and when a transcript may change.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ last edited. Machine drafts (Whisper's translate task over each segment's time s
 the worker through `add_drafts`) are offered beside the segment and labelled; accepting one
 makes the translation `edited`, never approved.
 
+A translation carries redaction marks of its own (`TranslationMark`: offsets into its text
+and a category), suggested from its source segment's marks and the glossary; it cannot be
+approved while its source marks a category it does not, and the export replaces its marked
+spans as it does the transcript's. The state machine (versions, four eyes, marks reopening
+approved work, events) is `intake.segment_work`, shared with review.
+
 When every segment's translation is approved the testimony moves in_translation ->
 translation_review -> approved. Events carry ids and states only; text is sealed with the
 testimony's key (`intake.sealing`).
