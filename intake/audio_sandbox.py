@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import importlib
 import io
 import json
@@ -277,7 +278,11 @@ def child_main() -> None:
         _preload()
         _confine(request["limits"])
         if "probe" in request:
-            answer: dict[str, Any] = {**held, **_report_self(request["probe"])}
+            answer: dict[str, Any] = {
+                **held,
+                **_report_self(request["probe"]),
+                **_try_limits(request["limits"]),
+            }
         else:
             answer = _copy(request)
     except MemoryError:
@@ -368,6 +373,37 @@ def _report_self(paths: list[str]) -> dict[str, Any]:
         "limits": limits,
         "opened": opened,
         "landlock": _LANDLOCKED[0],
+    }
+
+
+def _try_limits(limits: dict[str, int]) -> dict[str, Any]:
+    """Whether the file-size and open-files limits bite in this process, for `probe`: a write
+    to the last byte allowed and one past it (in an anonymous memory file, which needs no
+    path), and descriptors taken until the kernel refuses one."""
+    size = limits["file_bytes"]
+    memory = os.memfd_create("probe")
+    try:
+        os.pwrite(memory, b"x", size - 1)
+        try:
+            os.pwrite(memory, b"x", size)
+            past = "written"
+        except OSError as exc:
+            past = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    finally:
+        os.close(memory)
+    taken: list[int] = []
+    refused = None
+    try:
+        while len(taken) < 4 * _MAX_OPEN_FILES:
+            taken.append(os.dup(1))
+    except OSError as exc:
+        refused = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    finally:
+        for fd in taken:
+            os.close(fd)
+    return {
+        "write_past_file_limit": past,
+        "descriptors": {"highest": max(taken, default=2), "refused": refused},
     }
 
 

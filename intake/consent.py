@@ -23,6 +23,7 @@ from intake.models import (
     SegmentDraft,
     Testimony,
     TestimonyState,
+    TranslationMark,
     TranslationSegment,
     utcnow,
 )
@@ -175,6 +176,7 @@ def narrow(
             delete(SegmentDraft).where(SegmentDraft.testimony_id == testimony.id)
         )
         detail["drafts_deleted"] = int(deleted.rowcount)  # type: ignore[attr-defined]
+        session.execute(delete(TranslationMark).where(TranslationMark.testimony_id == testimony.id))
         deleted = session.execute(
             delete(TranslationSegment).where(TranslationSegment.testimony_id == testimony.id)
         )

@@ -83,6 +83,9 @@ class Action(enum.StrEnum):
     segments_merged = "segments_merged"
     redaction_marked = "redaction_marked"
     redaction_removed = "redaction_removed"
+    # A mark added or removed on an approved segment or translation: approval withdrawn.
+    segment_reopened = "segment_reopened"
+    translation_reopened = "translation_reopened"
 
     access_copy_requested = "access_copy_requested"
     access_copy_made = "access_copy_made"
@@ -160,6 +163,8 @@ _GROUPS: dict[Action, Group] = {
     Action.segments_merged: Group.review,
     Action.redaction_marked: Group.privacy,
     Action.redaction_removed: Group.privacy,
+    Action.segment_reopened: Group.review,
+    Action.translation_reopened: Group.translation,
 
     Action.access_copy_requested: Group.privacy,
     Action.access_copy_made: Group.privacy,
@@ -223,6 +228,8 @@ _LABELS: dict[Action, str] = {
     Action.segments_merged: "Two segments merged",
     Action.redaction_marked: "Span marked for redaction",
     Action.redaction_removed: "Redaction mark removed",
+    Action.segment_reopened: "Marks changed after approval: segment to approve again",
+    Action.translation_reopened: "Marks changed after approval: translation to approve again",
 
     Action.access_copy_requested: "Redacted access copy requested",
     Action.access_copy_made: "Redacted access copy made",

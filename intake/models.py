@@ -842,3 +842,25 @@ class RedactionProof(Base):
     threshold_dbfs: Mapped[float] = mapped_column(Float)
     model_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TranslationMark(Base):
+    """A span of a segment's translation to hide in the published translation.
+
+    The translation's own marks, as `RedactionMark` is the transcript's: offsets into the
+    translation's current text and a category, never the words (they stay sealed in the
+    translation). A name is spelled the translator's way in the translation, so the source's
+    marks cannot be carried over by offset; they are offered as suggestions instead.
+    """
+
+    __tablename__ = "translation_mark"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    translation_id: Mapped[int] = mapped_column(ForeignKey("translation_segment.id"), index=True)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    category: Mapped[RedactionCategory] = mapped_column(_enum(RedactionCategory))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

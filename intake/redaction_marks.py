@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,8 @@ from intake.models import (
     Segment,
     Testimony,
     Transcript,
+    TranslationMark,
+    TranslationSegment,
 )
 from intake.transcripts import word_spans
 
@@ -40,6 +43,32 @@ class MarkError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class Span:
+    """A span of a text as a page shows it: a redaction mark (with its id and category) or a
+    suggestion (without an id; with the category its source suggests, if any)."""
+
+    start: int
+    end: int
+    text: str
+    category: RedactionCategory | None = None
+    id: int | None = None
+
+
+def highlighted(text: str, marks: Iterable[Span]) -> Markup:
+    """`text` with its marked spans in <mark class="redact">, each piece escaped."""
+    out, at = [], 0
+    for span in marks:
+        out.append(escape(text[at : span.start]))
+        out.append(
+            Markup('<mark class="redact cat-%s">%s</mark>')
+            % (span.category or "other", text[span.start : span.end])
+        )
+        at = span.end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
 
 
 @dataclass(frozen=True)
@@ -95,18 +124,38 @@ def marks_for(session: Session, testimony_id: int) -> list[Mark]:
 
 def of_segments(session: Session, segment_ids: Iterable[int]) -> dict[int, list[RedactionMark]]:
     """The marks of each of these segments, in text order."""
-    found: dict[int, list[RedactionMark]] = {}
-    ids = list(segment_ids)
-    if not ids:
+    return grouped(session, RedactionMark, "segment_id", segment_ids)
+
+
+def grouped(session: Session, model: type[Any], parent: str, ids: Iterable[int]) -> dict[int, Any]:
+    """The rows of a mark table (`RedactionMark`, `TranslationMark`) for each of these ids of
+    the `parent` column (the text they mark), in text order."""
+    found: dict[int, list[Any]] = {}
+    wanted = list(ids)
+    if not wanted:
         return found
-    rows = session.scalars(
-        select(RedactionMark)
-        .where(RedactionMark.segment_id.in_(ids))
-        .order_by(RedactionMark.segment_id, RedactionMark.char_start)
-    )
-    for mark in rows:
-        found.setdefault(mark.segment_id, []).append(mark)
+    column = getattr(model, parent)
+    for mark in session.scalars(
+        select(model).where(column.in_(wanted)).order_by(column, model.char_start)
+    ):
+        found.setdefault(getattr(mark, parent), []).append(mark)
     return found
+
+
+def of_translations(session: Session, testimony_id: int) -> dict[int, list[TranslationMark]]:
+    """Every mark of the testimony's translations, by translation id, in text order. Reading
+    marks opens nothing."""
+    ids = session.scalars(
+        select(TranslationSegment.id).where(TranslationSegment.testimony_id == testimony_id)
+    )
+    return grouped(session, TranslationMark, "translation_id", ids)
+
+
+def unmatched(source: Iterable[Any], translated: Iterable[Any]) -> tuple[RedactionCategory, ...]:
+    """The categories the source segment's marks hide and its translation's marks do not: a
+    name hidden in the transcript must not be published by its translation."""
+    have = {m.category for m in translated}
+    return tuple(dict.fromkeys(m.category for m in source if m.category not in have))
 
 
 def span_times(
@@ -139,14 +188,14 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _overlaps(start: int, end: int, marks: Iterable[RedactionMark]) -> bool:
+def _overlaps(start: int, end: int, marks: Iterable[Any]) -> bool:
     return any(m.char_start < end and m.char_end > start for m in marks)
 
 
 def locate(
     text: str,
     wanted: str,
-    existing: Sequence[RedactionMark],
+    existing: Sequence[Any],
     start: int | None = None,
     end: int | None = None,
 ) -> tuple[int, int]:
@@ -166,6 +215,19 @@ def locate(
     raise MarkError("overlap" if occurrences else "not_in_text")
 
 
+def checked_span(text: str, start: int, end: int, existing: Iterable[Any]) -> tuple[int, int]:
+    """`text[start:end]` without its outer spaces, if it is a span of the text that no mark in
+    `existing` touches; MarkError ("no_span", "overlap") else."""
+    if not 0 <= start < end <= len(text):
+        raise MarkError("no_span")
+    start, end = _trim(text, start, end)
+    if start >= end:
+        raise MarkError("no_span")
+    if _overlaps(start, end, existing):
+        raise MarkError("overlap")
+    return start, end
+
+
 def new_mark(
     testimony: Testimony,
     segment: Segment,
@@ -178,13 +240,7 @@ def new_mark(
     actor: str,
 ) -> RedactionMark:
     """A mark on `text[start:end]` of `segment` (not yet added to the session)."""
-    if not 0 <= start < end <= len(text):
-        raise MarkError("no_span")
-    start, end = _trim(text, start, end)
-    if start >= end:
-        raise MarkError("no_span")
-    if _overlaps(start, end, existing):
-        raise MarkError("overlap")
+    start, end = checked_span(text, start, end, existing)
     start_s, end_s = span_times(text, words, segment.start_s, segment.end_s, start, end)
     return RedactionMark(
         testimony_id=testimony.id,
@@ -209,20 +265,27 @@ def reanchor(
     nearest the old place); delete those whose words are gone. Returns how many went."""
     dropped = 0
     for mark in of_segments(session, [segment.id]).get(segment.id, []):
-        piece = old_text[mark.char_start : mark.char_end]
-        found = [(i, i + len(piece)) for i in _all(new_text, piece)] or normalise.find(
-            new_text, piece
-        )
-        if not found:
+        moved = relocate(old_text, new_text, mark.char_start, mark.char_end)
+        if moved is None:
             session.delete(mark)
             dropped += 1
             continue
-        start, end = min(found, key=lambda span: abs(span[0] - mark.char_start))
+        start, end = moved
         mark.char_start, mark.char_end = start, end
         mark.start_s, mark.end_s = span_times(
             new_text, words, segment.start_s, segment.end_s, start, end
         )
     return dropped
+
+
+def relocate(old_text: str, new_text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where the words at `old_text[start:end]` stand in `new_text` (the occurrence nearest
+    the old place, compared as written, else normalised); None when they are gone."""
+    piece = old_text[start:end]
+    found = [(i, i + len(piece)) for i in _all(new_text, piece)] or normalise.find(new_text, piece)
+    if not found:
+        return None
+    return min(found, key=lambda span: abs(span[0] - start))
 
 
 def _all(text: str, piece: str) -> list[int]:
@@ -242,9 +305,7 @@ def removal_terms(key: bytes, testimony: Testimony) -> list[str]:
     return normalise.terms(notes)
 
 
-def suggest(
-    text: str, terms: Sequence[str], existing: Sequence[RedactionMark]
-) -> list[tuple[int, int]]:
+def suggest(text: str, terms: Sequence[str], existing: Sequence[Any]) -> list[tuple[int, int]]:
     """Spans of `text` that match a removal term and are not marked yet, in text order."""
     spans = {
         span

@@ -5,6 +5,10 @@ from, so a concurrent edit is never overwritten silently; nobody approves a segm
 edited (four eyes). When every segment of every file is approved the testimony moves from
 `in_review` to `transcript_approved`. Every change writes an event with ids and states only,
 never text; edited text is sealed with the testimony's key like the machine text.
+
+The state machine itself (versions, four eyes, a mark that reopens an approved segment, the
+events) is `intake.segment_work`, shared with translation; this module says what a segment's
+text is and when a transcript may change.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from sqlalchemy.orm import Session
 from intake import (
     access_copies,
     alignment,
-    audit,
     lifecycle,
     redaction_marks,
+    segment_work,
     transcripts,
     translation,
 )
@@ -47,22 +51,19 @@ PAGE_SEGMENTS = 100
 OPEN_STATES = frozenset(QUEUE_STATES)
 
 
-class ReviewError(Exception):
-    """A review action that cannot be done; `reason` is a stable code for the message."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class ReviewError(segment_work.WorkError):
+    """A review action that cannot be done (a stable `reason` code names it)."""
 
 
-@dataclass(eq=False)
-class Conflict(Exception):
-    """Someone saved the segment since this editor loaded it: both texts, for the choice."""
+def _ids(seg: Segment) -> dict[str, object]:
+    return {"segment": seg.id, "transcript": seg.transcript_id}
 
-    segment_id: int
-    yours: str
-    theirs: str
-    current_version: int
+
+# The transcript's side of the shared state machine; its conflict carries both texts.
+KIND = segment_work.Kind("review_state", _ids, Action.segment_edited, Action.segment_approved,
+                         Action.segment_reopened, ReviewError, TestimonyState.transcribed,
+                         TestimonyState.in_review, Action.review_started)  # fmt: skip
+Conflict = segment_work.Conflict
 
 
 @dataclass(frozen=True)
@@ -100,16 +101,8 @@ class Word:
     low: bool
 
 
-@dataclass(frozen=True)
-class Span:
-    """A span of a segment's text: a redaction mark (with its id and category) or a
-    suggestion from the removal notes (without)."""
-
-    start: int
-    end: int
-    text: str
-    category: RedactionCategory | None = None
-    id: int | None = None
+# A span of a segment's text: a redaction mark, or a suggestion from the removal notes.
+Span = redaction_marks.Span
 
 
 @dataclass(frozen=True)
@@ -132,16 +125,7 @@ class SegmentView:
     @property
     def redacted(self) -> Markup:
         """The text with its marked spans in <mark class="redact">, each piece escaped."""
-        out, at = [], 0
-        for span in self.marks:
-            out.append(escape(self.text[at : span.start]))
-            out.append(
-                Markup('<mark class="redact cat-%s">%s</mark>')
-                % (span.category or "other", self.text[span.start : span.end])
-            )
-            at = span.end
-        out.append(escape(self.text[at:]))
-        return Markup("").join(out)
+        return redaction_marks.highlighted(self.text, self.marks)
 
     @property
     def has_low(self) -> bool:
@@ -373,10 +357,7 @@ def segment_for_change(session: Session, testimony: Testimony, segment_id: int) 
 
 def start_review(session: Session, testimony: Testimony, actor: str) -> None:
     """Move a testimony from `transcribed` to `in_review` at its first change."""
-    if testimony.state == TestimonyState.transcribed:
-        lifecycle.transition(
-            session, testimony, TestimonyState.in_review, actor, Action.review_started
-        )
+    segment_work.begin(session, KIND, testimony, actor)
 
 
 def save(
@@ -402,37 +383,23 @@ def save(
     seg = segment_for_change(session, testimony, segment_id)
     key = transcripts.testimony_key(keyring, testimony)
     current = transcripts.unseal_segment(key, seg)
-    if seg.version != version:
-        raise Conflict(seg.id, cleaned, current.text, seg.version)
+    segment_work.check_text_version(seg.id, seg.version, version, cleaned, current.text)
     if cleaned == current.text and seg.review_state != ReviewState.machine:
         return seg  # nothing changed: no new version, no event
-    start_review(session, testimony, actor)
-    before = seg.review_state
     seg.sealed = transcripts.seal_segment(
         key, seg.transcript_id, seg.position, transcripts.SegmentText(cleaned, current.words)
     )
-    seg.review_state = ReviewState.edited
-    seg.edited_by = actor
-    seg.approved_by = None
-    seg.version += 1
     dropped = redaction_marks.reanchor(session, seg, current.text, cleaned, current.words)
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.segment_edited,
-        detail={
-            "segment": seg.id,
-            "transcript": seg.transcript_id,
-            "version": seg.version,
-            "from": before.value,
-            "to": seg.review_state.value,
-            "marks_dropped": dropped,
-        },
-    )
+    _change(session, testimony, seg, actor).edited(extra={"marks_dropped": dropped})
     # The corrected words need times of their own before marks and export can trust them.
     alignment.request_alignment(session, testimony.id, actor)
     return seg
+
+
+def _change(
+    session: Session, testimony: Testimony, seg: Segment, actor: str
+) -> segment_work.Change:
+    return segment_work.Change(session, KIND, testimony, seg, actor)
 
 
 def mark_span(
@@ -454,53 +421,36 @@ def mark_span(
     so a stale version is refused ("stale") rather than marking other words.
     """
     seg = segment_for_change(session, testimony, segment_id)
-    if seg.version != version:
-        raise ReviewError("stale")
-    content = transcripts.unseal_segment(transcripts.testimony_key(keyring, testimony), seg)
+    key = transcripts.testimony_key(keyring, testimony)
+    content = transcripts.unseal_segment(key, seg)
     existing = redaction_marks.of_segments(session, [seg.id]).get(seg.id, [])
-    try:
-        start, end = redaction_marks.locate(content.text, wanted, existing, start, end)
+
+    def make(start: int, end: int) -> RedactionMark:
         mark = redaction_marks.new_mark(
             testimony, seg, content.text, content.words, start, end, category, existing, actor
         )
-    except redaction_marks.MarkError as exc:
-        raise ReviewError(exc.reason) from exc
-    key = transcripts.testimony_key(keyring, testimony)
-    aligned = alignment.mark_span_times(
-        session, key, seg, content.text, mark.char_start, mark.char_end
-    )
-    if aligned is not None:
-        mark.start_s, mark.end_s = aligned
-    session.add(mark)
-    session.flush()
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.redaction_marked,
-        detail={"segment": seg.id, "mark": mark.id, "category": category.value},
-    )
+        # The corrected words' own times where the segment is aligned (`intake.alignment`).
+        aligned = alignment.mark_span_times(session, key, seg, content.text, start, end)
+        if aligned is not None:
+            mark.start_s, mark.end_s = aligned
+        return mark
+
+    chosen = segment_work.Selection(wanted, start, end)
+    change = _change(session, testimony, seg, actor)
+    mark = change.add_mark(version, content.text, existing, make, chosen)
+    assert isinstance(mark, RedactionMark)
     return mark
 
 
 def unmark(
     session: Session, testimony: Testimony, segment_id: int, mark_id: int, version: int, actor: str
 ) -> None:
-    """Remove one redaction mark of a segment whose text is still at `version`."""
+    """Remove one redaction mark of a segment whose text is still at `version`; an approved
+    segment goes back to `edited` (another reviewer approves it again)."""
     seg = segment_for_change(session, testimony, segment_id)
-    if seg.version != version:
-        raise ReviewError("stale")
     mark = session.get(RedactionMark, mark_id)
-    if mark is None or mark.segment_id != seg.id:
-        raise ReviewError("not_found")
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.redaction_removed,
-        detail={"segment": seg.id, "mark": mark.id, "category": mark.category.value},
-    )
-    session.delete(mark)
+    own = mark if mark is not None and mark.segment_id == seg.id else None
+    _change(session, testimony, seg, actor).remove_mark(version, own)
 
 
 def approve(
@@ -511,32 +461,9 @@ def approve(
     When it was the last segment not yet approved, the transcript is approved with it.
     """
     seg = segment_for_change(session, testimony, segment_id)
-    if seg.version != version:
-        raise ReviewError("stale")
-    if seg.review_state == ReviewState.approved:
-        return seg
-    if seg.edited_by == actor:
-        raise ReviewError("own_edit")
-    start_review(session, testimony, actor)
-    before = seg.review_state
-    seg.review_state = ReviewState.approved
-    seg.approved_by = actor
-    seg.version += 1
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.segment_approved,
-        detail={
-            "segment": seg.id,
-            "transcript": seg.transcript_id,
-            "version": seg.version,
-            "from": before.value,
-            "to": seg.review_state.value,
-        },
-    )
-    session.flush()
-    _finish_if_approved(session, testimony, actor)
+    change = _change(session, testimony, seg, actor)
+    if change.approve(version):
+        _finish_if_approved(session, testimony, actor)
     return seg
 
 

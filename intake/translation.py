@@ -10,6 +10,12 @@ last edited. Machine drafts (Whisper's translate task over each segment's time s
 the worker through `add_drafts`) are offered beside the segment and labelled; accepting one
 makes the translation `edited`, never approved.
 
+A translation carries redaction marks of its own (`TranslationMark`: offsets into its text
+and a category), suggested from its source segment's marks and the glossary; it cannot be
+approved while its source marks a category it does not, and the export replaces its marked
+spans as it does the transcript's. The state machine (versions, four eyes, marks reopening
+approved work, events) is `intake.segment_work`, shared with review.
+
 When every segment's translation is approved the testimony moves in_translation ->
 translation_review -> approved. Events carry ids and states only; text is sealed with the
 testimony's key (`intake.sealing`).
@@ -17,13 +23,26 @@ testimony's key (`intake.sealing`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import audit, glossary, jobs, lifecycle, sealing, transcripts
+from intake import (
+    audit,
+    glossary,
+    jobs,
+    lifecycle,
+    normalise,
+    redaction_marks,
+    sealing,
+    segment_work,
+    transcripts,
+)
 from intake.crypto import Keyring
 from intake.events import Action, Actor
 from intake.models import (
@@ -31,12 +50,15 @@ from intake.models import (
     Job,
     JobKind,
     JobStatus,
+    RedactionCategory,
+    RedactionMark,
     ReviewState,
     Segment,
     SegmentDraft,
     Testimony,
     TestimonyState,
     Transcript,
+    TranslationMark,
     TranslationSegment,
     utcnow,
 )
@@ -53,22 +75,24 @@ PAGE_SEGMENTS = 100
 DRAFT_SOURCES = frozenset({"fa"})
 
 
-class TranslationError(Exception):
-    """A translation action that cannot be done; `reason` is a stable code for the message."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class TranslationError(segment_work.WorkError):
+    """A translation action refused; `reason` is its code for the translator's message."""
 
 
-@dataclass(eq=False)
-class Conflict(Exception):
-    """Someone saved this segment's translation since the page was loaded: both texts."""
-
-    segment_id: int
-    yours: str
-    theirs: str
-    current_version: int
+# A concurrent save of the same translation: both texts, for the translator to choose.
+Conflict = segment_work.Conflict
+# The translation's side of the state machine shared with review.
+KIND = segment_work.Kind(
+    state_column="state",
+    error=TranslationError,
+    edited=Action.translation_edited,
+    approved=Action.translation_segment_approved,
+    reopened=Action.translation_reopened,
+    ids=lambda row: {"translation": row.id, "segment": row.segment_id},
+    waiting=TestimonyState.transcript_approved,
+    working=TestimonyState.in_translation,
+    started=Action.translation_started,
+)
 
 
 def target_language(source_language: str) -> str:
@@ -158,12 +182,22 @@ class RowView:
     draft: str | None
     terms: list[glossary.Entry]
     missing: list[glossary.Entry]
+    # The translation's own marks, and the spans its source's marks suggest marking.
+    marks: tuple[redaction_marks.Span, ...] = ()
+    suggestions: tuple[redaction_marks.Span, ...] = ()
+    # The categories the source marks and the translation does not yet.
+    unmarked: tuple[RedactionCategory, ...] = ()
 
     @property
     def clock(self) -> str:
         """The start time as h:mm:ss."""
         whole = int(self.start_s)
         return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    @property
+    def redacted(self) -> Markup:
+        """The translation with its marked spans highlighted, each piece escaped."""
+        return redaction_marks.highlighted(self.text, self.marks)
 
     @property
     def flagged(self) -> bool:
@@ -219,6 +253,8 @@ def workbench(
         .offset((page - 1) * per_page)
     ).all()
     files: dict[int, FileView] = {}
+    source_marks = redaction_marks.of_segments(session, (row[0].id for row in rows))
+    own_marks = marks_of(session, (row[3].id for row in rows if row[3] is not None))
     for seg, transcript, position, done, draft in rows:
         source_lang = transcript.language
         target = target_language(source_lang)
@@ -249,6 +285,14 @@ def workbench(
                 ),
                 terms=found,
                 missing=glossary.missing_in(text, target, found) if text else [],
+                **_mark_views(
+                    source,
+                    source_lang,
+                    text,
+                    source_marks.get(seg.id, []),
+                    own_marks.get(done.id, []) if done else [],
+                    terms,
+                ),
             )
         )
     return Workbench(list(files.values()), page, pages, total)
@@ -313,8 +357,7 @@ def save(
     key = transcripts.testimony_key(keyring, testimony)
     row = _row(session, seg.id)
     current = sealing.open_translation(key, testimony.id, seg.id, row.sealed) if row else ""
-    if (row.version if row else 0) != version:
-        raise Conflict(seg.id, cleaned, current, row.version if row else 0)
+    segment_work.check_text_version(seg.id, row.version if row else 0, version, cleaned, current)
     if (
         row is not None
         and cleaned == current
@@ -322,11 +365,6 @@ def save(
         and row.from_draft == from_draft
     ):
         return row  # nothing changed: no new version, no event
-    if testimony.state == TestimonyState.transcript_approved:
-        lifecycle.transition(
-            session, testimony, TestimonyState.in_translation, actor, Action.translation_started
-        )
-    before = row.state.value if row else None
     if row is None:
         row = TranslationSegment(
             testimony_id=testimony.id,
@@ -337,26 +375,11 @@ def save(
         session.add(row)
     row.sealed = sealing.seal_translation(key, testimony.id, seg.id, cleaned)
     row.source_version = seg.version
-    row.state = ReviewState.edited
     row.from_draft = from_draft
-    row.edited_by = actor
-    row.approved_by = None
-    row.version += 1
-    session.flush()
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.translation_draft_accepted if from_draft else Action.translation_edited,
-        detail={
-            "segment": seg.id,
-            "translation": row.id,
-            "version": row.version,
-            "source_version": seg.version,
-            "from": before,
-            "to": row.state.value,
-        },
-    )
+    dropped = _reanchor(session, row, current, cleaned) if row.id is not None else 0
+    action = Action.translation_draft_accepted if from_draft else None
+    extra: dict[str, object] = {"source_version": seg.version, "marks_dropped": dropped}
+    segment_work.Change(session, KIND, testimony, row, actor).edited(action, extra)
     return row
 
 
@@ -404,38 +427,160 @@ def approve(
     row = _row(session, seg.id)
     if row is None:
         raise TranslationError("untranslated")
-    if row.version != version:
-        raise TranslationError("stale")
+    segment_work.check_version(KIND, row, version)
     if row.source_version != seg.version:
         raise TranslationError("source_changed")
-    if row.state == ReviewState.approved:
-        return row
-    if row.edited_by == actor:
-        raise TranslationError("own_edit")
-    if testimony.state == TestimonyState.transcript_approved:  # pragma: no cover - saved first
-        lifecycle.transition(
-            session, testimony, TestimonyState.in_translation, actor, Action.translation_started
-        )
-    before = row.state
-    row.state = ReviewState.approved
-    row.approved_by = actor
-    row.version += 1
-    audit.record_event(
-        session,
-        testimony.id,
-        actor,
-        Action.translation_segment_approved,
-        detail={
-            "segment": seg.id,
-            "translation": row.id,
-            "version": row.version,
-            "from": before.value,
-            "to": row.state.value,
-        },
-    )
-    session.flush()
-    _finish_if_approved(session, testimony, actor)
+    if row.state != ReviewState.approved and unmarked_categories(session, seg.id, row.id):
+        raise TranslationError("unmarked")
+    if segment_work.Change(session, KIND, testimony, row, actor).approve(version):
+        _finish_if_approved(session, testimony, actor)
     return row
+
+
+# --- the translation's redaction marks ---------------------------------------------------------
+
+
+def marks_of(session: Session, translation_ids: Iterable[int]) -> dict[int, list[TranslationMark]]:
+    """The marks of each of these translations, in text order."""
+    return redaction_marks.grouped(session, TranslationMark, "translation_id", translation_ids)
+
+
+def unmarked_categories(
+    session: Session, segment_id: int, translation_id: int
+) -> tuple[RedactionCategory, ...]:
+    """The categories the source segment marks and its translation marks nowhere."""
+    source = redaction_marks.of_segments(session, [segment_id]).get(segment_id, [])
+    return redaction_marks.unmatched(
+        source, marks_of(session, [translation_id]).get(translation_id, [])
+    )
+
+
+def suggestions(
+    source_text: str,
+    source_language: str,
+    text: str,
+    source_marks: Sequence[RedactionMark],
+    own: Sequence[TranslationMark],
+    terms: Sequence[glossary.Entry],
+) -> list[redaction_marks.Span]:
+    """Spans of the translation `text` that the source's marks suggest marking, with the
+    source mark's category: the glossary's form of the marked words in the target language
+    where the glossary has them, else the words as the source writes them (a name kept in
+    Latin letters). Spans marked already are left out."""
+    target = target_language(source_language)
+    found: dict[tuple[int, int], RedactionCategory] = {}
+    for mark in source_marks:
+        piece = source_text[mark.char_start : mark.char_end]
+        forms = [
+            e.term(target)
+            for e in terms
+            if normalise.contains(piece, e.term(source_language))
+            or normalise.contains(e.term(source_language), piece)
+        ] or [piece]
+        for form in forms:
+            for span in normalise.find(text, form) if form.strip() else []:
+                if not any(m.char_start < span[1] and m.char_end > span[0] for m in own):
+                    found.setdefault(span, mark.category)
+    return [
+        redaction_marks.Span(a, b, text[a:b], category)
+        for (a, b), category in sorted(found.items())
+    ]
+
+
+def _mark_views(
+    source: str,
+    source_language: str,
+    text: str,
+    source_marks: Sequence[RedactionMark],
+    own: Sequence[TranslationMark],
+    terms: Sequence[glossary.Entry],
+) -> dict[str, Any]:
+    return {
+        "marks": tuple(
+            redaction_marks.Span(
+                m.char_start, m.char_end, text[m.char_start : m.char_end], m.category, m.id
+            )
+            for m in own
+        ),
+        "suggestions": tuple(suggestions(source, source_language, text, source_marks, own, terms))
+        if text
+        else (),
+        "unmarked": redaction_marks.unmatched(source_marks, own) if text else (),
+    }
+
+
+def _reanchor(session: Session, row: TranslationSegment, old_text: str, new_text: str) -> int:
+    """Move the translation's marks onto the same words in its new text; drop those whose
+    words are gone. Returns how many went."""
+    dropped = 0
+    for mark in marks_of(session, [row.id]).get(row.id, []):
+        moved = redaction_marks.relocate(old_text, new_text, mark.char_start, mark.char_end)
+        if moved is None:
+            session.delete(mark)
+            dropped += 1
+        else:
+            mark.char_start, mark.char_end = moved
+    return dropped
+
+
+def _marking(
+    session: Session, keyring: Keyring, testimony: Testimony, segment_id: int
+) -> tuple[TranslationSegment, str]:
+    """The translation to mark, locked, and its text; TranslationError when there is none."""
+    seg, _ = _source(session, testimony, segment_id)
+    row = _row(session, seg.id)
+    if row is None:
+        raise TranslationError("untranslated")
+    if row.source_version != seg.version:
+        raise TranslationError("source_changed")
+    key = transcripts.testimony_key(keyring, testimony)
+    return row, sealing.open_translation(key, testimony.id, seg.id, row.sealed)
+
+
+def mark_words(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    segment_id: int,
+    version: int,
+    chosen: segment_work.Selection,
+    category: RedactionCategory,
+    actor: str,
+) -> TranslationMark:
+    """Mark the `chosen` words of a segment's translation for redaction, if the translation
+    is still at `version` (the offsets refer to the text the translator saw). An approved
+    translation goes back to `edited`: another translator approves it again."""
+    row, text = _marking(session, keyring, testimony, segment_id)
+    existing = marks_of(session, [row.id]).get(row.id, [])
+
+    def make(first: int, last: int) -> TranslationMark:
+        mark = TranslationMark(testimony_id=testimony.id, translation_id=row.id, created_by=actor)
+        mark.char_start, mark.char_end = redaction_marks.checked_span(text, first, last, existing)
+        mark.category = category
+        return mark
+
+    change = segment_work.Change(session, KIND, testimony, row, actor)
+    mark = change.add_mark(version, text, existing, make, chosen)
+    assert isinstance(mark, TranslationMark)
+    return mark
+
+
+def unmark(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    segment_id: int,
+    mark_id: int,
+    version: int,
+    actor: str,
+) -> None:
+    """Remove one mark of a segment's translation still at `version`; an approved translation
+    goes back to `edited`."""
+    row, _ = _marking(session, keyring, testimony, segment_id)
+    found = session.get(TranslationMark, mark_id)
+    if found is not None and found.translation_id != row.id:
+        found = None  # another segment's mark: as if there were none
+    segment_work.Change(session, KIND, testimony, row, actor).remove_mark(version, found)
 
 
 def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> None:

@@ -54,6 +54,8 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_translate.save": {Role.translator},
     "staff_translate.accept_draft": {Role.translator},
     "staff_translate.approve": {Role.translator},
+    "staff_translate.mark": {Role.translator},
+    "staff_translate.unmark": {Role.translator},
     "staff_glossary.terms": {Role.admin},
     "staff_glossary.add": {Role.admin},
     "staff_glossary.remove": {Role.admin},

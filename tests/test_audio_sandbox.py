@@ -287,3 +287,16 @@ def test_under_gevent_the_loop_goes_on_while_a_file_is_parsed(tmp_path: Path) ->
     assert duration == 20.0
     # The other greenlet ran all along (the parse takes a few tenths of a second).
     assert ticks >= 5 and longest_gap < min(0.25, took / 2), done.stdout
+
+
+def test_the_file_size_and_open_files_limits_bite_in_the_child() -> None:
+    """Not only set: in the real child a write past the largest copy is refused (EFBIG, where
+    without the limit a hostile file could fill the disk through the copy) and a descriptor
+    past the 64th is refused (EMFILE)."""
+    report = audio_sandbox.probe(ROOMY, [])
+    file_bytes = audio_sandbox._child_limits(ROOMY, 1.0)["file_bytes"]  # noqa: SLF001
+    assert report["limits"]["RLIMIT_FSIZE"] == [file_bytes, file_bytes]
+    assert report["limits"]["RLIMIT_NOFILE"] == [64, 64]
+    # The last byte allowed is written (in the probe), the next one is not.
+    assert report["write_past_file_limit"] == "EFBIG"
+    assert report["descriptors"] == {"highest": 63, "refused": "EMFILE"}

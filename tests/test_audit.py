@@ -152,3 +152,32 @@ def test_the_command_exits_1_on_a_broken_chain(chain_db: Database, migrated: Con
     _sql(chain_db, "UPDATE event SET action = 'received' WHERE seq = 2")
     broken = runner.invoke(main, ["audit", "verify"], env=env)
     assert broken.exit_code == 1 and "entry 2" in broken.output
+
+
+def test_an_entry_edited_with_its_own_hash_recomputed_breaks_the_next_link(
+    chain_db: Database, migrated: Config
+) -> None:
+    """A careful intruder edits entry 3 and gives it a hash that fits its new content: only
+    the next entry's link to the one before it (`prev_hash`) still tells, so the command must
+    compare every link, with and without a head written down."""
+    from click.testing import CliRunner
+
+    from intake.cli import main
+
+    _write(chain_db, 5)
+    env = {
+        "TESTIMONY_INSTANCE_PATH": str(migrated.instance_path),
+        "TESTIMONY_DATABASE_URL": migrated.database_url,
+    }
+    runner = CliRunner()
+    head = runner.invoke(main, ["audit", "head"], env=env).output.strip()
+    with chain_db.session() as session:
+        event = session.scalars(select(Event).where(Event.seq == 3)).one()
+        event.detail = {"n": 99}
+        event.hash = audit._hash_of(event)  # noqa: SLF001
+    for args in (["audit", "verify"], ["audit", "verify", "--head", head]):
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 1, (args, result.output)
+        assert "entry 4" in result.output, result.output
+    verdict = _verdict(chain_db, head)
+    assert not verdict.ok and verdict.first_bad_seq == 4

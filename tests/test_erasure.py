@@ -43,6 +43,7 @@ from intake.models import (
     Testimony,
     TestimonyState,
     Transcript,
+    TranslationMark,
     TranslationSegment,
 )
 from intake.storage import Store
@@ -131,14 +132,24 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
             model_name="base",
         )
     )
+    translated = TranslationSegment(
+        testimony_id=testimony.id,
+        segment_id=segment.id,
+        target_language="en",
+        sealed=sealing.seal_translation(key, testimony.id, segment.id, "canary"),
+        source_version=1,
+        state=ReviewState.edited,
+    )
+    session.add(translated)
+    session.flush()
     session.add(
-        TranslationSegment(
+        TranslationMark(
             testimony_id=testimony.id,
-            segment_id=segment.id,
-            target_language="en",
-            sealed=sealing.seal_translation(key, testimony.id, segment.id, "canary"),
-            source_version=1,
-            state=ReviewState.edited,
+            translation_id=translated.id,
+            char_start=0,
+            char_end=6,
+            category=RedactionCategory.person,
+            created_by="account:1",
         )
     )
     # A custodian's reveal and name release (the identity's seals come with intake).

@@ -365,3 +365,24 @@ def test_failed_store_write_while_adding_audio_leaves_no_new_file(
     assert len(calls) == 2
     assert sorted(_files_under(config.storage_path)) == before
     assert _count(app, AudioFile) == 1
+
+
+@pytest.mark.parametrize(("consent", "jobs"), [({"archive": "y"}, 0), (None, 2)])
+def test_audio_added_later_is_transcribed_only_with_transcription_consent(
+    app: Flask, client: FlaskClient, consent: dict[str, str] | None, jobs: int
+) -> None:
+    """Nothing beyond what was consented is done: a file added with the receipt code joins a
+    testimony whose submitter did not agree to transcription, and no job is queued for it."""
+    code = receipt_code(submit(client, [(fx.tone_wav(1.0), "a.wav")], consent=consent))
+    token = csrf_token(client, "/receipt")
+    response = post_multipart(
+        client,
+        "/receipt/add",
+        {"csrf_token": token, "code": code, "audio": [(io.BytesIO(fx.tone_wav(1.0)), "b.wav")]},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _count(app, AudioFile) == 2
+    assert _count(app, Job) == jobs
+    with app.extensions["testimony"].db.session() as s:
+        actions = [e.action for e in s.scalars(select(Event))]
+    assert ("transcription_queued" in actions) == bool(jobs)

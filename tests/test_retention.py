@@ -196,3 +196,37 @@ def test_the_rules_run_once_an_interval_whichever_worker_sweeps(app: Flask) -> N
         later = utcnow() + timedelta(seconds=svc.config.retention_interval_s + 1)
         assert retention.apply(s, svc.store, svc.config, now=later) is not None
     assert len(_events(svc, Action.retention_applied)) == 2
+
+
+def test_retention_never_deletes_an_original_the_submitter_agreed_to_keep(
+    app: Flask, migrated: object
+) -> None:
+    """Two archived records, long past `original_days`: the one whose submitter agreed to
+    archiving keeps its encrypted original (file and row); only the other loses it."""
+    svc: Services = app.extensions["testimony"]
+    kept, dropped = _submitted(app), _submitted(app)
+    originals: dict[int, tuple[str, str]] = {}
+    with svc.db.session() as s:
+        consent = s.scalar(select(Consent).where(Consent.testimony_id == dropped))
+        assert consent is not None
+        consent.archive = False
+        for testimony_id in (kept, dropped):
+            testimony = s.get(Testimony, testimony_id)
+            assert testimony is not None
+            name = testimony.audio_files[0].original_name
+            assert name is not None and name in svc.store.names(testimony.storage_id)
+            originals[testimony_id] = (testimony.storage_id, name)
+    for testimony_id in (kept, dropped):
+        _forward_to(svc, testimony_id, TestimonyState.archived)
+    later = utcnow() + timedelta(days=3660)
+    with svc.db.session() as s:
+        assert (
+            retention.delete_originals(s, svc.store, retention.current(s, svc.config), later) == 1
+        )
+    storage_id, name = originals[kept]
+    assert name in svc.store.names(storage_id)
+    assert originals[dropped][1] not in svc.store.names(originals[dropped][0])
+    with svc.db.session() as s:
+        row = s.scalars(select(AudioFile).where(AudioFile.testimony_id == kept)).one()
+        assert row.original_name == name
+    assert [e.testimony_id for e in _events(svc, Action.original_deleted)] == [dropped]

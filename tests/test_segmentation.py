@@ -40,10 +40,11 @@ def test_split_keeps_word_timings_renumbers_and_reseals(app: Flask, staff_app: F
     with svc.db.session() as s:
         t = review.find(s, pseudonym)
         review.mark_span(s, svc.keyring, t, target.id, 2, RedactionCategory.other, ME, "four")
+        # A mark on an approved segment reopens it (version 3, edited by ME).
         with pytest.raises(review.ReviewError, match="stale"):
-            segmentation.split(s, svc.keyring, t, target.id, 1, ME, at=9)
+            segmentation.split(s, svc.keyring, t, target.id, 2, ME, at=9)
         # The cursor in the middle of "three" (offset 9) snaps to the nearer boundary, 8.
-        left, right = segmentation.split(s, svc.keyring, t, target.id, 2, ME, at=9)
+        left, right = segmentation.split(s, svc.keyring, t, target.id, 3, ME, at=9)
     assert _texts(staff_app, pseudonym) == ["zero", "one two", "three four", "five", "six"]
     after = segments_of(staff_app, pseudonym)
     assert [s.position for s in after] == [0, 1, 2, 3, 4]
@@ -51,7 +52,7 @@ def test_split_keeps_word_timings_renumbers_and_reseals(app: Flask, staff_app: F
     left, right = after[1], after[2]
     assert left.review_state == right.review_state == ReviewState.edited
     assert left.edited_by == right.edited_by == ME and left.approved_by is None
-    assert left.version == 3 and right.version == 1
+    assert left.version == 4 and right.version == 1
     assert right.word_probabilities == [0.95, 0.95] and left.word_probabilities == [0.95, 0.95]
     with svc.db.session() as s:
         key = transcripts.testimony_key(svc.keyring, review.find(s, pseudonym))

@@ -9,9 +9,10 @@ Redaction (SPEC.md sections 6 and 7): the reviewers' marks (`access_copies.marks
 applied here to the transcript's text and to its words, the audio, where the publication
 policy (`intake.export.policy`) lets it leave, is the redacted (and, where promised or chosen,
 disguised) access copy made from the same marks (a record whose copy is missing or older than
-its marks is held back),
-and a translated segment whose source carries marks is exported as its placeholders only,
-since marks point into the source text and a name may be spelled any way in the translation.
+its marks is held back), and a translated segment is redacted by the translator's own marks on
+it (a name may be spelled any way in a translation, so the source's offsets cannot serve); one
+approved without marks for a category its source marks (from before translations had marks)
+goes as placeholders only.
 A name a custodian released for publication is never gathered into the access bag
 (`released_name`): publication with the name is the archive's own decision, outside it.
 """
@@ -28,7 +29,7 @@ from typing import BinaryIO, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, alignment, redaction_proof, sealing, transcripts
+from intake import access_copies, alignment, redaction_marks, redaction_proof, sealing, transcripts
 from intake.alignment import AlignedWord
 from intake.config import Config
 from intake.crypto import Keyring
@@ -56,7 +57,7 @@ from intake.models import (
 )
 from intake.models import Segment as SegmentRow
 from intake.models import Transcript as TranscriptRow
-from intake.redaction import Mark, placeholder, redact_text
+from intake.redaction import Category, Mark, placeholder, redact_text
 from intake.storage import Store
 
 
@@ -248,11 +249,12 @@ def translation_of(
     redacted: bool = True,
 ) -> Transcript | None:
     """The approved translation of the record, segment aligned with the transcript; None
-    unless every source segment has an approved translation. A segment whose source carries
-    redaction marks goes as the marks' placeholders only (see the module doc); with
-    `redacted=False`, whole, for the sealed preservation bag only."""
+    unless every source segment has an approved translation. Each is redacted by its own
+    marks; one whose source marks a category its translation does not goes as placeholders.
+    With `redacted=False`, whole, for the sealed preservation bag only."""
     key = transcripts.testimony_key(keyring, testimony)
     marks = _marks_by_segment(session, testimony.id) if redacted else {}
+    translated_marks = redaction_marks.of_translations(session, testimony.id) if redacted else {}
     rows = session.execute(
         select(SegmentRow, TranslationSegment)
         .join(TranscriptRow, TranscriptRow.id == SegmentRow.transcript_id)
@@ -272,10 +274,17 @@ def translation_of(
         language = row.target_language
         approver = row.approved_by
         own = marks.get(seg.id, [])
-        if own:
+        hidden = [
+            Mark(seg.id, m.char_start, m.char_end, 0.0, 0.0, Category(m.category))
+            for m in translated_marks.get(row.id, [])
+        ]
+        if redaction_marks.unmatched(own, hidden):
+            # Approved before translations had marks of their own: the source's names may
+            # stand in it anywhere, so only the placeholders go.
             text = " ".join(dict.fromkeys(placeholder(m.category, language) for m in own))
         else:
-            text = sealing.open_translation(key, testimony.id, seg.id, row.sealed).strip()
+            opened = sealing.open_translation(key, testimony.id, seg.id, row.sealed)
+            text = redact_text(opened, hidden, language).strip()
         segments.append(
             Segment(
                 start=source.start,

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user
 
-from intake import access, accounts, alignment, review, segmentation, timeline, transcripts
+from intake import access, alignment, review, segmentation, timeline, transcripts
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.services import request_session, services
 from intake.storage import Store
+from intake.views.staff import segment_pages
 
 AUDIO_BLOCK = 256 * 1024
 ACCESS_MIMETYPE = "audio/flac"
@@ -54,21 +54,8 @@ def state_name(state: ReviewState) -> str:
     }[state]
 
 
-def category_labels() -> dict[str, str]:
-    """Redaction categories' labels, in the page's language."""
-    return {
-        "person": _("person"),
-        "place": _("place"),
-        "date": _("date"),
-        "other": _("other"),
-    }
-
-
-def _page_number() -> int:
-    try:
-        return int(request.args.get("page", "1"))
-    except ValueError:
-        return 1
+# Redaction categories' labels, in the page's language.
+category_labels = segment_pages.category_labels
 
 
 def _wants_json() -> bool:
@@ -76,15 +63,10 @@ def _wants_json() -> bool:
 
 
 def _version(name: str = "version") -> int:
-    try:
-        return int(request.form.get(name, ""))
-    except ValueError:
-        abort(400)
+    return segment_pages.form_number(name)
 
 
-def _offset(name: str) -> int | None:
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else None
+_offset = segment_pages.form_offset
 
 
 def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
@@ -94,14 +76,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     threshold = config.review_low_confidence
 
-    def _testimony(pseudonym: str) -> Testimony:
-        try:
-            return review.find(request_session(), pseudonym)
-        except review.ReviewError:
-            abort(404)
-
-    def _me() -> str:
-        return accounts.actor(current_user.account)
+    _testimony, _me = segment_pages.finder(review.find), segment_pages.me
 
     @bp.get("/review/")
     def queue() -> str:
@@ -136,7 +111,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         segment_id: int | None = None,
     ) -> tuple[str, int]:
         number = (
-            _page_number() if segment_id is None else review.page_of(request_session(), segment_id)
+            segment_pages.page_number()
+            if segment_id is None
+            else review.page_of(request_session(), segment_id)
         )
         view = review.editor(request_session(), services().keyring, testimony, threshold, number)
         bars = timeline.timelines(request_session(), testimony, threshold, review.PAGE_SEGMENTS)

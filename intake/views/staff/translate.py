@@ -6,15 +6,17 @@ form that works without JavaScript. Records are named by their pseudonym only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user
 
-from intake import access, accounts, translation
+from intake import access, translation
 from intake.config import Config
-from intake.models import Role, Testimony
+from intake.models import RedactionCategory, Role, Testimony
 from intake.services import request_session, services
+from intake.views.staff import segment_pages
 
 
 def translation_message(reason: str) -> str:
@@ -33,14 +35,19 @@ def translation_message(reason: str) -> str:
         "stale": _("The translation changed since you opened it. Please read it again first."),
         "own_edit": _("You translated this segment last: another translator must approve it."),
         "not_found": _("This segment does not exist."),
+        "unmarked": _(
+            "The transcript marks words in this segment that its translation does not mark. "
+            "Mark them in the translation first. Nothing was approved."
+        ),
+        "no_span": _("Choose the words to mark first. Nothing was marked."),
+        "not_in_text": _(
+            "Those words are not in the translation's saved text. Nothing was marked."
+        ),
+        "overlap": _("Those words are marked already."),
     }.get(reason, _("This could not be done."))
 
 
-def _number(name: str) -> int:
-    try:
-        return int(request.form.get(name, ""))
-    except ValueError:
-        abort(400)
+_number = segment_pages.form_number
 
 
 def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
@@ -50,14 +57,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     max_chars = config.review_max_segment_chars
 
-    def _testimony(pseudonym: str) -> Testimony:
-        try:
-            return translation.find(request_session(), pseudonym)
-        except translation.TranslationError:
-            abort(404)
-
-    def _me() -> str:
-        return accounts.actor(current_user.account)
+    _testimony, _me = segment_pages.finder(translation.find), segment_pages.me
 
     def _page(
         testimony: Testimony,
@@ -67,10 +67,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         segment_id: int | None = None,
     ) -> tuple[str, int]:
         if segment_id is None:
-            try:
-                number = int(request.args.get("page", "1"))
-            except ValueError:
-                number = 1
+            number = segment_pages.page_number()
         else:
             number = translation.page_of(request_session(), segment_id)
         bench = translation.workbench(request_session(), services().keyring, testimony, number)
@@ -83,6 +80,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             message=message,
             error=error,
             max_chars=max_chars,
+            categories=segment_pages.category_labels(),
         )
         return page, status
 
@@ -110,6 +108,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             "saved": _("Translation saved."),
             "accepted": _("Machine draft accepted: another translator must approve it."),
             "approved": _("Translation approved."),
+            "marked": _("Marked for redaction."),
+            "unmarked": _("Redaction mark removed."),
         }
         return _page(_testimony(pseudonym), message=done.get(request.args.get("done", "")))
 
@@ -187,5 +187,50 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             return _refused(testimony, exc, segment_id)
         db.commit()
         return _back(pseudonym, segment_id, "approved")
+
+    def _marks(
+        pseudonym: str, segment_id: int, done: str, act: Callable[[Testimony], None]
+    ) -> ResponseReturnValue:
+        """Add or remove a mark of the translation as a plain form: commit and go back to the
+        segment, or show the workbench with the reason and nothing written."""
+        testimony = _testimony(pseudonym)
+        try:
+            act(testimony)
+        except translation.TranslationError as exc:
+            return _refused(testimony, exc, segment_id)
+        request_session().commit()
+        return _back(pseudonym, segment_id, done)
+
+    @bp.post("/translate/<pseudonym>/segments/<int:segment_id>/marks")
+    def mark(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        category = request.form.get("category", "")
+        if category not in RedactionCategory.__members__:
+            abort(400)
+        chosen = segment_pages.selection(max_chars)
+
+        def act(testimony: Testimony) -> None:
+            db, keyring = request_session(), services().keyring
+            version, actor = _number("version"), _me()
+            translation.mark_words(
+                db,
+                keyring,
+                testimony,
+                segment_id,
+                version,
+                chosen,
+                RedactionCategory(category),
+                actor,
+            )
+
+        return _marks(pseudonym, segment_id, "marked", act)
+
+    @bp.post("/translate/<pseudonym>/segments/<int:segment_id>/marks/<int:mark_id>/remove")
+    def unmark(pseudonym: str, segment_id: int, mark_id: int) -> ResponseReturnValue:
+        def act(testimony: Testimony) -> None:
+            db, keyring = request_session(), services().keyring
+            version, actor = _number("version"), _me()
+            translation.unmark(db, keyring, testimony, segment_id, mark_id, version, actor)
+
+        return _marks(pseudonym, segment_id, "unmarked", act)
 
     return bp

@@ -1,0 +1,74 @@
+"""What the review editor and the translation workbench share as pages: the record named by its
+pseudonym (404 when it may not be worked on), the staff member acting, and the numbers a form
+or a link carries. HTTP only; the rules of segment work are in `intake.segment_work`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from intake import accounts, segment_work
+from intake.models import Testimony
+from intake.services import request_session
+
+
+def testimony_or_404(find: Callable[[Session, str], Testimony], pseudonym: str) -> Testimony:
+    """The record `find` gives for `pseudonym`; 404 where it refuses (unknown, closed to this
+    work, no consent), so a page never says which of those it was."""
+    try:
+        return find(request_session(), pseudonym)
+    except segment_work.WorkError:
+        abort(404)
+
+
+def finder(find: Callable[[Session, str], Testimony]) -> Callable[[str], Testimony]:
+    """`testimony_or_404` bound to one `find`, as the pages call it: with a pseudonym only."""
+    return lambda pseudonym: testimony_or_404(find, pseudonym)
+
+
+def me() -> str:
+    """The acting staff member as events and segments name them (an account id)."""
+    return accounts.actor(current_user.account)
+
+
+def form_number(name: str) -> int:
+    """A whole number the form must carry (a version); 400 when it is missing or not one."""
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        abort(400)
+
+
+def page_number() -> int:
+    """The page asked for in the link; the first when it is not a number."""
+    try:
+        return int(request.args.get("page", "1"))
+    except ValueError:
+        return 1
+
+
+def selection(max_chars: int) -> segment_work.Selection:
+    """The words a mark form names: the typed or selected words and the selection's offsets."""
+    return segment_work.Selection(
+        request.form.get("words", "")[:max_chars], form_offset("start"), form_offset("end")
+    )
+
+
+def form_offset(name: str) -> int | None:
+    """A character offset the form may carry (a browser selection); None when it does not."""
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def category_labels() -> dict[str, str]:
+    """Redaction categories' labels, in the page's language."""
+    return {
+        "person": _("person"),
+        "place": _("place"),
+        "date": _("date"),
+        "other": _("other"),
+    }
