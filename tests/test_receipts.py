@@ -153,7 +153,7 @@ def test_replaying_an_old_cookie_gives_no_bypass(app: Flask, client: FlaskClient
     _limit(app, receipt_failures_global_per_hour=5)
     visitor = _browser(app)
     token = csrf_token(visitor, "/receipt")
-    cookie = visitor.get_cookie("session")
+    cookie = visitor.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     fresh_cookie = cookie.value  # before any wrong code
     for i in range(5):
@@ -161,7 +161,7 @@ def test_replaying_an_old_cookie_gives_no_bypass(app: Flask, client: FlaskClient
         assert wrong.status_code == 400
     assert visitor.post("/receipt", data={"csrf_token": token, "code": "9" * 16}).status_code == 429
     replay = _browser(app)
-    replay.set_cookie("session", fresh_cookie)
+    replay.set_cookie(app.config["SESSION_COOKIE_NAME"], fresh_cookie)
     again = replay.post("/receipt", data={"csrf_token": token, "code": "8" * 16})
     assert again.status_code == 429  # the count is the server's, not the browser's
     assert "correct code is always accepted" in again.get_data(as_text=True)
