@@ -34,6 +34,11 @@ _SECRETS: dict[Audience, set[str]] = {
 }
 
 
+# The session cookie's name per app; the staff app's device cookie is
+# `views.staff.auth.DEVICE_COOKIE`, the language cookie (`i18n.COOKIE`) is shared on purpose.
+SESSION_COOKIES: dict[Audience, str] = {"public": "testimony_public", "staff": "testimony_staff"}
+
+
 def create_app(config: Config | None = None, audience: Audience = "public") -> Flask:
     """Build the app of one audience for `config`; nothing is built at import time.
 
@@ -70,6 +75,10 @@ def create_app(config: Config | None = None, audience: Audience = "public") -> F
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
         # Text fields are small; anything larger is an attack, not a testimony.
         MAX_FORM_MEMORY_SIZE=256 * 1024,
+        # Each app its own cookie name, so that both can be served side by side on one host:
+        # browsers keep cookies per host, not per port, and a shared name would let the public
+        # form's session replace the staff sign-in.
+        SESSION_COOKIE_NAME=SESSION_COOKIES.get(audience, "testimony_worker"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=config.secure_cookies,

@@ -1,8 +1,11 @@
 """Staff accounts: passwords, roles, the TOTP second factor and sign-in limits.
 
 Plain functions on a session, shared by the staff app, the `testimony user` commands and the
-tests. Nothing here stores or reads a network address: failed sign-ins are limited per account,
-with a delay that doubles after each further failure.
+tests. Nothing here stores or reads a network address. Failed sign-ins are limited with a delay
+that doubles after each further failure, counted in `intake.throttle` by OWASP's device-cookie
+scheme: a browser that once signed in to an account holds a device cookie for it and has its own
+small counter; every other attempt on an email (known or not, alike) shares that email's
+counter. An attacker can thus slow down new browsers for an account, never the owner's own.
 
 Sign-ins, failed sign-ins against an existing account, sign-outs and idle expiries are written
 to the tamper-evident event log here (not in the views), named by the account id alone, so the
@@ -17,9 +20,10 @@ from __future__ import annotations
 import enum
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyotp
 import segno
@@ -28,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, sealing
+from intake import audit, crypto, sealing, throttle
 from intake.crypto import Keyring
 from intake.events import Action, Actor, staff_ref
 from intake.models import Role, StaffAccount, StaffRole, utcnow
@@ -36,10 +40,11 @@ from intake.models import Role, StaffAccount, StaffRole, utcnow
 ISSUER = "Testimony archive"
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
-# Failures allowed before any delay; then 2 s, 4 s, 8 s ... up to a quarter of an hour.
-FREE_FAILURES = 3
-MAX_DELAY_S = 900
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}$")
+# Unicode categories an email may not hold: controls, formats (bidi overrides, zero-width
+# joiners and spaces), separators, unassigned and private-use characters. With them, two
+# accounts could look alike on every page and in every log.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 _hasher = PasswordHasher()
 # Verified when the email is unknown, so that a wrong email costs as long as a wrong password.
@@ -70,6 +75,8 @@ class Attempt:
     outcome: SignIn
     account: StaffAccount | None = None
     wait_s: int = 0
+    # The throttle bucket the attempt was counted against: the code step counts there too.
+    bucket: bytes = b""
 
 
 def actor(account: StaffAccount) -> str:
@@ -83,8 +90,12 @@ def role_set(account: StaffAccount) -> frozenset[Role]:
 
 
 def normalise_email(email: str) -> str:
-    """Emails are compared without case and surrounding space; refuse what is not one."""
-    cleaned = email.strip().lower()
+    """Emails are compared in NFKC form, without case and surrounding space; refuse what is not
+    one, and any email holding a bidi control, a zero-width or other invisible character (a
+    look-alike of another account)."""
+    cleaned = unicodedata.normalize("NFKC", email.strip()).lower()
+    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in cleaned):
+        raise AccountError("bad_email")
     if not _EMAIL.match(cleaned):
         raise AccountError("bad_email")
     return cleaned
@@ -202,29 +213,65 @@ def reset(session: Session, account: StaffAccount, by: Actor | str) -> str:
     return password
 
 
+def throttle_secret(keyring: Keyring) -> bytes:
+    """The key that names throttle buckets, derived from the staff key: the table alone tells
+    nobody which emails were tried."""
+    return crypto.derive_key(keyring.staff_key, b"sign-in-throttle")
+
+
+def _email_name(email: str) -> str:
+    try:
+        return normalise_email(email)
+    except AccountError:
+        return unicodedata.normalize("NFKC", email.strip()).lower()
+
+
+def sign_in_bucket(
+    secret: bytes, email: str, account: StaffAccount | None, device: tuple[int, str] | None
+) -> bytes:
+    """Where an attempt on `email` is counted: the browser's own device bucket when it holds a
+    valid device cookie (`device`: account id and nonce) for this very account, else the
+    bucket every other browser trying this email shares, known email or not."""
+    if device is not None and account is not None and device[0] == account.id:
+        return throttle.bucket(secret, "device", f"{account.id}:{device[1]}")
+    return throttle.bucket(secret, "email", _email_name(email))
+
+
 def check_password(
-    session: Session, email: str, password: str, now: datetime | None = None
+    session: Session,
+    secret: bytes,
+    email: str,
+    password: str,
+    device: tuple[int, str] | None = None,
+    now: datetime | None = None,
 ) -> Attempt:
-    """Check a password, counting failures on the account and refusing while it must wait.
-    A wrong password for an existing account, or the right one for a disabled account, is a
-    failed sign-in in the event log."""
+    """Check a password, counting failures in the attempt's bucket (`sign_in_bucket`) and
+    refusing unchecked while that bucket must wait. An unknown email is counted and delayed
+    exactly as a known one, so neither the answer nor the delay tells them apart. A wrong
+    password for an existing account, or the right one for a disabled account, is a failed
+    sign-in in the event log."""
     now = now or utcnow()
     account = find(session, email)
+    key = sign_in_bucket(secret, email, account, device)
+    wait = throttle.wait_s(session, key, now)
+    if wait:
+        return Attempt(SignIn.wait, wait_s=wait, bucket=key)
     if account is None or len(password) > MAX_PASSWORD_LENGTH:
         _verify(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
-        return Attempt(SignIn.wrong)
-    if account.locked_until is not None and account.locked_until > now:
-        return Attempt(SignIn.wait, wait_s=int((account.locked_until - now).total_seconds()) + 1)
+        throttle.fail(session, key, now)
+        return Attempt(SignIn.wrong, bucket=key)
     if not _verify(account.password_hash, password):
-        fail(account, now)
-        _record_failure(session, account, "password", "wrong")
-        return Attempt(SignIn.wrong)
+        failures = throttle.fail(session, key, now)
+        _record_failure(session, account, "password", "wrong", failures, device is not None)
+        return Attempt(SignIn.wrong, bucket=key)
     if account.disabled:
-        _record_failure(session, account, "password", "disabled")
-        return Attempt(SignIn.disabled)
+        _record_failure(
+            session, account, "password", "disabled", throttle.failures(session, key), False
+        )
+        return Attempt(SignIn.disabled, bucket=key)
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
-    return Attempt(SignIn.ok, account)
+    return Attempt(SignIn.ok, account, bucket=key)
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -234,18 +281,12 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-def fail(account: StaffAccount, now: datetime | None = None) -> None:
-    """Count a failed password or code; after FREE_FAILURES each one doubles the wait."""
-    now = now or utcnow()
-    account.failed_attempts = (account.failed_attempts or 0) + 1
-    extra = account.failed_attempts - FREE_FAILURES - 1
-    if extra >= 0:
-        account.locked_until = now + timedelta(seconds=min(2 ** (extra + 1), MAX_DELAY_S))
-
-
-def _record_failure(session: Session, account: StaffAccount, step: str, outcome: str) -> None:
-    """A failed sign-in in the event log: which step, why, and the count so far (a run of
-    them on one account is someone guessing), by account id only."""
+def _record_failure(
+    session: Session, account: StaffAccount, step: str, outcome: str, failures: int, device: bool
+) -> None:
+    """A failed sign-in in the event log: which step, why, the count so far in its bucket (a
+    run of them on one account is someone guessing), and whether the browser held a device
+    cookie for the account, by account id only."""
     audit.record_event(
         session,
         None,
@@ -255,16 +296,18 @@ def _record_failure(session: Session, account: StaffAccount, step: str, outcome:
             "account": account.id,
             "step": step,
             "outcome": outcome,
-            "failures": account.failed_attempts or 0,
+            "failures": failures,
+            "device": device,
         },
     )
 
 
-def succeed(session: Session, account: StaffAccount) -> None:
-    """A full sign-in (password and code): clear the counter, give the session a new name and
-    log the sign-in."""
-    account.failed_attempts = 0
-    account.locked_until = None
+def succeed(session: Session, account: StaffAccount, bucket: bytes | None = None) -> None:
+    """A full sign-in (password and code): clear the bucket it was counted in (only that one:
+    an owner's success never clears an attacker's waits), give the session a new name and log
+    the sign-in."""
+    if bucket:
+        throttle.clear(session, bucket)
     account.last_sign_in_at = utcnow()
     account.session_token = new_token()
     audit.record_event(
@@ -320,16 +363,22 @@ def check_code(
     account: StaffAccount,
     code: str,
     now: datetime | None = None,
+    bucket: bytes | None = None,
 ) -> bool:
     """Check a one-time code (one step of drift either way); a code is accepted only once.
-    A refused code is a failed sign-in in the event log; a replayed one is marked as such,
-    since it means someone else may have seen the code."""
+    A refused code counts in `bucket` (the password step's; the account's email bucket when
+    none is given) and is a failed sign-in in the event log; a replayed one is marked as
+    such, since it means someone else may have seen the code."""
     if account.totp_sealed is None:
         return False
+    key = bucket or throttle.bucket(throttle_secret(keyring), "email", account.email)
+    device = bucket is not None and bucket != throttle.bucket(
+        throttle_secret(keyring), "email", account.email
+    )
     cleaned = code.strip().replace(" ", "").translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
     if not (cleaned.isdigit() and len(cleaned) == 6):
-        fail(account, now)
-        _record_failure(session, account, "code", "wrong")
+        failures = throttle.fail(session, key, now)
+        _record_failure(session, account, "code", "wrong", failures, device)
         return False
     totp = pyotp.TOTP(totp_secret(keyring, account))
     at = (now or utcnow()).timestamp()
@@ -343,8 +392,8 @@ def check_code(
             account.totp_last_step = candidate
             account.totp_confirmed = True
             return True
-    fail(account, now)
-    _record_failure(session, account, "code", outcome)
+    failures = throttle.fail(session, key, now)
+    _record_failure(session, account, "code", outcome, failures, device)
     return False
 
 

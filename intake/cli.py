@@ -36,21 +36,39 @@ def main() -> None:
 
 
 @main.command()
-def init() -> None:
-    """Create the instance folder, the secret keys (if missing) and the database schema.
+@click.option(
+    "--audience",
+    type=click.Choice(["all", "public", "staff"]),
+    default="all",
+    show_default=True,
+    help="What this host serves: both apps (one host), only the public intake, or the staff "
+    "app and workers.",
+)
+def init(audience: str) -> None:
+    """Create the instance folder, the secret keys this host needs (if missing) and the
+    database schema.
 
-    The bundled model is assembled by `testimony model` (or by the first worker to need it)."""
+    A public-only host gets the public app's session key and the receipt pepper, and reads the
+    archive's public key (copied from the staff host): never a staff key or the archive's
+    private key, which it would not use and which a seized host must not hold. The bundled
+    model is assembled by `testimony model` (or by the first worker to need it)."""
     from intake import schema
     from intake.crypto import Keyring
     from intake.storage import Store
 
     cfg = _config()
     cfg.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    public, staff = audience in ("all", "public"), audience in ("all", "staff")
+    if not staff and not cfg.archive_public_key_file.exists():
+        raise click.ClickException(
+            f"no archive public key at {cfg.archive_public_key_file}: copy it from the staff "
+            "host (made there by `testimony init --audience staff`)"
+        )
     Keyring.load(
-        archive=cfg.archive_keys,
-        session=cfg.secret_key_file,
-        pepper=cfg.receipt_pepper_file,
-        staff=cfg.staff_key_file,
+        archive=cfg.archive_keys if staff else None,
+        session=cfg.secret_key_file if public else None,
+        pepper=cfg.receipt_pepper_file if public else None,
+        staff=cfg.staff_key_file if staff else None,
         create=True,
     )
     Store(cfg.storage_path).ensure()

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import accounts, audit, identity, sealing
+from intake import accounts, audit, identity, sealing, throttle
 from intake.config import Config
 from intake.crypto import DecryptionError, Keyring
-from intake.events import Action, Actor
+from intake.events import Action, Actor, staff_ref
 from intake.models import Custodian, Role
 
 MIN_PASSPHRASE_CHARS = 12
@@ -38,6 +38,37 @@ class Added:
     custodian_id: int
     account_id: int
     sealed: int
+
+
+def passphrase_bucket(keyring: Keyring, account_id: int) -> bytes:
+    """The throttle bucket of one custodian's passphrase, per account (`intake.throttle`)."""
+    return throttle.bucket(accounts.throttle_secret(keyring), "passphrase", account_id)
+
+
+def passphrase_wait_s(session: Session, keyring: Keyring, account_id: int) -> int:
+    """Seconds the custodian `account_id` must wait before a passphrase is checked again:
+    the sign-in's growing delay, so that a custodian's session (a stolen one, say) cannot
+    guess at the key without limit."""
+    return throttle.wait_s(session, passphrase_bucket(keyring, account_id))
+
+
+def passphrase_failed(session: Session, keyring: Keyring, account_id: int) -> None:
+    """Count a wrong passphrase on the custodian's bucket and write it to the event log, by
+    account id only. Runs in the caller's transaction (after it rolled back the refused
+    reveal)."""
+    failures = throttle.fail(session, passphrase_bucket(keyring, account_id))
+    audit.record_event(
+        session,
+        None,
+        staff_ref(account_id),
+        Action.custodian_unlock_failed,
+        detail={"account": account_id, "failures": failures},
+    )
+
+
+def passphrase_succeeded(session: Session, keyring: Keyring, account_id: int) -> None:
+    """A right passphrase: its bucket starts again from nothing."""
+    throttle.clear(session, passphrase_bucket(keyring, account_id))
 
 
 def exist(session: Session) -> bool:

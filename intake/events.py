@@ -110,6 +110,9 @@ class Action(enum.StrEnum):
     sign_in_failed = "sign_in_failed"
     signed_out = "signed_out"
     session_expired = "session_expired"
+    # A custodian's passphrase was wrong (account id and the count so far: a run of them is
+    # someone guessing at a custodian's key).
+    custodian_unlock_failed = "custodian_unlock_failed"
 
     @property
     def group(self) -> Group:
@@ -184,6 +187,7 @@ _GROUPS: dict[Action, Group] = {
     Action.signed_in: Group.accounts,
     Action.sign_in_failed: Group.accounts,
     Action.signed_out: Group.accounts,
+    Action.custodian_unlock_failed: Group.accounts,
     Action.session_expired: Group.accounts,
 }
 
@@ -250,6 +254,7 @@ _LABELS: dict[Action, str] = {
     Action.sign_in_failed: "Failed sign-in (wrong password or code, or account disabled)",
     Action.signed_out: "Staff member signed out",
     Action.session_expired: "Staff session ended after a time without activity",
+    Action.custodian_unlock_failed: "Wrong custodian passphrase",
 }
 
 

@@ -864,3 +864,23 @@ class TranslationMark(Base):
     category: Mapped[RedactionCategory] = mapped_column(_enum(RedactionCategory))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SignInThrottle(Base):
+    """Failed attempts counted for one bucket: the browsers without a device cookie trying one
+    email, one device cookie, or one custodian's passphrase (`intake.throttle`).
+
+    The bucket is named by a keyed hash only, so the table shows neither which emails were
+    tried (known or not) nor which devices exist; no address, no browser name.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = {"info": {"erase": "keep", "why": "counters of staff sign-ins, no content"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[bytes] = mapped_column(
+        LargeBinary(32), unique=True, info=keep("a keyed hash naming a counter")
+    )
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -10,8 +10,13 @@ and 4 check digits, a keyed MAC of the 12 (`crypto.receipt_check_digits`):
   up, through a gate that bounds how many hashes run at once across the instance: a wait,
   never a refusal;
 * wrong codes are counted across all visitors (a time only: the archive never records
-  addresses, so a per-address limit is impossible by design). Past the hourly budget, wrong
-  codes get "too many attempts" while correct codes still open at once.
+  addresses, so a per-address limit is impossible by design). Past the hourly budget, codes
+  with valid check digits that match nothing get "too many attempts" while correct codes
+  still open at once; a code whose check digits fail is still answered "probably mistyped"
+  (without being counted), so a flood of guesses never takes from an owner the hint that a
+  digit was mistyped. That answer tells a guesser nothing new: every code with valid check
+  digits is hashed and looked up whatever the budget says, so knowing which ones had them
+  does not speed up a search.
 
 The arithmetic (guesses per second, time to hit any code) is in docs/security.md.
 """
@@ -189,10 +194,10 @@ def lookup(
         wrong = Outcome.unknown
     else:
         wrong = Outcome.mistyped
-    # Past the budget, both kinds of wrong code get the same answer and nothing is written,
-    # so a flood neither grows the table nor tells which guesses had valid check digits.
+    # Past the budget nothing is written, so a flood does not grow the table; a mistyped code
+    # keeps its own answer, the owner's hint (see the module's docstring).
     if global_limit_reached(session, failures_per_hour):
-        return Lookup(Outcome.limited)
+        return Lookup(Outcome.mistyped if wrong is Outcome.mistyped else Outcome.limited)
     record_failure(session)
     session.commit()
     return Lookup(wrong)

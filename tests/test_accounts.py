@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
 
 import pyotp
 from click.testing import CliRunner
@@ -13,11 +12,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import accounts, audit, sealing
+from intake import accounts, audit, sealing, throttle
 from intake.cli import main
 from intake.config import Config
 from intake.events import Action, Group, staff_ref
-from intake.models import Event, Role, StaffAccount, utcnow
+from intake.models import Event, Role, StaffAccount
 from tests.staff_support import (
     PASSWORD,
     account,
@@ -89,25 +88,17 @@ def test_failures_bring_growing_delays_per_account(staff_app: Flask) -> None:
     client = staff_client(staff_app)
     token = csrf_token(client, "/staff/sign-in")
     wrong = {"csrf_token": token, "email": staff.email, "password": "not the password"}
-    for _ in range(accounts.FREE_FAILURES):
+    for _ in range(throttle.FREE_FAILURES):
         assert client.post("/staff/sign-in", data=wrong).status_code == 401
-    assert account(staff_app, staff.id).locked_until is None
     assert client.post("/staff/sign-in", data=wrong).status_code == 401
     right = {**wrong, "password": staff.password}
     r = client.post("/staff/sign-in", data=right)
     assert r.status_code == 429 and "wait" in r.get_data(as_text=True)
     # Each further failure doubles the wait.
-    row = StaffAccount(failed_attempts=accounts.FREE_FAILURES)
-    now = utcnow()
-    waits = []
-    for _ in range(4):
-        accounts.fail(row, now)
-        assert row.locked_until is not None
-        waits.append((row.locked_until - now).total_seconds())
+    waits = [throttle.delay_s(throttle.FREE_FAILURES + n) for n in range(1, 5)]
     assert waits == [2, 4, 8, 16]
-    row.failed_attempts = 40
-    accounts.fail(row, now)
-    assert row.locked_until == now + timedelta(seconds=accounts.MAX_DELAY_S)
+    assert throttle.delay_s(40) == throttle.MAX_DELAY_S
+    assert [throttle.delay_s(n) for n in range(throttle.FREE_FAILURES + 1)] == [0] * 4
 
 
 def test_a_code_is_accepted_once(staff_app: Flask) -> None:
@@ -122,7 +113,11 @@ def test_a_code_is_accepted_once(staff_app: Flask) -> None:
         replayed = _sign_in_events(s, staff.id)[-1]
     assert replayed.action is Action.sign_in_failed
     assert replayed.detail == {
-        "account": staff.id, "step": "code", "outcome": "replayed", "failures": 1
+        "account": staff.id,
+        "step": "code",
+        "outcome": "replayed",
+        "failures": 1,
+        "device": False,
     }
 
 
@@ -135,14 +130,14 @@ def test_sign_out_needs_a_post_with_csrf_and_ends_the_session_on_the_server(
     before = account(staff_app, staff.id).session_token
     assert client.post("/staff/sign-out").status_code == 400  # no CSRF token
     assert client.get("/staff/").status_code == 200
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie(staff_app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     token = csrf_token(client, "/staff/")
     assert client.post("/staff/sign-out", data={"csrf_token": token}).status_code == 302
     assert account(staff_app, staff.id).session_token != before
     # The old cookie, replayed, opens nothing: its token no longer names an account.
     replay = staff_client(staff_app)
-    replay.set_cookie("session", cookie.value)
+    replay.set_cookie(cookie.key, cookie.value, path=cookie.path)
     assert replay.get("/staff/").location.startswith("/staff/sign-in?next=")
 
 
@@ -266,11 +261,19 @@ def test_sign_ins_failures_sign_outs_and_expiry_are_in_the_log_without_an_addres
         assert all(e.action.group is Group.accounts for e in events)
         assert all(e.actor == "staff" and e.account_id == staff.id for e in events)
         assert events[0].detail == {
-            "account": staff.id, "step": "password", "outcome": "wrong", "failures": 1
+            "account": staff.id,
+            "step": "password",
+            "outcome": "wrong",
+            "failures": 1,
+            "device": False,
         }
         # The count runs across both steps until a full sign-in clears it.
         assert events[1].detail == {
-            "account": staff.id, "step": "code", "outcome": "wrong", "failures": 2
+            "account": staff.id,
+            "step": "code",
+            "outcome": "wrong",
+            "failures": 2,
+            "device": False,
         }
         # The unknown email wrote nothing at all.
         every = s.scalars(select(Event).order_by(Event.seq)).all()
@@ -307,7 +310,11 @@ def test_right_password_of_a_disabled_account_is_a_logged_failure(staff_app: Fla
         (event,) = _sign_in_events(s, staff.id)
         assert event.action is Action.sign_in_failed
         assert event.detail == {
-            "account": staff.id, "step": "password", "outcome": "disabled", "failures": 0
+            "account": staff.id,
+            "step": "password",
+            "outcome": "disabled",
+            "failures": 0,
+            "device": False,
         }
 
 
@@ -320,7 +327,7 @@ def test_a_session_signed_with_the_public_apps_key_opens_no_staff_page(
     client = staff_client(staff_app)
     sign_in(client, staff)
     assert client.get("/staff/").status_code == 200
-    cookie = client.get_cookie(staff_app.config.get("SESSION_COOKIE_NAME", "session"))
+    cookie = client.get_cookie(staff_app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     staff_signer = staff_app.session_interface.get_signing_serializer(staff_app)  # type: ignore[attr-defined]
     public_signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]

@@ -85,3 +85,24 @@ def test_transcribe_command_on_a_file(config: Config, tmp_path: Path) -> None:
     assert "morning" in text and "father" in text and "prison" in text
     for seg in data["segments"]:
         assert {"start", "end", "text", "avg_logprob", "no_speech_prob"} <= set(seg)
+
+
+def test_init_for_a_public_host_creates_only_what_it_needs(config: Config, tmp_path: Path) -> None:
+    # Without the archive's public key (made on the staff host) a public host cannot seal.
+    refused = CliRunner().invoke(main, ["init", "--audience", "public"], env=_env(config))
+    assert refused.exit_code != 0 and "copy it from the staff host" in refused.output
+    staff_host = tmp_path / "staff-host"
+    staff_env = {**_env(config), "TESTIMONY_INSTANCE_PATH": str(staff_host)}
+    made = CliRunner().invoke(main, ["init", "--audience", "staff"], env=staff_env)
+    assert made.exit_code == 0, made.output
+    staff_config = Config.from_env({**os.environ, **staff_env})
+    assert staff_config.staff_key_file.exists() and staff_config.archive_private_key_file.exists()
+    assert not staff_config.secret_key_file.exists()
+    assert not staff_config.receipt_pepper_file.exists()
+    config.archive_public_key_file.parent.mkdir(parents=True, exist_ok=True)
+    config.archive_public_key_file.write_bytes(staff_config.archive_public_key_file.read_bytes())
+    result = CliRunner().invoke(main, ["init", "--audience", "public"], env=_env(config))
+    assert result.exit_code == 0, result.output
+    assert config.secret_key_file.exists() and config.receipt_pepper_file.exists()
+    assert not config.staff_key_file.exists()
+    assert not config.archive_private_key_file.exists()

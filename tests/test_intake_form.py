@@ -184,7 +184,7 @@ def test_confirming_forgets_the_code_for_good(app: Flask, client: FlaskClient) -
     form = _fresh_form(client)
     _post(client, form, [(fx.tone_wav(1.0), "a.wav")], language="en", **ALL_CONSENT)
     code = receipt_code(client.get("/sent"))
-    before = client.get_cookie("session")
+    before = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert before is not None
     token = csrf_token(client, "/sent")
     unticked = client.post("/sent", data={"csrf_token": token})
@@ -197,7 +197,7 @@ def test_confirming_forgets_the_code_for_good(app: Flask, client: FlaskClient) -
     with app.extensions["testimony"].db.session() as s:
         assert s.scalars(select(SentForm)).one().sealed_code is None
     # An old copy of the session cookie does not bring the code back.
-    client.set_cookie("session", before.value)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], before.value)
     replayed = client.get("/sent").get_data(as_text=True)
     assert code not in replayed and 'id="already-sent"' in replayed
     # Sending the form again now leads to the harmless page, and creates nothing.

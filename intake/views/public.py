@@ -25,7 +25,17 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, consent, form_tokens, i18n, receipts, stages, submissions, uploads
+from intake import (
+    access,
+    consent,
+    form_tokens,
+    i18n,
+    receipts,
+    security,
+    stages,
+    submissions,
+    uploads,
+)
 from intake.config import Config
 from intake.forms import (
     AddAudioForm,
@@ -440,11 +450,8 @@ def make_blueprint(config: Config) -> Blueprint:
     def language(code: str) -> WerkzeugResponse:
         if code not in i18n.LOCALES:
             abort(404)
-        target = request.args.get("next", "/")
-        # Only paths of this site: never an open redirect.
-        if not target.startswith("/") or target.startswith("//") or "\\" in target:
-            target = "/"
-        response = redirect(target)
+        # Only paths of this site: never an open redirect (one judge for both apps).
+        response = redirect(security.local_path(request.args.get("next")) or "/")
         i18n.remember(response, code, config.secure_cookies)
         return response
 

@@ -29,13 +29,20 @@ def current_roles() -> frozenset[Role] | None:
     return accounts.role_set(current_user.account)
 
 
+def _no_identifier() -> str:
+    """What Flask-Login would store as the session's identifier: nothing of the visitor's."""
+    return ""
+
+
 def init_app(app: Flask, config: Config) -> None:
     """Sessions through Flask-Login, the idle timeout, and every staff blueprint."""
     manager = LoginManager(app)
     manager.login_view = "staff_auth.sign_in"
-    # Flask-Login's session protection hashes the address and user agent into the session;
-    # no address is ever used here, and sessions are ended on the server by token instead.
+    # Flask-Login's session protection hashes the address and user agent into the session
+    # (and `login_user` stores that hash in the cookie even with protection off): no address
+    # or browser name is ever used here. Sessions are ended on the server by token instead.
     manager.session_protection = None
+    manager._session_identifier_generator = _no_identifier
 
     @manager.user_loader
     def _load(token: str) -> StaffUser | None:

@@ -3,14 +3,25 @@ sign-out, and the language switch. Open to anyone: this is how one becomes signe
 
 from __future__ import annotations
 
+import secrets
 import time
 
-from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, accounts, i18n
+from intake import access, accounts, i18n, security, throttle
 from intake.config import Config
 from intake.models import StaffAccount
 from intake.services import request_session, services
@@ -19,6 +30,12 @@ from intake.views.staff.user import StaffUser
 PENDING = "pending_account"
 PENDING_AT = "pending_at"
 NEXT = "next"
+PENDING_BUCKET = "pending_bucket"
+# OWASP's device cookie: earned by a full sign-in, bound to the account, it gives this browser
+# its own throttle bucket for that account (`accounts.sign_in_bucket`).
+DEVICE_COOKIE = "testimony_staff_device"
+DEVICE_MAX_AGE_S = 365 * 24 * 3600
+_DEVICE_SALT = "staff-device-cookie"
 # Between the password and the code: long enough to open an authenticator app.
 PENDING_S = 600
 
@@ -42,10 +59,47 @@ def account_message(reason: str) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only our own staff pages: never an open redirect to another host.
-    if target and target.startswith("/staff/") and not target.startswith("//"):
-        return target
-    return url_for("staff_home.index")
+    # Only our own staff pages: never an open redirect to another host (one judge, both apps).
+    return security.local_path(target, "/staff/") or url_for("staff_home.index")
+
+
+def _devices() -> URLSafeTimedSerializer:
+    key = current_app.secret_key
+    assert key is not None  # the staff app always has its session key
+    return URLSafeTimedSerializer(key, salt=_DEVICE_SALT)
+
+
+def device_cookie() -> tuple[int, str] | None:
+    """The account id and nonce of this browser's device cookie, when it holds a valid one."""
+    value = request.cookies.get(DEVICE_COOKIE)
+    if not value:
+        return None
+    try:
+        account_id, nonce = _devices().loads(value, max_age=DEVICE_MAX_AGE_S)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(account_id, int) or not isinstance(nonce, str):
+        return None
+    return account_id, nonce
+
+
+def _give_device_cookie(response: WerkzeugResponse, account: StaffAccount, secure: bool) -> None:
+    held = device_cookie()
+    nonce = held[1] if held is not None and held[0] == account.id else secrets.token_urlsafe(16)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _devices().dumps([account.id, nonce]),
+        max_age=DEVICE_MAX_AGE_S,
+        path="/staff/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
+
+
+def _pending_bucket() -> bytes | None:
+    value = session.get(PENDING_BUCKET)
+    return bytes.fromhex(value) if isinstance(value, str) and value else None
 
 
 def _pending() -> StaffAccount | None:
@@ -85,7 +139,11 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             return render_template("staff/auth/sign_in.html", error=None, notice=notice)
         db = request_session()
         attempt = accounts.check_password(
-            db, request.form.get("email", ""), request.form.get("password", "")
+            db,
+            accounts.throttle_secret(services().keyring),
+            request.form.get("email", ""),
+            request.form.get("password", ""),
+            device=device_cookie(),
         )
         db.commit()
         if attempt.outcome is accounts.SignIn.wait:
@@ -103,6 +161,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         target = session.get(NEXT)
         session.clear()  # nothing of the anonymous session carries over
         session[PENDING], session[PENDING_AT] = attempt.account.id, time.time()
+        session[PENDING_BUCKET] = attempt.bucket.hex()
         session[NEXT] = target
         return _next_step(attempt.account)
 
@@ -161,7 +220,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             return _next_step(account)
         error = None
         if request.method == "POST":
-            if account.locked_until is not None and account.locked_until > accounts.utcnow():
+            bucket = _pending_bucket()
+            if bucket is not None and throttle.wait_s(request_session(), bucket):
                 error = _("Too many failed attempts. Please wait and try again.")
             elif _check_code(account):
                 return _signed_in(account)
@@ -172,20 +232,27 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     def _check_code(account: StaffAccount) -> bool:
         ok = accounts.check_code(
-            request_session(), services().keyring, account, request.form.get("code", "")
+            request_session(),
+            services().keyring,
+            account,
+            request.form.get("code", ""),
+            bucket=_pending_bucket(),
         )
         request_session().commit()
         return ok
 
     def _signed_in(account: StaffAccount) -> WerkzeugResponse:
         # A new session token: older sessions of this account end.
-        accounts.succeed(request_session(), account)
+        accounts.succeed(request_session(), account, _pending_bucket())
         request_session().commit()
         target = _safe_next(session.get(NEXT))
         session.clear()
         login_user(StaffUser(account))
+        session.pop("_id", None)  # Flask-Login's visitor hash: see views/staff/__init__.py
         session["seen"] = time.time()
-        return redirect(target)
+        response = redirect(target)
+        _give_device_cookie(response, account, config.secure_cookies)
+        return response
 
     @bp.post("/sign-out")
     def sign_out() -> WerkzeugResponse:

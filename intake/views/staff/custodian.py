@@ -12,7 +12,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, i18n, identity
+from intake import access, custodians, i18n, identity
 from intake.config import Config
 from intake.models import Role
 from intake.services import request_session, services
@@ -43,6 +43,13 @@ def message(reason: str) -> str:
     }.get(reason, _("This could not be done."))
 
 
+def _wait_message(seconds: int) -> str:
+    return _(
+        "Too many wrong passphrases. Please wait %(seconds)s seconds and try again.",
+        seconds=i18n.digits(seconds),
+    )
+
+
 def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
     """The custodian blueprint."""
     bp = access.guard(
@@ -70,17 +77,34 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     def index() -> tuple[str, int]:
         return _form()
 
+    def _refused(exc: identity.IdentityError) -> tuple[str, int]:
+        db = request_session()
+        db.rollback()
+        if exc.reason == "wrong_passphrase":
+            custodians.passphrase_failed(db, services().keyring, current_user.account.id)
+            db.commit()
+        return _form(message(exc.reason), 400)
+
+    def _waiting() -> tuple[str, int] | None:
+        wait = custodians.passphrase_wait_s(
+            request_session(), services().keyring, current_user.account.id
+        )
+        return _form(_wait_message(wait), 429) if wait else None
+
     @bp.post("/custodian/reveal")
     def reveal() -> tuple[str, int]:
         db = request_session()
         pseudonym, passphrase, reason = _fields()
+        waiting = _waiting()
+        if waiting is not None:
+            return waiting
         try:
             shown = identity.reveal(
                 db, services().keyring, current_user.account.id, pseudonym, passphrase, reason
             )
         except identity.IdentityError as exc:
-            db.rollback()
-            return _form(message(exc.reason), 400)
+            return _refused(exc)
+        custodians.passphrase_succeeded(db, services().keyring, current_user.account.id)
         db.commit()
         return render_template("staff/custodian/shown.html", shown=shown), 200
 
@@ -88,13 +112,16 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     def release() -> tuple[str, int]:
         db = request_session()
         pseudonym, passphrase, reason = _fields()
+        waiting = _waiting()
+        if waiting is not None:
+            return waiting
         try:
             identity.release_name(
                 db, services().keyring, current_user.account.id, pseudonym, passphrase, reason
             )
         except identity.IdentityError as exc:
-            db.rollback()
-            return _form(message(exc.reason), 400)
+            return _refused(exc)
+        custodians.passphrase_succeeded(db, services().keyring, current_user.account.id)
         db.commit()
         return _form(released=pseudonym)
 
