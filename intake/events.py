@@ -102,6 +102,13 @@ class Action(enum.StrEnum):
     signed_out = "signed_out"
     session_expired = "session_expired"
 
+    # An account opened a record's content for the first time (audio, segments, drafts).
+    content_opened = "content_opened"
+    # A role that opens content was asked for by one admin, confirmed by another, or withdrawn.
+    role_grant_requested = "role_grant_requested"
+    role_grant_confirmed = "role_grant_confirmed"
+    role_grant_cancelled = "role_grant_cancelled"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -170,6 +177,11 @@ _GROUPS: dict[Action, Group] = {
     Action.sign_in_failed: Group.accounts,
     Action.signed_out: Group.accounts,
     Action.session_expired: Group.accounts,
+
+    Action.content_opened: Group.privacy,
+    Action.role_grant_requested: Group.accounts,
+    Action.role_grant_confirmed: Group.accounts,
+    Action.role_grant_cancelled: Group.accounts,
 }
 
 _LABELS: dict[Action, str] = {
@@ -229,6 +241,11 @@ _LABELS: dict[Action, str] = {
     Action.sign_in_failed: "Failed sign-in (wrong password or code, or account disabled)",
     Action.signed_out: "Staff member signed out",
     Action.session_expired: "Staff session ended after a time without activity",
+
+    Action.content_opened: "A staff member opened this record's content for the first time",
+    Action.role_grant_requested: "A role that opens content asked for; waits for a second admin",
+    Action.role_grant_confirmed: "A role grant confirmed by a second admin",
+    Action.role_grant_cancelled: "A waiting role grant withdrawn",
 }
 
 

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, accounts, review, segmentation, timeline, transcripts
+from intake import access, accounts, record_access, review, segmentation, timeline, transcripts
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.services import request_session, services
@@ -92,10 +92,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     threshold = config.review_low_confidence
 
     def _testimony(pseudonym: str) -> Testimony:
-        try:
-            return review.find(request_session(), pseudonym)
-        except review.ReviewError:
+        # The review queue's own rule (state and consent), and the first-open event,
+        # committed before any content is served.
+        db = request_session()
+        testimony = record_access.open_for(db, current_user.account.id, Role.reviewer, pseudonym)
+        if testimony is None:
             abort(404)
+        db.commit()
+        return testimony
 
     def _me() -> str:
         return accounts.actor(current_user.account)

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, accounts, translation
+from intake import access, accounts, record_access, translation
 from intake.config import Config
 from intake.models import Role, Testimony
 from intake.services import request_session, services
@@ -51,10 +51,16 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     max_chars = config.review_max_segment_chars
 
     def _testimony(pseudonym: str) -> Testimony:
-        try:
-            return translation.find(request_session(), pseudonym)
-        except translation.TranslationError:
+        # The translation queue's own rule (state and translation consent), and the
+        # first-open event, committed before any content is served.
+        db = request_session()
+        testimony = record_access.open_for(
+            db, current_user.account.id, Role.translator, pseudonym
+        )
+        if testimony is None:
             abort(404)
+        db.commit()
+        return testimony
 
     def _me() -> str:
         return accounts.actor(current_user.account)
