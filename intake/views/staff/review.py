@@ -287,10 +287,12 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     @bp.post("/review/<pseudonym>/segments/<int:segment_id>/marks")
     def mark(pseudonym: str, segment_id: int) -> ResponseReturnValue:
         category_arg = request.form.get("category", "")
-        if category_arg not in RedactionCategory.__members__:
-            abort(400)
 
         def act(testimony: Testimony) -> int:
+            # Checked once the record is open: a record outside the reviewer's work is a 404
+            # whatever the form holds.
+            if category_arg not in RedactionCategory.__members__:
+                abort(400)
             review.mark_span(
                 request_session(),
                 services().keyring,
