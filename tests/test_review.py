@@ -88,9 +88,9 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
         assert "transcript_approved" in actions
         for e in events:  # ids and states, never text
             assert "hello" not in repr(e.detail) and "second part" not in repr(e.detail)
-    # A closed transcript takes no more edits.
+    # An approved transcript is out of the reviewers' work: no more edits, not even opened.
     r = _save(second, pseudonym, seg.id, "changed", segs[0].version)
-    assert r.status_code == 400  # type: ignore[attr-defined]
+    assert r.status_code == 404  # type: ignore[attr-defined]
 
 
 def test_stale_version_gets_the_conflict_page_with_both_texts(app: Flask, staff_app: Flask) -> None:
