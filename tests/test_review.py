@@ -72,8 +72,13 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
 
     assert _approve(second, pseudonym, seg.id, edited.version).status_code == 303  # type: ignore[attr-defined]
     assert _state(staff_app, pseudonym) == TestimonyState.in_review  # one segment still open
-    assert _approve(first, pseudonym, other.id, other.version).status_code == 303  # type: ignore[attr-defined]
+    last = _approve(first, pseudonym, other.id, other.version)
+    assert last.status_code == 303  # type: ignore[attr-defined]
     assert _state(staff_app, pseudonym) == TestimonyState.transcript_approved
+    # The record left the reviewers' work: back to the queue, which says so.
+    assert last.location.endswith("/staff/review/?done=finished")  # type: ignore[attr-defined]
+    queue = first.get(last.location).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "the record has left the review queue" in queue and pseudonym not in queue
 
     svc = staff_app.extensions["testimony"]
     with svc.db.session() as s:

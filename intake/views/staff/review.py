@@ -121,8 +121,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         )
         order = request.args.get("order", "oldest")
         rows = review.queue(db, threshold, state=state, language=language, order=order)
+        finished = (
+            _("Transcript approved: the record has left the review queue.")
+            if request.args.get("done") == "finished"
+            else None
+        )
         return render_template(
             "staff/review/queue.html",
+            message=finished,
             rows=rows,
             counts=review.counts_by_state(db),
             states=review.QUEUE_STATES,
@@ -246,6 +252,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                 testimony_state=testimony.state.value,
                 message=_("Segment approved."),
             )
+        if not record_access.may_open(Role.reviewer, testimony):
+            # The last approval moved the record out of the reviewers' work.
+            return redirect(url_for("staff_review.queue", done="finished"), 303)
         return redirect(
             url_for(
                 "staff_review.editor",

@@ -106,8 +106,15 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     @bp.get("/translate/")
     def queue() -> str:
+        finished = (
+            _("Translation approved: the record has left the translation queue.")
+            if request.args.get("done") == "finished"
+            else None
+        )
         return render_template(
-            "staff/translate/queue.html", rows=translation.queue(request_session())
+            "staff/translate/queue.html",
+            rows=translation.queue(request_session()),
+            message=finished,
         )
 
     @bp.get("/translate/<pseudonym>")
@@ -192,6 +199,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         except translation.TranslationError as exc:
             return _refused(testimony, exc, segment_id)
         db.commit()
+        if not record_access.may_open(Role.translator, testimony):
+            # The last approval moved the record out of the translators' work.
+            return redirect(url_for("staff_translate.queue", done="finished"), 303)
         return _back(pseudonym, segment_id, "approved")
 
     return bp
