@@ -100,6 +100,13 @@ def test_with_two_admins_a_grant_waits_for_the_other(staff_app: Flask) -> None:
     assert f'id="confirm-grant-{grant_id}"' in b.get("/staff/admin/accounts").get_data(
         as_text=True
     )
+    # Saving the member's roles again from the form (the waiting role is shown checked)
+    # neither confirms nor drops the grant.
+    form = b.get("/staff/admin/accounts").get_data(as_text=True)
+    assert re.search(r'value="reviewer" checked> reviewer \(waiting\)', form)
+    assert _post(b, f"/staff/admin/accounts/{member.id}/roles", roles=["reviewer"])[0] == 303
+    assert _grants(staff_app) == [(member.id, Role.reviewer, GrantState.pending)]
+    assert _roles(staff_app, member.id) == set()
     status, _ = _post(b, f"/staff/admin/grants/{grant_id}/confirm")
     assert status == 303
     assert _roles(staff_app, member.id) == {Role.reviewer}

@@ -30,12 +30,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     ) -> tuple[str, int]:
         db = request_session()
         rows = db.scalars(select(StaffAccount).order_by(StaffAccount.email)).all()
+        grants = accounts.pending_grants(db)
         page = render_template(
             "staff/admin/accounts.html",
             accounts=rows,
             error=error,
             notice=notice,
-            grants=accounts.pending_grants(db),
+            grants=grants,
+            waiting={(g.account_id, g.role) for g in grants},
             emails={a.id: a.email for a in rows},
             me=current_user.account.id,
         )
