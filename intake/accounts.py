@@ -23,7 +23,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import segno
@@ -34,12 +34,22 @@ from sqlalchemy.orm import Session
 
 from intake import audit, crypto, sealing, throttle
 from intake.crypto import Keyring
-from intake.events import Action, Actor, staff_ref
-from intake.models import Role, StaffAccount, StaffRole, utcnow
+from intake.events import Action, Actor, parse_actor, staff_ref
+from intake.models import (
+    Event,
+    GrantState,
+    Role,
+    RoleGrant,
+    StaffAccount,
+    StaffRole,
+    utcnow,
+)
 
 ISSUER = "Testimony archive"
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
+# How long the one-time password of a new or reset account opens the first sign-in.
+ONE_TIME_VALID = timedelta(hours=24)
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}$")
 # Unicode categories an email may not hold: controls, formats (bidi overrides, zero-width
 # joiners and spaces), separators, unassigned and private-use characters. With them, two
@@ -125,25 +135,51 @@ def one_time_password() -> str:
     return secrets.token_urlsafe(15)
 
 
+def _hand_over(account: StaffAccount, now: datetime | None = None) -> str:
+    """A fresh one-time password for `account`: only its hash is kept, and it opens the
+    first sign-in for ONE_TIME_VALID only (a code seen once and lost is not a standing key)."""
+    password = one_time_password()
+    account.password_hash = _hasher.hash(password)
+    account.must_change_password = True
+    account.one_time_expires_at = (now or utcnow()) + ONE_TIME_VALID
+    return password
+
+
+def one_time_expired(account: StaffAccount, now: datetime | None = None) -> bool:
+    """Whether the account still waits for its first password and its one-time one expired."""
+    expires = account.one_time_expires_at
+    return (
+        account.must_change_password
+        and expires is not None
+        and audit.as_utc(expires) <= (now or utcnow())
+    )
+
+
 def create(
     session: Session, email: str, roles: Iterable[Role | str], by: Actor | str = Actor.operator
 ) -> tuple[StaffAccount, str]:
-    """Create an account with `roles`; returns it and its one-time password."""
+    """Create an account with `roles`; returns it and its one-time password, which the caller
+    shows once (only its hash is kept, and it expires after ONE_TIME_VALID).
+
+    Created by an admin on the staff pages, the roles follow `set_roles`: where a second admin
+    must confirm a grant, the account starts with none and the grants wait.
+    """
     cleaned = normalise_email(email)
     wanted = _roles(roles)
     if find(session, cleaned) is not None:
         raise AccountError("exists")
-    password = one_time_password()
+    _, requester = parse_actor(by)
+    gated = requester is not None and needs_second_admin(session, requester, -1)
     account = StaffAccount(
         email=cleaned,
-        password_hash=_hasher.hash(password),
-        must_change_password=True,
+        password_hash="",
         totp_confirmed=False,
         disabled=False,
         failed_attempts=0,
         session_token=new_token(),
-        roles=[StaffRole(role=r) for r in sorted(wanted)],
+        roles=[] if gated else [StaffRole(role=r) for r in sorted(wanted)],
     )
+    password = _hand_over(account)
     session.add(account)
     session.flush()
     audit.record_event(
@@ -151,8 +187,14 @@ def create(
         None,
         by,
         Action.account_created,
-        detail={"account": account.id, "roles": sorted(r.value for r in wanted)},
+        detail={
+            "account": account.id,
+            "roles": [] if gated else sorted(r.value for r in wanted),
+            "waiting": sorted(r.value for r in wanted) if gated else [],
+        },
     )
+    for role in sorted(wanted) if gated else ():
+        _request(session, account, role, requester or 0, by)
     return account, password
 
 
@@ -163,24 +205,202 @@ def _roles(roles: Iterable[Role | str]) -> set[Role]:
         raise AccountError("bad_role") from exc
 
 
+def admins(session: Session) -> list[StaffAccount]:
+    """The accounts that can act as admins now: enabled, second factor set up, admin role."""
+    return list(
+        session.scalars(
+            select(StaffAccount)
+            .join(StaffRole, StaffRole.account_id == StaffAccount.id)
+            .where(
+                StaffRole.role == Role.admin,
+                StaffAccount.disabled.is_(False),
+                StaffAccount.totp_confirmed.is_(True),
+            )
+        )
+    )
+
+
+def needs_second_admin(session: Session, requester_id: int, account_id: int) -> bool:
+    """Whether a grant by `requester_id` to `account_id` waits for another admin: it does
+    whenever an admin other than both could confirm it. With one admin it applies at once
+    (docs/security.md says why)."""
+    return any(a.id not in (requester_id, account_id) for a in admins(session))
+
+
 def set_roles(
-    session: Session, account: StaffAccount, roles: Iterable[Role | str], by: Actor | str
-) -> None:
-    """Replace an account's roles."""
+    session: Session,
+    account: StaffAccount,
+    roles: Iterable[Role | str],
+    by: Actor | str,
+) -> list[RoleGrant]:
+    """Replace an account's roles; returns the grants left waiting for a second admin.
+
+    Taking roles away applies at once. From the staff pages (`by` an account), an admin never
+    gives itself a role ("own_roles"), and every role given waits for a second admin's
+    confirmation where one exists (`needs_second_admin`): each role opens testimony content,
+    or (admin) the granting of it. From the command line (`by` the operator, who holds the
+    server and its keys anyway) roles apply at once.
+    """
     wanted = _roles(roles)
     held = {r.role: r for r in account.roles}
-    for role, row in held.items():
-        if role not in wanted:
-            account.roles.remove(row)
-    for role in sorted(wanted - set(held)):
-        account.roles.append(StaffRole(role=role))
+    added = sorted(wanted - set(held))
+    removed = sorted(set(held) - wanted)
+    _, requester = parse_actor(by)
+    if requester is not None and requester == account.id and added:
+        raise AccountError("own_roles")
+    for role in removed:
+        account.roles.remove(held[role])
+    waiting = set(pending_roles(session, account.id))
+    for grant in pending_grants(session, account.id):
+        if grant.role not in wanted:
+            _decide(session, grant, GrantState.cancelled, by)
+    gated = requester is not None and needs_second_admin(session, requester, account.id)
+    grants = []
+    for role in added:
+        if not gated:
+            account.roles.append(StaffRole(role=role))
+        elif role not in waiting:
+            grants.append(_request(session, account, role, requester or 0, by))
     audit.record_event(
         session,
         None,
         by,
         Action.account_roles_set,
-        detail={"account": account.id, "roles": sorted(r.value for r in wanted)},
+        detail={
+            "account": account.id,
+            "roles": sorted(r.role.value for r in account.roles),
+            "added": [] if gated else [r.value for r in added],
+            "removed": [r.value for r in removed],
+            "waiting": sorted(g.role.value for g in grants),
+        },
     )
+    session.flush()
+    return grants
+
+
+def _request(
+    session: Session, account: StaffAccount, role: Role, requester: int, by: Actor | str
+) -> RoleGrant:
+    grant = RoleGrant(account_id=account.id, role=role, requested_by=requester)
+    session.add(grant)
+    session.flush()
+    audit.record_event(
+        session,
+        None,
+        by,
+        Action.role_grant_requested,
+        detail={"account": account.id, "role": role.value, "grant": grant.id},
+    )
+    return grant
+
+
+def pending_grants(session: Session, account_id: int | None = None) -> list[RoleGrant]:
+    """Grants waiting for a second admin (for one account, or all), oldest first."""
+    query = select(RoleGrant).where(RoleGrant.state == GrantState.pending)
+    if account_id is not None:
+        query = query.where(RoleGrant.account_id == account_id)
+    return list(session.scalars(query.order_by(RoleGrant.id)))
+
+
+def pending_roles(session: Session, account_id: int) -> list[Role]:
+    """The roles waiting to be confirmed for one account."""
+    return [g.role for g in pending_grants(session, account_id)]
+
+
+def _decide(session: Session, grant: RoleGrant, state: GrantState, by: Actor | str) -> None:
+    _, decider = parse_actor(by)
+    grant.state = state
+    grant.decided_by = decider
+    grant.decided_at = utcnow()
+    confirmed = state is GrantState.confirmed
+    action = Action.role_grant_confirmed if confirmed else Action.role_grant_cancelled
+    audit.record_event(
+        session,
+        None,
+        by,
+        action,
+        detail={"account": grant.account_id, "role": grant.role.value, "grant": grant.id},
+    )
+
+
+def confirm_grant(session: Session, grant_id: int, by: Actor | str) -> RoleGrant:
+    """A second admin confirms a waiting grant: the role is held from now. Never by the admin
+    who asked for it, nor by the account that receives it ("own_grant")."""
+    grant = session.get(RoleGrant, grant_id, with_for_update=True)
+    if grant is None or grant.state is not GrantState.pending:
+        raise AccountError("no_grant")
+    _, decider = parse_actor(by)
+    if decider is None or decider in (grant.requested_by, grant.account_id):
+        raise AccountError("own_grant")
+    account = session.get(StaffAccount, grant.account_id)
+    if account is None:
+        raise AccountError("no_grant")
+    if grant.role not in {r.role for r in account.roles}:
+        account.roles.append(StaffRole(role=grant.role))
+    _decide(session, grant, GrantState.confirmed, by)
+    session.flush()
+    return grant
+
+
+def cancel_grant(session: Session, grant_id: int, by: Actor | str) -> RoleGrant:
+    """Withdraw a waiting grant (any admin may, the one who asked included)."""
+    grant = session.get(RoleGrant, grant_id, with_for_update=True)
+    if grant is None or grant.state is not GrantState.pending:
+        raise AccountError("no_grant")
+    _decide(session, grant, GrantState.cancelled, by)
+    session.flush()
+    return grant
+
+
+# Role changes every staff member sees on the start page.
+ROLE_ACTIONS = (
+    Action.account_created,
+    Action.account_roles_set,
+    Action.role_grant_requested,
+    Action.role_grant_confirmed,
+    Action.role_grant_cancelled,
+)
+RECENT_ROLE_CHANGES = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    """One change to who holds which role, as every staff member sees it: account ids only."""
+
+    at: datetime
+    action: Action
+    account_id: int | None
+    by_account: int | None
+    roles: tuple[str, ...]
+
+
+def role_changes(session: Session, now: datetime | None = None) -> list[RoleChange]:
+    """The role changes of the last 30 days, newest first, from the event log: so that a
+    role given quietly is seen by everyone it concerns, not only by the admins."""
+    since = (now or utcnow()) - RECENT_ROLE_CHANGES
+    events = session.scalars(
+        select(Event)
+        .where(Event.action.in_(ROLE_ACTIONS), Event.at >= since)
+        .order_by(Event.seq.desc())
+    )
+    changes = []
+    for event in events:
+        detail = event.detail or {}
+        if "roles" in detail:
+            shown = tuple(detail["roles"])
+        else:
+            shown = (detail["role"],) if "role" in detail else ()
+        target = detail.get("account")
+        changes.append(
+            RoleChange(
+                audit.as_utc(event.at),
+                Action(event.action),
+                int(target) if target is not None else None,
+                event.account_id,
+                shown,
+            )
+        )
+    return changes
 
 
 def set_disabled(
@@ -200,9 +420,7 @@ def set_disabled(
 
 def reset(session: Session, account: StaffAccount, by: Actor | str) -> str:
     """A new one-time password and a new second factor (a staff member who lost theirs)."""
-    password = one_time_password()
-    account.password_hash = _hasher.hash(password)
-    account.must_change_password = True
+    password = _hand_over(account)
     account.totp_sealed = None
     account.totp_confirmed = False
     account.totp_last_step = None
@@ -334,9 +552,12 @@ def expire(session: Session, account: StaffAccount) -> None:
 
 
 def change_password(account: StaffAccount, current: str, new: str) -> None:
-    """Set a new password after checking the current one."""
+    """Set a new password after checking the current one; a one-time password past its
+    expiry opens nothing ("expired": an admin makes a new one with a reset)."""
     if not _verify(account.password_hash, current):
         raise AccountError("wrong_password")
+    if one_time_expired(account):
+        raise AccountError("expired")
     if len(new) < MIN_PASSWORD_LENGTH:
         raise AccountError("short_password")
     if len(new) > MAX_PASSWORD_LENGTH:
@@ -345,6 +566,7 @@ def change_password(account: StaffAccount, current: str, new: str) -> None:
         raise AccountError("same_password")
     account.password_hash = _hasher.hash(new)
     account.must_change_password = False
+    account.one_time_expires_at = None
 
 
 def totp_secret(keyring: Keyring, account: StaffAccount) -> str:

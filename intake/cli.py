@@ -363,6 +363,11 @@ def user_add(email: str, roles: tuple[str, ...]) -> None:
         db.dispose()
     click.echo(f"created {email} ({', '.join(sorted(roles))})")
     click.echo(f"one-time password: {password}")
+    hours = int(accounts.ONE_TIME_VALID.total_seconds() // 3600)
+    click.echo(
+        f"shown this once and stored only as a hash; it opens the first sign-in for {hours} "
+        "hours; after that an admin makes a new one (reset on the accounts page)"
+    )
 
 
 @user.command("list")

@@ -114,6 +114,13 @@ class Action(enum.StrEnum):
     # someone guessing at a custodian's key).
     custodian_unlock_failed = "custodian_unlock_failed"
 
+    # An account opened a record's content for the first time (audio, segments, drafts).
+    content_opened = "content_opened"
+    # A role that opens content was asked for by one admin, confirmed by another, or withdrawn.
+    role_grant_requested = "role_grant_requested"
+    role_grant_confirmed = "role_grant_confirmed"
+    role_grant_cancelled = "role_grant_cancelled"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -189,6 +196,11 @@ _GROUPS: dict[Action, Group] = {
     Action.signed_out: Group.accounts,
     Action.custodian_unlock_failed: Group.accounts,
     Action.session_expired: Group.accounts,
+
+    Action.content_opened: Group.privacy,
+    Action.role_grant_requested: Group.accounts,
+    Action.role_grant_confirmed: Group.accounts,
+    Action.role_grant_cancelled: Group.accounts,
 }
 
 _LABELS: dict[Action, str] = {
@@ -255,6 +267,10 @@ _LABELS: dict[Action, str] = {
     Action.signed_out: "Staff member signed out",
     Action.session_expired: "Staff session ended after a time without activity",
     Action.custodian_unlock_failed: "Wrong custodian passphrase",
+    Action.content_opened: "A staff member opened this record's content for the first time",
+    Action.role_grant_requested: "A role that opens content asked for; waits for a second admin",
+    Action.role_grant_confirmed: "A role grant confirmed by a second admin",
+    Action.role_grant_cancelled: "A waiting role grant withdrawn",
 }
 
 

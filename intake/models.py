@@ -518,6 +518,9 @@ class StaffAccount(Base):
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the one-time password of a new or reset account stops opening the first sign-in
+    # (`accounts.ONE_TIME_VALID`); None once a password of the member's own is set.
+    one_time_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="account", cascade="all, delete-orphan", order_by="StaffRole.role"
@@ -884,3 +887,29 @@ class SignInThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class GrantState(enum.StrEnum):
+    """Where a role grant that waits for a second admin stands."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+
+
+class RoleGrant(Base):
+    """A role one admin asked to give an account, waiting for another admin's confirmation
+    (`intake.accounts.set_roles`); the role is held only once the grant is confirmed.
+    Accounts are named by id: the rows say who asked, for whom, and who confirmed."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = {"info": {"erase": "keep", "why": "staff, not testimony"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    state: Mapped[GrantState] = mapped_column(_enum(GrantState), default=GrantState.pending)
+    requested_by: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -24,6 +24,7 @@ from intake import (
     access_copies,
     alignment,
     lifecycle,
+    record_access,
     redaction_marks,
     segment_work,
     transcripts,
@@ -36,6 +37,7 @@ from intake.models import (
     RedactionCategory,
     RedactionMark,
     ReviewState,
+    Role,
     Segment,
     Testimony,
     TestimonyState,
@@ -43,8 +45,8 @@ from intake.models import (
     utcnow,
 )
 
-# The states in which a testimony appears in the review queues.
-QUEUE_STATES = (TestimonyState.transcribed, TestimonyState.in_review)
+# The states in which a testimony appears in the review queues (with transcription consent).
+QUEUE_STATES = record_access.WORK[Role.reviewer].states
 # Segments drawn on one editor page (about 8 minutes of speech).
 PAGE_SEGMENTS = 100
 # The states in which its segments can still change.
@@ -197,8 +199,10 @@ def queue(
         .join(Segment, Segment.transcript_id == Transcript.id)
         .group_by(Testimony.id)
     )
-    states = [state] if state is not None else list(QUEUE_STATES)
-    query = query.where(Testimony.state.in_(states))
+    # The same rule the editor and its audio open records by (`intake.record_access`).
+    query = query.where(record_access.where(Role.reviewer))
+    if state is not None:
+        query = query.where(Testimony.state == state)
     if language:
         query = query.where(Testimony.language == language)
     rows = [

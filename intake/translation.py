@@ -38,6 +38,7 @@ from intake import (
     jobs,
     lifecycle,
     normalise,
+    record_access,
     redaction_marks,
     sealing,
     segment_work,
@@ -53,6 +54,7 @@ from intake.models import (
     RedactionCategory,
     RedactionMark,
     ReviewState,
+    Role,
     Segment,
     SegmentDraft,
     Testimony,
@@ -63,12 +65,9 @@ from intake.models import (
     utcnow,
 )
 
-# Testimonies listed for translators, and those whose translations can still change.
-QUEUE_STATES = (
-    TestimonyState.transcript_approved,
-    TestimonyState.in_translation,
-    TestimonyState.translation_review,
-)
+# Testimonies listed for translators (with translation consent), and those whose
+# translations can still change.
+QUEUE_STATES = record_access.WORK[Role.translator].states
 OPEN_STATES = frozenset({TestimonyState.transcript_approved, TestimonyState.in_translation})
 PAGE_SEGMENTS = 100
 # Whisper translates into English only: drafts exist for Persian sources.
@@ -140,14 +139,14 @@ def queue(session: Session) -> list[QueueRow]:
         .join(Transcript, Transcript.testimony_id == Testimony.id)
         .join(Segment, Segment.transcript_id == Transcript.id)
         .outerjoin(TranslationSegment, TranslationSegment.segment_id == Segment.id)
-        .where(Testimony.state.in_(QUEUE_STATES))
+        # The same rule the workbench opens records by (`intake.record_access`).
+        .where(record_access.where(Role.translator))
         .group_by(Testimony.id)
         .order_by(Testimony.created_at)
     ).all()
     return [
         QueueRow(t.pseudonym, t.state, t.language.value, t.created_at, n, done, ok)
         for t, n, done, ok in rows
-        if _consents(t)
     ]
 
 

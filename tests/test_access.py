@@ -49,6 +49,8 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_admin.roles": {Role.admin},
     "staff_admin.disabled": {Role.admin},
     "staff_admin.reset": {Role.admin},
+    "staff_admin.confirm_grant": {Role.admin},
+    "staff_admin.cancel_grant": {Role.admin},
     "staff_translate.queue": {Role.translator},
     "staff_translate.workbench": {Role.translator},
     "staff_translate.save": {Role.translator},
@@ -115,6 +117,7 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
         "term_id": "1",
 
         "run_id": "1",
+        "grant_id": "1",
     }
     rules = sorted(
         staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"

@@ -72,8 +72,13 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
 
     assert _approve(second, pseudonym, seg.id, edited.version).status_code == 303  # type: ignore[attr-defined]
     assert _state(staff_app, pseudonym) == TestimonyState.in_review  # one segment still open
-    assert _approve(first, pseudonym, other.id, other.version).status_code == 303  # type: ignore[attr-defined]
+    last = _approve(first, pseudonym, other.id, other.version)
+    assert last.status_code == 303  # type: ignore[attr-defined]
     assert _state(staff_app, pseudonym) == TestimonyState.transcript_approved
+    # The record left the reviewers' work: back to the queue, which says so.
+    assert last.location.endswith("/staff/review/?done=finished")  # type: ignore[attr-defined]
+    queue = first.get(last.location).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "the record has left the review queue" in queue and pseudonym not in queue
 
     svc = staff_app.extensions["testimony"]
     with svc.db.session() as s:
@@ -88,9 +93,9 @@ def test_edit_then_second_reviewer_approves_and_transcript_is_approved(
         assert "transcript_approved" in actions
         for e in events:  # ids and states, never text
             assert "hello" not in repr(e.detail) and "second part" not in repr(e.detail)
-    # A closed transcript takes no more edits.
+    # An approved transcript is out of the reviewers' work: no more edits, not even opened.
     r = _save(second, pseudonym, seg.id, "changed", segs[0].version)
-    assert r.status_code == 400  # type: ignore[attr-defined]
+    assert r.status_code == 404  # type: ignore[attr-defined]
 
 
 def test_stale_version_gets_the_conflict_page_with_both_texts(app: Flask, staff_app: Flask) -> None:

@@ -55,6 +55,14 @@ def account_message(reason: str) -> str:
         "bad_email": _("This is not an email address."),
         "exists": _("An account with this email exists already."),
         "bad_role": _("Unknown role."),
+        "own_roles": _("An administrator cannot give roles to their own account."),
+        "own_grant": _(
+            "Another administrator must confirm this: not the one who asked, nor its receiver."
+        ),
+        "no_grant": _("This role grant is no longer waiting."),
+        "expired": _(
+            "This one-time password has expired. Ask an administrator for a new one."
+        ),
     }.get(reason, _("This could not be done."))
 
 

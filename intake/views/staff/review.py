@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from intake import access, alignment, review, segmentation, timeline, transcripts
+from intake import access, alignment, record_access, review, segmentation, timeline, transcripts
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.services import request_session, services
@@ -76,7 +76,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     threshold = config.review_low_confidence
 
-    _testimony, _me = segment_pages.finder(review.find), segment_pages.me
+    # The review queue's own rule (state and consent) decides, and the first open is an event.
+    _testimony, _me = segment_pages.opened(Role.reviewer), segment_pages.me
 
     @bp.get("/review/")
     def queue() -> str:
@@ -95,8 +96,14 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         )
         order = request.args.get("order", "oldest")
         rows = review.queue(db, threshold, state=state, language=language, order=order)
+        finished = (
+            _("Transcript approved: the record has left the review queue.")
+            if request.args.get("done") == "finished"
+            else None
+        )
         return render_template(
             "staff/review/queue.html",
+            message=finished,
             rows=rows,
             counts=review.counts_by_state(db),
             states=review.QUEUE_STATES,
@@ -231,6 +238,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                 testimony_state=testimony.state.value,
                 message=_("Segment approved."),
             )
+        if not record_access.may_open(Role.reviewer, testimony):
+            # The last approval moved the record out of the reviewers' work.
+            return redirect(url_for("staff_review.queue", done="finished"), 303)
         return redirect(
             url_for(
                 "staff_review.editor",
@@ -272,10 +282,12 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     @bp.post("/review/<pseudonym>/segments/<int:segment_id>/marks")
     def mark(pseudonym: str, segment_id: int) -> ResponseReturnValue:
         category_arg = request.form.get("category", "")
-        if category_arg not in RedactionCategory.__members__:
-            abort(400)
 
         def act(testimony: Testimony) -> int:
+            # Checked once the record is open: a record outside the reviewer's work is a 404
+            # whatever the form holds.
+            if category_arg not in RedactionCategory.__members__:
+                abort(400)
             review.mark_span(
                 request_session(),
                 services().keyring,

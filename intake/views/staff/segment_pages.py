@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from intake import accounts, segment_work
-from intake.models import Testimony
+from intake import accounts, record_access, segment_work
+from intake.models import Role, Testimony
 from intake.services import request_session
 
 
@@ -28,6 +28,22 @@ def testimony_or_404(find: Callable[[Session, str], Testimony], pseudonym: str) 
 def finder(find: Callable[[Session, str], Testimony]) -> Callable[[str], Testimony]:
     """`testimony_or_404` bound to one `find`, as the pages call it: with a pseudonym only."""
     return lambda pseudonym: testimony_or_404(find, pseudonym)
+
+
+def opened(role: Role) -> Callable[[str], Testimony]:
+    """The record named by a pseudonym as `role` works on it: the role's queue rule (state and
+    consent, `intake.record_access`) decides, 404 otherwise; the account's first open of the
+    record's content is an event, committed before any content is served."""
+
+    def find(pseudonym: str) -> Testimony:
+        db = request_session()
+        testimony = record_access.open_for(db, current_user.account.id, role, pseudonym)
+        if testimony is None:
+            abort(404)
+        db.commit()
+        return testimony
+
+    return find
 
 
 def me() -> str:

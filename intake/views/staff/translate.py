@@ -12,7 +12,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from intake import access, translation
+from intake import access, record_access, translation
 from intake.config import Config
 from intake.models import RedactionCategory, Role, Testimony
 from intake.services import request_session, services
@@ -57,7 +57,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     )
     max_chars = config.review_max_segment_chars
 
-    _testimony, _me = segment_pages.finder(translation.find), segment_pages.me
+    # The translation queue's own rule (state and translation consent) decides, and the first
+    # open is an event.
+    _testimony, _me = segment_pages.opened(Role.translator), segment_pages.me
 
     def _page(
         testimony: Testimony,
@@ -98,8 +100,15 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     @bp.get("/translate/")
     def queue() -> str:
+        finished = (
+            _("Translation approved: the record has left the translation queue.")
+            if request.args.get("done") == "finished"
+            else None
+        )
         return render_template(
-            "staff/translate/queue.html", rows=translation.queue(request_session())
+            "staff/translate/queue.html",
+            rows=translation.queue(request_session()),
+            message=finished,
         )
 
     @bp.get("/translate/<pseudonym>")
@@ -186,6 +195,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         except translation.TranslationError as exc:
             return _refused(testimony, exc, segment_id)
         db.commit()
+        if not record_access.may_open(Role.translator, testimony):
+            # The last approval moved the record out of the translators' work.
+            return redirect(url_for("staff_translate.queue", done="finished"), 303)
         return _back(pseudonym, segment_id, "approved")
 
     def _marks(
