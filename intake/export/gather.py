@@ -428,10 +428,14 @@ def gather(
         translation = None
     # Each redacted copy is encrypted under its file's own key (older files: the testimony's).
     keys = [transcripts.audio_key(keyring, testimony, audio) for audio in files]
-    openers: list[Callable[[], BinaryIO] | None] = [
-        _opener(store, key, testimony.storage_id, name)
-        for key, name in zip(keys, access_names, strict=True)
-    ] or [None] * len(files)
+    openers: list[Callable[[], BinaryIO] | None] = (
+        [
+            _opener(store, key, testimony.storage_id, name)
+            for key, name in zip(keys, access_names, strict=True)
+        ]
+        if access_names
+        else [None] * len(files)  # the publication policy withheld the audio
+    )
     language = transcript.language if transcript else _record_language(testimony, set())
     recordings = (
         _recordings(session, files, openers, transcript, translation) if len(files) > 1 else ()
