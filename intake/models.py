@@ -352,6 +352,11 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, info=keep("a worker's traceback"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fair order (`intake.jobs.claim_next`): the seconds of audio a transcription works on, and
+    # when its turn comes (queued time plus a wait in proportion to that audio, plus the slow
+    # lane's delay); unset for other kinds, which run in the order of their messages.
+    audio_s: Mapped[float | None] = mapped_column(Float)
+    turn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Event(Base):

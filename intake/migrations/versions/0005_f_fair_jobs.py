@@ -1,0 +1,31 @@
+"""fair transcription order: the audio a job works on and when its turn comes
+
+Revision ID: 0005_f
+Revises: 0004_o
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import intake.models
+
+revision: str = "0005_f"
+down_revision: str | None = "0004_o"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("job") as batch_op:
+        batch_op.add_column(sa.Column("audio_s", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("turn_at", intake.models.UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("job") as batch_op:
+        batch_op.drop_column("turn_at")
+        batch_op.drop_column("audio_s")
