@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import select
 import signal
 import socket
 import statistics
@@ -182,19 +181,19 @@ def trickle_attack(port: int, args: argparse.Namespace) -> None:
             conns[s] = 0
         while not stop.is_set():
             started = time.monotonic()
-            # The server's closes show as readable sockets that read b"" (or reset).
-            for chunk_start in range(0, len(conns), 500):
-                chunk = list(conns)[chunk_start : chunk_start + 500]
-                readable, _, _ = select.select(chunk, [], [], 0) if chunk else ([], [], [])
-                for s in readable:
-                    try:
-                        data = s.recv(4096)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        closed_by_server[0] += 1
-                        del conns[s]
-                        s.close()
+            # The server's closes show as sockets that read b"" (or reset); an open one has
+            # nothing to read (the server never answers a request that never ends).
+            for s in list(conns):
+                try:
+                    data = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    closed_by_server[0] += 1
+                    del conns[s]
+                    s.close()
             held.append(len(conns))
             for s, position in list(conns.items()):
                 try:
