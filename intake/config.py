@@ -103,11 +103,6 @@ class Config:
     # at once, so the other slots keep taking short clips.
     transcribe_wait_per_audio_s: float = 1.0
     transcribe_long_slots: int = 0
-    # Proof of work on the public form (`intake.proof_of_work`): leading zero bits the page's
-    # script must find (0: off). A submission sent without a solution (no JavaScript, or a
-    # wrong one) is accepted, but its transcription waits `slow_lane_delay_s` longer.
-    proof_of_work_bits: int = 0
-    slow_lane_delay_s: float = 6 * 3600.0
 
     # Transcription engine.
     whisper_model: str = "base"

@@ -150,11 +150,10 @@ def claim(
     return Claim(job_id, token, attempts)
 
 
-def fair_wait_s(audio_s: float, wait_per_audio_s: float, delay_s: float = 0.0) -> float:
+def fair_wait_s(audio_s: float, wait_per_audio_s: float) -> float:
     """How long after it is queued a transcription's turn comes: `wait_per_audio_s` seconds
-    for each second of its audio (the bound on how long later, shorter jobs may go first),
-    plus `delay_s` for the slow lane."""
-    return max(0.0, audio_s) * max(0.0, wait_per_audio_s) + max(0.0, delay_s)
+    for each second of its audio, which bounds how long later, shorter jobs may go first."""
+    return max(0.0, audio_s) * max(0.0, wait_per_audio_s)
 
 
 def claim_next(

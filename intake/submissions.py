@@ -93,9 +93,6 @@ class Submission:
     kept: list[PreparedAudio] = field(default_factory=list)
     # The intake form's one-time claim; None for callers without a form (the command line).
     form: form_tokens.Claim | None = None
-    # Sent without the form's proof of work while it is required: its transcription goes to
-    # the slow lane (`Config.slow_lane_delay_s`).
-    slow_lane: bool = False
 
 
 @dataclass(frozen=True)
@@ -286,16 +283,11 @@ def custody(files: list[AudioFile]) -> list[dict[str, object]]:
 
 
 def _queue_transcription(
-    session: Session,
-    testimony: Testimony,
-    files: list[AudioFile],
-    config: Config,
-    slow_lane: bool = False,
+    session: Session, testimony: Testimony, files: list[AudioFile], config: Config
 ) -> None:
-    """One transcription job per file, placed in the fair order by its audio's length (and in
-    the slow lane when asked); the testimony goes (back) to `queued` unless a worker is
-    already on it, in which case the new jobs simply join the queue."""
-    delay_s = config.slow_lane_delay_s if slow_lane else 0.0
+    """One transcription job per file, placed in the fair order by its audio's length; the
+    testimony goes (back) to `queued` unless a worker is already on it, in which case the new
+    jobs simply join the queue."""
     for row in files:
         jobs.enqueue(
             session,
@@ -303,7 +295,7 @@ def _queue_transcription(
             JobKind.transcribe,
             audio_file_id=row.id,
             audio_s=row.duration_s,
-            wait_s=jobs.fair_wait_s(row.duration_s, config.transcribe_wait_per_audio_s, delay_s),
+            wait_s=jobs.fair_wait_s(row.duration_s, config.transcribe_wait_per_audio_s),
         )
     if testimony.state in {
         TestimonyState.received,
@@ -390,7 +382,7 @@ def accept(
             },
         )
         if c.transcribe:
-            _queue_transcription(session, testimony, files, config, sub.slow_lane)
+            _queue_transcription(session, testimony, files, config)
         if sub.form is not None:
             form_tokens.keep_code(session, sub.form, code)
         session.commit()
