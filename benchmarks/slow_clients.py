@@ -172,6 +172,8 @@ def trickle_attack(port: int, args: argparse.Namespace) -> None:
     held: list[int] = []
     stop = threading.Event()
 
+    opened = threading.Event()
+
     def attack() -> None:
         while len(conns) < args.trickle and not stop.is_set():
             s = connect()
@@ -179,6 +181,7 @@ def trickle_attack(port: int, args: argparse.Namespace) -> None:
                 failed_connects[0] += 1
                 continue
             conns[s] = 0
+        opened.set()
         while not stop.is_set():
             started = time.monotonic()
             # The server's closes show as sockets that read b"" (or reset); an open one has
@@ -219,7 +222,8 @@ def trickle_attack(port: int, args: argparse.Namespace) -> None:
     failures = 0
     end = time.monotonic() + args.seconds
     try:
-        time.sleep(min(10.0, args.seconds / 3))  # let the connections open
+        opened.wait(timeout=120)  # measure once all N are open
+        end = time.monotonic() + args.seconds
         while time.monotonic() < end:
             try:
                 timings.append(get_home(port))
