@@ -5,7 +5,9 @@ its audio's length. Real database (and PostgreSQL with TESTIMONY_TEST_DATABASE_U
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -106,3 +108,23 @@ def test_a_transcription_message_takes_the_job_whose_turn_comes_first(app: Flask
         assert s.get(Job, long).status == JobStatus.queued  # type: ignore[union-attr]
         again = transcription._claim(svc, s, clip)
         assert again is not None and again.job_id == long
+
+
+def test_a_long_job_held_back_by_its_slots_goes_back_to_the_outbox(app: Flask) -> None:
+    """A message for a long recording while the long slots are busy claims nothing, and the
+    recording's job goes back to the outbox, so the upkeep sweep calls for it again later
+    (its message was spent)."""
+    svc = app.extensions["testimony"]
+    capped = SimpleNamespace(config=replace(svc.config, transcribe_long_slots=1))
+    t0 = utcnow() - timedelta(minutes=5)
+    with svc.db.session() as s:
+        running, waiting = _queue(s, HOUR, t0), _queue(s, HOUR, t0 + timedelta(seconds=1))
+        s.get(Job, waiting).published_at = utcnow()  # type: ignore[union-attr]
+    with svc.db.session() as s:
+        held = transcription._claim(capped, s, running)  # type: ignore[arg-type]
+        assert held is not None and held.job_id == running
+    with svc.db.session() as s:
+        assert transcription._claim(capped, s, waiting) is None  # type: ignore[arg-type]
+    with svc.db.session() as s:
+        job = s.get(Job, waiting)
+        assert job is not None and job.status == JobStatus.queued and job.published_at is None
