@@ -573,7 +573,11 @@ class GlossaryTerm(Base):
         Text, default="", info=keep("an admin's note on a term, of no testimony")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Indexed: the newest `updated_at` is part of the glossary's stamp, read on every
+    # translation page (`intake.glossary.matcher`).
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, index=True
+    )
 
 
 class SegmentDraft(Base):

@@ -1,4 +1,5 @@
-"""fair transcription order: the audio a job works on and when its turn comes
+"""fair transcription order: the audio a job works on and when its turn comes; an index for
+the glossary's stamp
 
 Revision ID: 0005_f
 Revises: 0004_o
@@ -23,9 +24,13 @@ def upgrade() -> None:
     with op.batch_alter_table("job") as batch_op:
         batch_op.add_column(sa.Column("audio_s", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("turn_at", intake.models.UTCDateTime(), nullable=True))
+    op.create_index(
+        op.f("ix_glossary_term_updated_at"), "glossary_term", ["updated_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_glossary_term_updated_at"), table_name="glossary_term")
     with op.batch_alter_table("job") as batch_op:
         batch_op.drop_column("turn_at")
         batch_op.drop_column("audio_s")
