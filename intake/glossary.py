@@ -27,7 +27,7 @@ import ahocorasick
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import audit
+from intake import audit, offload
 from intake.events import Action
 from intake.models import GlossaryCategory, GlossaryTerm
 from intake.normalise import normalise
@@ -321,12 +321,16 @@ def matcher(session: Session) -> Matcher:
     found = _matchers.get(key)
     if found is not None:
         return found
-    built = Matcher(entries(session))
+    # One build at a time (two pages opened after an import wait for the first build rather
+    # than each make their own), off the web server's event loop: seconds at 10,000 terms.
     with _matchers_lock:
-        if len(_matchers) >= _MATCHERS_KEPT:
-            _matchers.pop(next(iter(_matchers)))
-        _matchers[key] = built
-    return built
+        found = _matchers.get(key)
+        if found is None:
+            found = offload.blocking(Matcher, entries(session))
+            if len(_matchers) >= _MATCHERS_KEPT:
+                _matchers.pop(next(iter(_matchers)))
+            _matchers[key] = found
+    return found
 
 
 def found_in(text: str, language: str, terms: Iterable[Entry]) -> list[Entry]:
