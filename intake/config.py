@@ -95,6 +95,14 @@ class Config:
     # How often a worker writes the progress of a transcription (it also writes at once
     # when the progress moved by 5 %), so that the submitter's page never sits still long.
     progress_interval_s: float = 5.0
+    # Fair transcription order (`intake.jobs.claim_next`, docs/operations.md): a job's turn
+    # comes this many seconds after it was queued for each second of its audio, so a clip
+    # goes before hours queued shortly before it, and an hour of audio waits at most an hour
+    # for shorter jobs queued after it. With `transcribe_long_slots` set (run the worker with
+    # a higher --concurrency), at most that many jobs of over `whisper_window_s` of audio run
+    # at once, so the other slots keep taking short clips.
+    transcribe_wait_per_audio_s: float = 1.0
+    transcribe_long_slots: int = 0
 
     # Transcription engine.
     whisper_model: str = "base"
@@ -119,8 +127,12 @@ class Config:
     web_workers: int = 2
     # Connections each web worker holds at once (gevent: one greenlet each, so a slow upload
     # costs little), and how long a request may send nothing before it is dropped.
-    web_connections: int = 1000
+    web_connections: int = 10_000
     upload_stall_timeout_s: float = 30.0
+    # A request's line and headers must have arrived this long after the connection opened
+    # (in total, however the bytes trickle in), or the connection is closed: a slowloris that
+    # sends a header byte every few seconds never resets it.
+    request_header_timeout_s: float = 10.0
     # How long publishing a job may wait to connect to the broker; the outbox keeps the job
     # when it cannot, so a submitter's reply never waits on a broker that is down.
     broker_connect_timeout_s: float = 0.5

@@ -9,6 +9,13 @@ The database, not the broker, records what still has to be done (SPEC.md section
 * a worker `claim`s a job with an atomic UPDATE and a lease; it `renew`s the lease while it
   works; `complete` and `fail` only act while the caller still holds the claim (a fencing
   token), so a worker that lost its lease can never write a second result.
+* transcriptions are claimed in a fair order (`claim_next`), not the order their messages
+  arrive: a job's turn comes at its queued time plus a wait in proportion to its audio, so a
+  one-minute clip goes before hours of recordings queued shortly before it (shortest first),
+  while a long recording still gets its turn once that wait is over (aging: nothing queued
+  after its turn goes first). A message is a call for "the next transcription", whichever
+  that is; one message per job keeps the count right. An operator can also keep long jobs to
+  some of the worker slots, so a short clip never waits behind hours of audio already running.
 * `sweep` re-queues jobs whose lease expired (the worker was killed or the machine lost power)
   and jobs published long ago but never claimed (a broker lost the message).
 
@@ -23,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.db import Database
@@ -39,16 +46,29 @@ OUTBOX_KEY = "testimony_outbox"
 
 
 def enqueue(
-    session: Session, testimony_id: int | None, kind: JobKind, audio_file_id: int | None = None
+    session: Session,
+    testimony_id: int | None,
+    kind: JobKind,
+    audio_file_id: int | None = None,
+    *,
+    audio_s: float | None = None,
+    wait_s: float = 0.0,
 ) -> Job:
-    """Add a job to the outbox; it is published after the surrounding transaction commits."""
+    """Add a job to the outbox; it is published after the surrounding transaction commits.
+
+    A transcription gives the seconds of audio it works on and `wait_s` (`fair_wait_s`): its
+    turn in the fair order comes that long after now.
+    """
+    now = utcnow()
     job = Job(
         testimony_id=testimony_id,
         audio_file_id=audio_file_id,
         kind=kind,
         status=JobStatus.queued,
         attempts=0,
-        available_at=utcnow(),
+        available_at=now,
+        audio_s=audio_s,
+        turn_at=now + timedelta(seconds=wait_s),
     )
     session.add(job)
     session.info[OUTBOX_KEY] = True
@@ -128,6 +148,57 @@ def claim(
         return None
     attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
     return Claim(job_id, token, attempts)
+
+
+def fair_wait_s(audio_s: float, wait_per_audio_s: float) -> float:
+    """How long after it is queued a transcription's turn comes: `wait_per_audio_s` seconds
+    for each second of its audio, which bounds how long later, shorter jobs may go first."""
+    return max(0.0, audio_s) * max(0.0, wait_per_audio_s)
+
+
+def claim_next(
+    session: Session,
+    kind: JobKind,
+    lease_s: float,
+    *,
+    long_over_s: float = 0.0,
+    long_slots: int = 0,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Take the claimable job of `kind` whose turn comes first, or None when there is none.
+
+    With `long_slots`, at most that many jobs of over `long_over_s` seconds of audio run at
+    once; the other slots take only shorter ones, so a short clip waits at most for the
+    short jobs ahead of it. Each candidate is taken with `claim` (one atomic UPDATE), so two
+    workers never hold one job; a worker that loses a race tries the next.
+    """
+    now = now or utcnow()
+    claimable = or_(
+        Job.status == JobStatus.queued,
+        (Job.status == JobStatus.running) & (Job.lease_expires_at < now),
+    )
+    candidates = (
+        select(Job.id)
+        .where(Job.kind == kind, Job.available_at <= now, claimable)
+        .order_by(func.coalesce(Job.turn_at, Job.created_at), Job.id)
+        .limit(20)
+    )
+    if long_slots > 0:
+        long_running = session.scalar(
+            select(func.count(Job.id)).where(
+                Job.kind == kind,
+                Job.status == JobStatus.running,
+                Job.lease_expires_at >= now,
+                Job.audio_s > long_over_s,
+            )
+        )
+        if (long_running or 0) >= long_slots:
+            candidates = candidates.where(or_(Job.audio_s.is_(None), Job.audio_s <= long_over_s))
+    for job_id in session.scalars(candidates).all():
+        held = claim(session, job_id, lease_s, now)
+        if held is not None:
+            return held
+    return None
 
 
 def renew(session: Session, held: Claim, lease_s: float, progress: float | None = None) -> bool:

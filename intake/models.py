@@ -354,6 +354,11 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, info=keep("a worker's traceback"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fair order (`intake.jobs.claim_next`): the seconds of audio a transcription works on, and
+    # when its turn comes (queued time plus a wait in proportion to that audio, plus the slow
+    # lane's delay); unset for other kinds, which run in the order of their messages.
+    audio_s: Mapped[float | None] = mapped_column(Float)
+    turn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Event(Base):
@@ -573,7 +578,11 @@ class GlossaryTerm(Base):
         Text, default="", info=keep("an admin's note on a term, of no testimony")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Indexed: the newest `updated_at` is part of the glossary's stamp, read on every
+    # translation page (`intake.glossary.matcher`).
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, index=True
+    )
 
 
 class SegmentDraft(Base):

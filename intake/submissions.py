@@ -282,11 +282,21 @@ def custody(files: list[AudioFile]) -> list[dict[str, object]]:
     ]
 
 
-def _queue_transcription(session: Session, testimony: Testimony, files: list[AudioFile]) -> None:
-    """One transcription job per file; the testimony goes (back) to `queued` unless a worker
-    is already on it, in which case the new jobs simply join the queue."""
+def _queue_transcription(
+    session: Session, testimony: Testimony, files: list[AudioFile], config: Config
+) -> None:
+    """One transcription job per file, placed in the fair order by its audio's length; the
+    testimony goes (back) to `queued` unless a worker is already on it, in which case the new
+    jobs simply join the queue."""
     for row in files:
-        jobs.enqueue(session, testimony.id, JobKind.transcribe, audio_file_id=row.id)
+        jobs.enqueue(
+            session,
+            testimony.id,
+            JobKind.transcribe,
+            audio_file_id=row.id,
+            audio_s=row.duration_s,
+            wait_s=jobs.fair_wait_s(row.duration_s, config.transcribe_wait_per_audio_s),
+        )
     if testimony.state in {
         TestimonyState.received,
         TestimonyState.transcribed,
@@ -372,7 +382,7 @@ def accept(
             },
         )
         if c.transcribe:
-            _queue_transcription(session, testimony, files)
+            _queue_transcription(session, testimony, files, config)
         if sub.form is not None:
             form_tokens.keep_code(session, sub.form, code)
         session.commit()
@@ -444,7 +454,7 @@ def add_audio(
             detail={"audio_files": [f.id for f in files], "custody": custody(files)},
         )
         if testimony.consent.transcribe:
-            _queue_transcription(session, testimony, files)
+            _queue_transcription(session, testimony, files, config)
         session.commit()
     except lifecycle.StaleState:
         session.rollback()

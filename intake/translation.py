@@ -234,7 +234,7 @@ def workbench(
 ) -> Workbench:
     """One page of source segments with their translations, drafts and glossary terms."""
     key = transcripts.testimony_key(keyring, testimony)
-    terms = glossary.entries(session)
+    matcher = glossary.matcher(session)
     base = (
         select(Segment, Transcript, AudioFile.position, TranslationSegment, SegmentDraft)
         .join(Transcript, Transcript.id == Segment.transcript_id)
@@ -263,7 +263,7 @@ def workbench(
             files[transcript.id] = view
         source = transcripts.unseal_segment(key, seg).text
         text = sealing.open_translation(key, testimony.id, seg.id, done.sealed) if done else ""
-        found = glossary.found_in(source, source_lang, terms)
+        found = matcher.found_in(source, source_lang)
         view.rows.append(
             RowView(
                 segment_id=seg.id,
@@ -283,14 +283,14 @@ def workbench(
                     else None
                 ),
                 terms=found,
-                missing=glossary.missing_in(text, target, found) if text else [],
+                missing=matcher.missing_in(text, target, found) if text else [],
                 **_mark_views(
                     source,
                     source_lang,
                     text,
                     source_marks.get(seg.id, []),
                     own_marks.get(done.id, []) if done else [],
-                    terms,
+                    found,  # the glossary's terms in this source segment
                 ),
             )
         )

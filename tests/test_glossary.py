@@ -116,3 +116,85 @@ def test_glossary_terms_become_hotwords_when_switched_on(app: Flask) -> None:
         on = SimpleNamespace(config=replace(svc.config, whisper_glossary_hotwords=True))
         assert hotwords_for(on, s, "fa") == "زندان اوین"  # type: ignore[arg-type]
         assert hotwords_for(on, s, "en") == "Evin Prison"  # type: ignore[arg-type]
+
+
+# Texts and terms where matching has edges: letter variants, half-spaces, diacritics, digits,
+# whole words, terms inside terms, two terms overlapping, the same English form twice.
+_TERMS = [
+    ("زندان اوین", "Evin Prison", "prison"),
+    ("اوین", "Evin", "place"),
+    ("کمیته مشترک", "Joint Committee", "organisation"),
+    ("گوهردشت", "Gohardasht Prison", "prison"),
+    ("رجایی‌شهر", "Gohardasht Prison (Rajaei Shahr)", "prison"),
+    ("۱۳۶۷", "1988", "date"),
+    ("مجاهدین", "Mojahedin", "organisation"),
+    ("قزل‌حصار", "Ghezel Hesar", "prison"),
+    ("حصار", "Hesar", "place"),
+    ("اوین شمالی", "North Evin", "place"),
+]
+_TEXTS = [
+    "در زندانِ اوين در سال ٦٧",
+    "زندان‌های اوین و گوهردشت",
+    "اوینی نبود",  # not a whole word
+    "کميته   مشترک\nضد خرابکاری",
+    "رجایی شهر و رجاییشهر و رجایی‌شهر",
+    "مُجاهِدین خلق در قزلحصار و قزل حصار",
+    "In EVIN prison, Evin Prison's yard; Evinson; 1988-1989; North Evin",
+    "Gohardasht Prison (Rajaei Shahr) and the Joint Committee",
+    "",
+    "اوین شمالی اوین",
+    "اوین‌ها و قزل‌حصار",  # a half-space is also a word boundary
+]
+
+
+def test_the_automaton_matches_as_the_term_by_term_check_did(app: Flask) -> None:
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        for fa, en, category in _TERMS:
+            glossary.add(s, fa, en, category, "", "account:1")
+        glossary.add(s, "اوین دیگر", "Evin", "place", "", "account:1")  # an English form twice
+        matcher = glossary.matcher(s)
+    assert len(matcher.entries) == len(_TERMS) + 1
+    for text in _TEXTS:
+        for language in ("fa", "en"):
+            expected = [e for e in matcher.entries if contains(text, e.term(language))]
+            assert matcher.found_in(text, language) == expected, (text, language)
+            missing = [e for e in matcher.entries if not contains(text, e.term(language))]
+            assert matcher.missing_in(text, language, matcher.entries) == missing, text
+    # The edges the list above is there for, spelled out.
+    assert {e.en for e in matcher.found_in("زندان‌های اوین و گوهردشت", "fa")} == {
+        "Evin",
+        "Gohardasht Prison",
+    }
+    assert matcher.found_in("اوینی نبود", "fa") == []
+    assert {e.en for e in matcher.found_in("اوین‌ها و قزل‌حصار", "fa")} == {
+        "Evin",
+        "Ghezel Hesar",
+        "Hesar",
+    }
+    assert {e.fa for e in matcher.found_in("اوین شمالی اوین", "fa")} == {"اوین", "اوین شمالی"}
+
+
+def test_the_matcher_is_built_once_and_again_when_the_glossary_changes(app: Flask) -> None:
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        first = glossary.add(s, "زندان اوین", "Evin Prison", "prison", "", "account:1")
+        glossary.add(s, "گوهردشت", "Gohardasht", "prison", "", "account:1")
+        built = glossary.matcher(s)
+        assert glossary.matcher(s) is built  # no change, no rebuild
+        assert [e.en for e in built.found_in("گوهردشت", "fa")] == ["Gohardasht"]
+
+        added = glossary.add(s, "اوین", "Evin", "place", "", "account:1")
+        assert [e.en for e in glossary.matcher(s).found_in("اوین", "fa")] == ["Evin"]
+
+        csv = "term_fa,term_en,category\nگوهردشت,Gohardasht Prison,prison\n"
+        glossary.import_csv(s, csv.encode(), "account:1")
+        edited = glossary.matcher(s)
+        assert [e.en for e in edited.found_in("Gohardasht Prison", "en")] == ["Gohardasht Prison"]
+
+        glossary.remove(s, added.id, "account:1")
+        assert glossary.matcher(s).found_in("اوین", "fa") == []
+        # A removal and an addition together still count as a change.
+        glossary.remove(s, first.id, "account:1")
+        glossary.add(s, "قزل‌حصار", "Ghezel Hesar", "prison", "", "account:1")
+        assert [e.en for e in glossary.matcher(s).found_in("قزلحصار", "fa")] == ["Ghezel Hesar"]

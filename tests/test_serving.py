@@ -44,7 +44,13 @@ def _free_port() -> int:
 class Server:
     """`testimony serve` as a subprocess on a free loopback port, output kept in files."""
 
-    def __init__(self, config: Config, folder: Path, audience: str = "public") -> None:
+    def __init__(
+        self,
+        config: Config,
+        folder: Path,
+        audience: str = "public",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.out = folder / "serve.out"
         self.err = folder / "serve.err"
@@ -60,6 +66,7 @@ class Server:
             "TESTIMONY_WEB_WORKERS": "1",
             "TESTIMONY_UPLOAD_STALL_TIMEOUT_S": str(STALL_TIMEOUT_S),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         subprocess.run([str(exe), "init"], env=env, check=True, capture_output=True)
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
@@ -317,3 +324,41 @@ def test_no_staff_address_reaches_any_log_or_file(migrated: Config, tmp_path: Pa
         for path in migrated.instance_path.rglob("*"):
             if path.is_file():
                 assert marked not in path.read_bytes(), path
+
+
+def test_a_request_trickling_its_headers_is_closed_at_the_header_deadline(
+    migrated: Config, tmp_path: Path
+) -> None:
+    """A slowloris sends a header byte every quarter second: each read is far inside the stall
+    timeout, but the headers' total deadline (2 s here) closes the connection long before
+    they end, while a normal request is served meanwhile."""
+    running = Server(migrated, tmp_path, extra_env={"TESTIMONY_REQUEST_HEADER_TIMEOUT_S": "2"})
+    trickle = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40 + b"\r\n\r\n"
+    closed_at: int | None = None
+    served_meanwhile = False
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as slow:
+            for index in range(len(trickle)):
+                try:
+                    slow.send(trickle[index : index + 1])
+                except OSError:
+                    closed_at = index
+                    break
+                slow.settimeout(0.25)
+                try:
+                    answer = slow.recv(64)
+                except TimeoutError:
+                    answer = None  # still open: the next byte
+                except OSError:
+                    answer = b""
+                if answer is not None:
+                    assert answer == b"", f"the trickled request was served: {answer!r}"
+                    closed_at = index
+                    break
+                if index == 3:
+                    served_meanwhile = running.get("/")[0] == 200
+    finally:
+        running.stop()
+    assert served_meanwhile
+    # Closed well before the headers could end (at byte 8 or so, after 2 s of 15).
+    assert closed_at is not None and closed_at < len(trickle) - 10, closed_at

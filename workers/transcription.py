@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ from intake.models import (
     AudioFile,
     Job,
     JobKind,
+    JobStatus,
     Language,
     Testimony,
     TestimonyState,
@@ -137,13 +139,42 @@ def lease_kept(svc: Services, held: jobs.Claim, progress: Progress) -> Iterator[
         thread.join(timeout=5)
 
 
+def _claim(svc: Services, session: Session, job_id: int) -> jobs.Claim | None:
+    """Claim the job a message names; for a transcription, the transcription whose turn comes
+    first in the fair order instead (`jobs.claim_next`: the message is a call for the next
+    one, and each job has its own, so every job still runs)."""
+    cfg = svc.config
+    kind = session.scalar(select(Job.kind).where(Job.id == job_id))
+    if kind != JobKind.transcribe:
+        return jobs.claim(session, job_id, cfg.job_lease_s)
+    held = jobs.claim_next(
+        session,
+        JobKind.transcribe,
+        cfg.job_lease_s,
+        long_over_s=cfg.whisper_window_s,
+        long_slots=cfg.transcribe_long_slots,
+    )
+    if held is None and cfg.transcribe_long_slots > 0:
+        # This message's job may be a long one held back while the long slots are busy: back
+        # to the outbox, so the upkeep sweep calls for it again.
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.queued)
+            .values(published_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    return held
+
+
 def _start(svc: Services, job_id: int) -> tuple[jobs.Claim, Job, Testimony] | None:
-    """Claim the job and move the testimony to `transcribing`; None if there is nothing to do."""
+    """Claim a job (`_claim`) and move its testimony to `transcribing`; None if there is
+    nothing to do."""
     cfg = svc.config
     with svc.db.session() as session:
-        held = jobs.claim(session, job_id, cfg.job_lease_s)
+        held = _claim(svc, session, job_id)
         if held is None:
             return None
+        job_id = held.job_id
         job = session.get(Job, job_id)
         testimony = session.get(Testimony, job.testimony_id) if job else None
         if job is None or testimony is None or testimony.wrapped_key is None:
