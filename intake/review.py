@@ -14,7 +14,6 @@ text is and when a transcript may change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
@@ -42,7 +41,6 @@ from intake.models import (
     Testimony,
     TestimonyState,
     Transcript,
-    utcnow,
 )
 
 # The states in which a testimony appears in the review queues (with transcription consent).
@@ -69,14 +67,9 @@ Conflict = segment_work.Conflict
 
 
 @dataclass(frozen=True)
-class QueueRow:
-    """One testimony in a queue: pseudonym, state, language, age and review figures."""
+class QueueRow(segment_work.Waiting):
+    """One testimony in a review queue, with its review figures."""
 
-    pseudonym: str
-    state: TestimonyState
-    language: str
-    created_at: datetime
-    segments: int
     approved: int
     low_confidence: int
     words: int = 0
@@ -86,11 +79,6 @@ class QueueRow:
     def low_share(self) -> float:
         """Share of words under the confidence threshold: where a reviewer must listen."""
         return self.low_words / self.words if self.words else 0.0
-
-    @property
-    def age_days(self) -> int:
-        """Whole days since the testimony arrived."""
-        return (utcnow() - self.created_at).days
 
 
 @dataclass(frozen=True)

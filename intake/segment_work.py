@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from intake import audit, lifecycle, redaction_marks
 from intake.events import Action
-from intake.models import ReviewState, Testimony, TestimonyState
+from intake.models import ReviewState, Testimony, TestimonyState, utcnow
 
 
 class WorkError(Exception):
@@ -64,6 +65,23 @@ class Span(Protocol):
     char_start: Any
     char_end: Any
     category: Any
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A testimony in a queue of segment work (review or translation): what every queue shows
+    of it; each queue adds its own progress figures."""
+
+    pseudonym: str
+    state: TestimonyState
+    language: str
+    created_at: datetime
+    segments: int
+
+    @property
+    def age_days(self) -> int:
+        """Whole days since the testimony arrived."""
+        return (utcnow() - self.created_at).days
 
 
 @dataclass(frozen=True)

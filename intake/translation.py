@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -62,7 +61,6 @@ from intake.models import (
     Transcript,
     TranslationMark,
     TranslationSegment,
-    utcnow,
 )
 
 # Testimonies listed for translators (with translation consent), and those whose
@@ -105,21 +103,11 @@ def drafts_possible(source_language: str) -> bool:
 
 
 @dataclass(frozen=True)
-class QueueRow:
+class QueueRow(segment_work.Waiting):
     """One testimony waiting for translation, with its progress."""
 
-    pseudonym: str
-    state: TestimonyState
-    language: str
-    created_at: datetime
-    segments: int
     translated: int
     approved: int
-
-    @property
-    def age_days(self) -> int:
-        """Whole days since the testimony arrived."""
-        return (utcnow() - self.created_at).days
 
 
 def _consents(testimony: Testimony) -> bool:
