@@ -126,6 +126,10 @@ def listener_for(engine: Engine) -> Callable[[np.ndarray, str], str]:
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=True,
+            # One decoding, no temperature fallback: a window that is mostly silence decodes
+            # with a low probability, and the fallback would decode it five more times (it
+            # did: 50 s a mark). Whether a name is heard needs the likeliest reading only.
+            temperature=0.0,
         )
         return " ".join(seg.text.strip() for seg in segments)
 

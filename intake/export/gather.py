@@ -209,9 +209,7 @@ def _marks_by_segment(session: Session, testimony_id: int) -> dict[int, list[Mar
     return found
 
 
-def _redact_words(
-    words: list[AlignedWord], marks: list[Mark], language: str
-) -> list[AlignedWord]:
+def _redact_words(words: list[AlignedWord], marks: list[Mark], language: str) -> list[AlignedWord]:
     """The approved words with every word a mark touches (by its place in the text) replaced
     by the mark's placeholder: the words carry the text too, and must not give back what the
     text hides."""
