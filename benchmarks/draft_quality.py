@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 import time
@@ -35,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("audio_dir", type=Path)
     parser.add_argument("--model", default="base", help="base (bundled), a name or a path")
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/testimony-test-models"))
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("TESTIMONY_TEST_MODEL_CACHE", "instance/models")),
+        help="where the bundled model is assembled (the tests use /tmp/testimony-test-models)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     refs = args.audio_dir / "references.tsv"
@@ -48,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     began = time.perf_counter()
     for name, duration, reference in rows:
-        draft = engine.draft_spans(
-            args.audio_dir / name, [(0.0, float(duration))], language="fa"
-        )[0]
+        draft = engine.draft_spans(args.audio_dir / name, [(0.0, float(duration))], language="fa")[
+            0
+        ]
         measures = draft_quality.Measures(
             draft.text, draft.avg_logprob, draft.compression_ratio, draft.no_speech_prob
         )

@@ -201,9 +201,7 @@ def history(session: Session, testimony_id: int) -> tuple[HistoryRow, ...]:
 def overview(session: Session, testimony: Testimony) -> Overview:
     """The record's consent versions, history, files and copies, and its marks count."""
     files = session.scalars(
-        select(AudioFile).where(AudioFile.testimony_id == testimony.id).order_by(
-            AudioFile.position
-        )
+        select(AudioFile).where(AudioFile.testimony_id == testimony.id).order_by(AudioFile.position)
     ).all()
     copies = {
         c.audio_file_id: c

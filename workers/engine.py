@@ -338,7 +338,10 @@ class SpanDraft:
         total = sum(weights)
         return cls(
             text=text,
-            avg_logprob=sum(seg.avg_logprob * w for seg, w in zip(segments, weights)) / total,
+            avg_logprob=sum(
+                seg.avg_logprob * w for seg, w in zip(segments, weights, strict=True)
+            )
+            / total,
             compression_ratio=max(seg.compression_ratio for seg in segments),
             no_speech_prob=max(seg.no_speech_prob for seg in segments),
         )
