@@ -249,4 +249,4 @@ def test_every_staff_page_passes_axe_with_nothing_off_screen(
                 if problems:
                     found[key] = problems
     ctx.close()
-    assert not found, found
+    assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
