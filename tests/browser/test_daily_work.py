@@ -183,6 +183,22 @@ def test_the_record_page_shows_history_and_plays_the_redacted_audio(
         ctx.close()
 
 
+# Text in the Persian interface written with Latin digits, outside what is Latin on purpose
+# (pseudonyms, emails, hashes and codes, marked dir="ltr"; form fields; English text; a
+# technical name such as UTF-8).
+LATIN_DIGITS = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const node = walk.currentNode, el = node.parentElement;
+    if (!/(?<![A-Za-z][-_]?)[0-9]/.test(node.textContent) || el.closest('[dir=ltr], [lang=en], textarea, script, style, option[value]')) continue;
+    if (!el.getClientRects().length) continue;
+    out.push(node.textContent.trim().slice(0, 60));
+  }
+  return out;
+}"""
+
+
 def _axe(page: object) -> list[dict[str, object]]:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -246,6 +262,10 @@ def test_every_staff_page_passes_axe_with_nothing_off_screen(
                 )
                 if off:
                     problems.append(f"off-screen: {off[:3]}")
+                if locale == "fa":
+                    latin = page.evaluate(LATIN_DIGITS)
+                    if latin:
+                        problems.append(f"Latin digits: {latin[:3]}")
                 if problems:
                     found[key] = problems
     ctx.close()
