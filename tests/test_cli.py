@@ -85,3 +85,23 @@ def test_transcribe_command_on_a_file(config: Config, tmp_path: Path) -> None:
     assert "morning" in text and "father" in text and "prison" in text
     for seg in data["segments"]:
         assert {"start", "end", "text", "avg_logprob", "no_speech_prob"} <= set(seg)
+
+
+def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path: Path) -> None:
+    # As when the command is run from another folder: ./instance does not exist there.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
+    env["TESTIMONY_INSTANCE_PATH"] = str(tmp_path / "elsewhere" / "instance")
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "cannot open the database" in lines[0] and "testimony init" in lines[0]
+    assert "Traceback" not in done.stderr
