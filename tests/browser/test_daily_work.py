@@ -67,6 +67,7 @@ def test_shortcuts_read_the_physical_key_on_a_persian_layout(
     staff_app: Flask,
     staff_server: str,  # noqa: F811
     playwright_browser: object,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     pseudonym = transcribed_testimony(app, ["یک جمله", "جمله دوم", "جمله سوم", "چهارم"])
     segs = segments_of(staff_app, pseudonym)
@@ -111,6 +112,8 @@ def test_shortcuts_read_the_physical_key_on_a_persian_layout(
     _wait(page, "Math.abs(document.getElementById('player-1').currentTime - 1.8) < 0.05")
     _key(cdp, "ذ", "KeyB", 66)
     _wait(page, "Math.abs(document.getElementById('player-1').currentTime - 0.8) < 0.1")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _shot(page, tmp_path, "editor-playback-fa-1280.png")
     ctx.close()
 
 
@@ -226,11 +229,20 @@ def _pages(app: Flask, staff_app: Flask) -> list[str]:
     ]
 
 
+# Pages kept as the docs' screenshots: (language, width, path under /staff/) -> file name.
+SHOTS = {
+    ("en", 390, "access-copies"): "access-copies-en-390.png",
+    ("fa", 390, "access-copies"): "access-copies-fa-390.png",
+    ("fa", 390, "admin/accounts"): "accounts-fa-390.png",
+}
+
+
 def test_every_staff_page_passes_axe_with_nothing_off_screen(
     app: Flask,
     staff_app: Flask,
     staff_server: str,  # noqa: F811
     playwright_browser: object,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     paths = _pages(app, staff_app)
     everyone = ready_account(staff_app, "all@example.org", list(Role))
@@ -268,5 +280,8 @@ def test_every_staff_page_passes_axe_with_nothing_off_screen(
                         problems.append(f"Latin digits: {latin[:3]}")
                 if problems:
                     found[key] = problems
+                name = SHOTS.get((locale, width, path.removeprefix("/staff/")))
+                if name:
+                    _shot(page, tmp_path, name)
     ctx.close()
     assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
