@@ -113,6 +113,7 @@ def test_shortcuts_read_the_physical_key_on_a_persian_layout(
     _key(cdp, "ذ", "KeyB", 66)
     _wait(page, "Math.abs(document.getElementById('player-1').currentTime - 0.8) < 0.1")
     page.set_viewport_size({"width": 1280, "height": 900})
+    page.evaluate("window.scrollTo(0, 0)")
     _shot(page, tmp_path, "editor-playback-fa-1280.png")
     ctx.close()
 
