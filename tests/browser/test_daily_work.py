@@ -258,8 +258,19 @@ def test_every_staff_page_passes_axe_with_nothing_off_screen(
     ctx = playwright_browser.new_context(locale="en-US")  # type: ignore[attr-defined]
     page = ctx.new_page()
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{staff_server}/staff/sign-in")
     found: dict[str, list[str]] = {}
+    # The sign-in page, before signing in, in both languages and widths.
+    for locale in ("fa", "en"):
+        page.goto(f"{staff_server}/staff/language/{locale}?next=/staff/sign-in")
+        for width in (390, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{staff_server}/staff/sign-in")
+            assert page.evaluate("document.documentElement.lang") == locale
+            problems = [f"{v['id']}: {len(v['nodes'])}" for v in _axe(page)]  # type: ignore[arg-type]
+            if page.evaluate("document.documentElement.scrollWidth") > width:
+                problems.append("page wider than the screen")
+            if problems:
+                found[f"{locale} {width} /staff/sign-in"] = problems
     for locale in ("en", "fa"):
         if locale == "fa":
             page.goto(f"{staff_server}/staff/language/fa?next=/staff/")
