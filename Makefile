@@ -32,6 +32,7 @@ TESTIMONY_STAFF_PORT ?= 5001
 export TESTIMONY_HOST TESTIMONY_PORT TESTIMONY_STAFF_PORT
 run: init
 	@echo "Public intake on http://$(TESTIMONY_HOST):$(TESTIMONY_PORT)/, staff app on http://$(TESTIMONY_HOST):$(TESTIMONY_STAFF_PORT)/staff/ (Ctrl-C stops all)"
+	@$(BIN)/testimony user list 2>/dev/null | grep -q @ || echo "No staff account yet. In another terminal: $(BIN)/testimony user add you@example.org --role admin (prints a one-time password), then $(BIN)/testimony custodian add you@example.org before the first testimony arrives, so that names given are sealed to a custodian."
 	@$(BIN)/testimony worker & worker=$$!; \
 	$(BIN)/testimony serve & web=$$!; \
 	$(BIN)/testimony serve --audience staff & staff=$$!; \

@@ -27,7 +27,26 @@ def _config() -> Config:
     return Config.from_env()
 
 
-@click.group()
+class _Group(click.Group):
+    """Runs a command; a database or instance that cannot be opened is one sentence, not a
+    traceback (the usual cause: run from another folder, where ./instance does not exist)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            cfg = _config()
+            raise click.ClickException(
+                f"cannot open the database {_redact(cfg.database_url)} "
+                f"({str(exc.orig).strip() if exc.orig else 'no connection'}). Run the command "
+                f"from the project folder, set TESTIMONY_INSTANCE_PATH (now "
+                f"{cfg.instance_path}) or TESTIMONY_DATABASE_URL, or run `testimony init` first."
+            ) from None
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """Testimony intake, transcription and review."""
     logging.basicConfig(

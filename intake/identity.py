@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, sealing
+from intake import audit, pseudonyms, sealing
 from intake.crypto import DecryptionError, Keyring
 from intake.events import Action, staff_ref
 from intake.models import (
@@ -142,7 +142,7 @@ def _open(
     if custodian is None:
         raise IdentityError("no_custodian_key")
     testimony = session.scalars(
-        select(Testimony).where(Testimony.pseudonym == pseudonym.strip())
+        select(Testimony).where(Testimony.pseudonym == pseudonyms.normalise(pseudonym))
     ).first()
     if testimony is None:
         raise IdentityError("no_record")

@@ -14,6 +14,19 @@ def new_pseudonym() -> str:
     return f"T-{raw[:4]}-{raw[4:]}"
 
 
+_TYPED = str.maketrans("۰۱۲۳۴۵۶۷۸۹OIL", "0123456789011")
+
+
+def normalise(typed: str) -> str:
+    """A pseudonym as a person types it, in the form it is stored: `t-7k3m-q9xd`, with
+    spaces around it, Persian digits, or O, I and L for 0, 1 and 1 (Crockford's reading),
+    is `T-7K3M-Q9XD`."""
+    text = typed.strip().upper()
+    if text.startswith("T-"):
+        return "T-" + text[2:].translate(_TYPED)
+    return text.translate(_TYPED)
+
+
 def new_storage_id() -> str:
     """The random folder name of a testimony in the store, unrelated to its pseudonym."""
     return secrets.token_hex(16)

@@ -64,6 +64,26 @@ def normalise(text: str) -> str:
     return digits
 
 
+def groups_reversed(code: str) -> str:
+    """The code with its four groups of four in the reverse order: how a Persian reader may
+    type a card read right to left (`4037 4950 6996 8423` for `8423 6996 4950 4037`)."""
+    return "".join(code[i : i + 4] for i in range(len(code) - 4, -1, -4))
+
+
+def in_card_order(code: str, pepper: bytes) -> str | None:
+    """The code in the order of the card: as typed when its check digits match, else with
+    its groups reversed when only those match; None when both orders match (two codes it
+    could be: the visitor must say) or neither does."""
+    typed = check_digits_match(code, pepper)
+    turned = groups_reversed(code)
+    other = turned != code and check_digits_match(turned, pepper)
+    if typed and other:
+        return None
+    if typed:
+        return code
+    return turned if other else None
+
+
 def check_digits_match(code: str, pepper: bytes) -> bool:
     """True when the last 4 digits are the MAC of the first 12 (microseconds, no Argon2)."""
     body, check = code[:RANDOM_DIGITS], code[RANDOM_DIGITS:]
@@ -152,6 +172,9 @@ class Outcome(enum.Enum):
     mistyped = "mistyped"  # check digits wrong: answered at once, no hash
     unknown = "unknown"  # check digits right, but no testimony has this code
     limited = "limited"  # a wrong code while the hourly budget of wrong codes is spent
+    # Both the groups as typed and in the reverse order carry valid check digits: they may be
+    # two different codes, so the visitor is asked to type them left to right.
+    order = "order"
 
 
 @dataclass(frozen=True)
@@ -182,16 +205,21 @@ def lookup(
     except InvalidCode:
         return Lookup(Outcome.wrong_length)
     testimony = None
-    if check_digits_match(code, pepper):
+    # A card read right to left may be typed group by group from the right: accepted when
+    # only that order carries valid check digits (`in_card_order`).
+    ordered = in_card_order(code, pepper)
+    if ordered is not None:
+        code = ordered
         newest = _newest_id(session)
         if not misses.missed(code, pepper, newest):
             with gate.held():
                 testimony = find(session, code, pepper)
-            if testimony is None:
-                misses.add(code, pepper, newest)
-        if testimony is not None:
-            return Lookup(Outcome.found, testimony, code)
+            if testimony is not None:
+                return Lookup(Outcome.found, testimony, code)
+            misses.add(code, pepper, newest)
         wrong = Outcome.unknown
+    elif check_digits_match(code, pepper):
+        wrong = Outcome.order
     else:
         wrong = Outcome.mistyped
     # Past the budget nothing is written, so a flood does not grow the table; a mistyped code

@@ -83,7 +83,7 @@ def split(
     occurrence of the words `before` when no offset is given. Words before the point stay,
     the rest go to a new segment placed right after; the cut time is the first moved word's
     start. ReviewError: "stale", "split_where" (no point found), "split_edge" (nothing on
-    one side)."""
+    one side). The first half ends with its last word, the second starts with its first."""
     seg = segment_for_change(session, testimony, segment_id)
     if seg.version != version:
         raise ReviewError("stale")
@@ -113,6 +113,13 @@ def split(
     else:
         cut = seg.start_s + (seg.end_s - seg.start_s) * at / max(len(text), 1)
     cut = min(max(cut, seg.start_s), seg.end_s)
+    # The pause between the halves belongs to neither: the first half ends where its last
+    # word ends, so replaying it does not run on into silence (or the next words' breath).
+    left_end = cut
+    if left_words and right_words:
+        last_end = float(left_words[-1][1])
+        if seg.start_s < last_end < cut:
+            left_end = last_end
 
     start_review(session, testimony, actor)
     _shift(session, key, seg.transcript_id, seg.position, 1)
@@ -130,7 +137,7 @@ def split(
     )
     _set_content(key, new, SegmentText(right_text, right_words), actor)
     session.add(new)
-    seg.end_s = cut
+    seg.end_s = left_end
     _set_content(key, seg, SegmentText(left_text, left_words), actor)
     seg.version += 1
     session.flush()

@@ -134,30 +134,87 @@
     next.scrollIntoView({ block: "center" });
   }
 
+  // Playback speed and rewind-on-resume: the reviewer's choice, kept in this browser only.
+  var SPEEDS = [0.75, 0.85, 1, 1.25, 1.5];
+  var panel = document.getElementById("playback");
+  var speedBox = document.getElementById("playback-speed");
+  var rewindBox = document.getElementById("playback-rewind");
+  function stored(name, fallback) {
+    try { var v = window.localStorage.getItem(name); return v === null ? fallback : parseFloat(v); }
+    catch (e) { return fallback; }
+  }
+  function store(name, value) { try { window.localStorage.setItem(name, String(value)); } catch (e) { /* private mode */ } }
+  var speed = stored("review.speed", 1);
+  var rewind = stored("review.rewind", 2);
+  if (SPEEDS.indexOf(speed) < 0) { speed = 1; }
+  if (!(rewind >= 0 && rewind <= 10)) { rewind = 2; }
+  function players() { return Array.prototype.slice.call(document.querySelectorAll("audio.player")); }
+  function setSpeed(value, announce) {
+    speed = value;
+    players().forEach(function (a) { a.playbackRate = value; a.defaultPlaybackRate = value; });
+    if (speedBox) { speedBox.value = String(value); }
+    store("review.speed", value);
+    if (announce && speedBox) { say(speedBox.options[speedBox.selectedIndex].text); }
+  }
+  function stepSpeed(step) {
+    var at = SPEEDS.indexOf(speed);
+    setSpeed(SPEEDS[Math.min(SPEEDS.length - 1, Math.max(0, at + step))], true);
+  }
+  if (panel) { panel.hidden = false; }
+  if (speedBox) { speedBox.addEventListener("change", function () { setSpeed(parseFloat(speedBox.value), false); }); }
+  if (rewindBox) {
+    rewindBox.value = String(rewind);
+    rewindBox.addEventListener("change", function () {
+      var v = parseFloat(rewindBox.value);
+      if (v >= 0 && v <= 10) { rewind = v; store("review.rewind", v); }
+    });
+  }
+  setSpeed(speed, false);
+
+  function back(audio, seconds) { audio.currentTime = Math.max(0, audio.currentTime - seconds); }
+
+  function toggle(audio) {
+    if (audio.paused) {
+      // Resuming steps back a little, so the last words before the pause are heard again.
+      if (audio.currentTime > 0) { back(audio, rewind); }
+      audio.play().catch(function () {});
+    } else {
+      audio.pause();
+    }
+  }
+
+  // Shortcuts read the physical key (KeyboardEvent.code), never the letter it types, so they
+  // work with a Persian (or any) keyboard layout: Alt+R is Alt+ق for a Persian typist.
   document.addEventListener("keydown", function (ev) {
     var seg = current || segments[0];
-    if (ev.key === "Escape") {
-      var audio = player(seg);
-      if (audio.paused) { audio.play().catch(function () {}); } else { audio.pause(); }
+    var code = ev.code;
+    if (code === "Escape" || ev.key === "Escape") {
+      toggle(player(seg));
       ev.preventDefault();
-    } else if (ev.altKey && (ev.key === "r" || ev.key === "R")) {
+    } else if (ev.altKey && code === "KeyR") {
       play(seg); ev.preventDefault();
-    } else if (ev.altKey && ev.key === "ArrowDown") {
+    } else if (ev.altKey && code === "ArrowDown") {
       move(1); ev.preventDefault();
-    } else if (ev.altKey && ev.key === "ArrowUp") {
+    } else if (ev.altKey && code === "ArrowUp") {
       move(-1); ev.preventDefault();
-    } else if (ev.ctrlKey && ev.key === "Enter") {
+    } else if (ev.altKey && code === "Period") {
+      stepSpeed(1); ev.preventDefault();
+    } else if (ev.altKey && code === "Comma") {
+      stepSpeed(-1); ev.preventDefault();
+    } else if (ev.altKey && code === "KeyB") {
+      back(player(seg), rewind || 2); ev.preventDefault();
+    } else if (ev.ctrlKey && (code === "Enter" || code === "NumpadEnter")) {
       var save = seg.querySelector("form.save");
       if (save) { save.requestSubmit(); } ev.preventDefault();
-    } else if (ev.altKey && (ev.key === "m" || ev.key === "M")) {
+    } else if (ev.altKey && code === "KeyM") {
       remember(seg);
       var mark = seg.querySelector("details.tools form.mark");
       if (mark && field(mark, "words").value) { mark.requestSubmit(); } ev.preventDefault();
-    } else if (ev.altKey && (ev.key === "s" || ev.key === "S")) {
+    } else if (ev.altKey && code === "KeyS") {
       remember(seg);
       var split = seg.querySelector("form.split");
       if (split) { split.requestSubmit(); } ev.preventDefault();
-    } else if (ev.altKey && (ev.key === "a" || ev.key === "A")) {
+    } else if (ev.altKey && code === "KeyA") {
       var approve = seg.querySelector("form.approve");
       if (approve) { approve.requestSubmit(); } ev.preventDefault();
     }

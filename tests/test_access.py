@@ -76,6 +76,10 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_export.start": {Role.archivist},
     "staff_export.progress": {Role.archivist},
     "staff_export.download": {Role.archivist},
+
+    # The record page shows content: those whose work is the record's content.
+    "staff_records.record": {Role.reviewer, Role.translator, Role.archivist},
+    "staff_records.preview_audio": {Role.reviewer, Role.translator, Role.archivist},
 }
 
 

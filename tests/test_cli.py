@@ -106,3 +106,23 @@ def test_init_for_a_public_host_creates_only_what_it_needs(config: Config, tmp_p
     assert config.secret_key_file.exists() and config.receipt_pepper_file.exists()
     assert not config.staff_key_file.exists()
     assert not config.archive_private_key_file.exists()
+
+
+def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path: Path) -> None:
+    # As when the command is run from another folder: ./instance does not exist there.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
+    env["TESTIMONY_INSTANCE_PATH"] = str(tmp_path / "elsewhere" / "instance")
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "cannot open the database" in lines[0] and "testimony init" in lines[0]
+    assert "Traceback" not in done.stderr

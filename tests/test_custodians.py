@@ -132,8 +132,10 @@ def test_a_custodian_opens_with_the_right_passphrase_only_and_each_reveal_is_an_
         assert short.value.reason == "reason_short"
         assert s.scalars(select(Event).where(Event.action == Action.identity_revealed)).all() == []
     with app.extensions["testimony"].db.session() as s:
-        shown = identity.reveal(s, keyring, account_id, testimony.pseudonym, PASS_A, REASON)
-    assert (shown.name, shown.contact) == (NAME, CONTACT)
+        # Typed by hand: lower case, spaces around it, an O for a 0 (Crockford's reading).
+        typed = f"  {testimony.pseudonym.lower().replace('0', 'o')} "
+        shown = identity.reveal(s, keyring, account_id, typed, PASS_A, REASON)
+    assert (shown.name, shown.contact) == (NAME, CONTACT) and shown.pseudonym == testimony.pseudonym
     with app.extensions["testimony"].db.session() as s:
         event = s.scalars(select(Event).where(Event.action == Action.identity_revealed)).one()
         assert event.testimony_id == testimony.id and event.account_id == account_id

@@ -255,3 +255,33 @@ def test_a_typo_is_still_explained_after_the_budget_is_spent(
     with _svc(app).db.session() as s:
         assert s.scalar(select(func.count()).select_from(ReceiptFailure)) == counted
     assert _ask(owner, code)[0] == 200
+
+
+def test_a_card_typed_right_to_left_in_persian_digits_is_found(
+    app: Flask, client: FlaskClient
+) -> None:
+    code = receipt_code(submit(client, [(fx.tone_wav(1.0), "a.wav")]))
+    groups = [code[i : i + 4] for i in range(0, 16, 4)]
+    persian = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    # A Persian reader reads the card's four groups from the right and types them so.
+    status, _html = _ask(client, " ".join(reversed(groups)).translate(persian))
+    assert status == 200
+    status, _html = _ask(client, " ".join(groups).translate(persian))
+    assert status == 200
+
+
+def test_where_both_orders_could_be_codes_the_visitor_is_asked_for_left_to_right(
+    app: Flask, client: FlaskClient
+) -> None:
+    pepper = _svc(app).keyring.receipt_pepper
+    # Search for a code whose reversed groups carry valid check digits too (1 in 10,000).
+    bodies = (f"{i:012d}" for i in range(1_000_000))
+    codes = (b + crypto.receipt_check_digits(b, pepper, receipts.CHECK_DIGITS) for b in bodies)
+    both = next(
+        c for c in codes if receipts.check_digits_match(receipts.groups_reversed(c), pepper)
+    )
+    assert receipts.in_card_order(both, pepper) is None
+    status, html = _ask(client, receipts.groups_reversed(both))
+    assert status == 400 and "from left to right" in html
+    one = _valid_but_wrong(pepper, 1)[0]
+    assert receipts.in_card_order(receipts.groups_reversed(one), pepper) == one

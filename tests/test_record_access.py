@@ -36,13 +36,18 @@ REVIEW_ROUTES = {
     "staff_review.unmark",
     "staff_review.split",
     "staff_review.merge",
+    "staff_review.widen",
 }
 TRANSLATE_ROUTES = {
     "staff_translate.workbench",
     "staff_translate.save",
     "staff_translate.accept_draft",
     "staff_translate.approve",
+    "staff_translate.mark",
+    "staff_translate.unmark",
 }
+# The record page and its preview: open where any of the account's roles works on the record.
+RECORD_ROUTES = {"staff_records.record", "staff_records.preview_audio"}
 # Routes that name a record but serve none of its content (pseudonyms, hashes, counts).
 NO_CONTENT = {"staff_access.disguise"}
 
@@ -94,7 +99,7 @@ def _content_rules(app: Flask) -> list[tuple[str, str, bool]]:
 
 def test_every_route_naming_a_record_is_classified(staff_app: Flask) -> None:
     naming = {r.endpoint for r in staff_app.url_map.iter_rules() if "<pseudonym>" in r.rule}
-    assert naming == REVIEW_ROUTES | TRANSLATE_ROUTES | NO_CONTENT
+    assert naming == REVIEW_ROUTES | TRANSLATE_ROUTES | RECORD_ROUTES | NO_CONTENT
 
 
 def test_content_routes_and_queues_open_exactly_the_records_of_the_role(
@@ -196,3 +201,32 @@ def _opens(app: Flask) -> list[tuple[int | None, object]]:
             select(Event).where(Event.action == Action.content_opened).order_by(Event.seq)
         ).all()
         return [(e.account_id, e.detail) for e in rows]
+
+
+def test_the_record_page_opens_by_the_same_rule_as_the_work(app: Flask, staff_app: Flask) -> None:
+    # The record page shows history and a preview of content: a role sees it only while the
+    # record is in that role's work (state and consent), like the editor and the workbench.
+    pseudonym = transcribed_testimony(app, ["one two three"])
+    people = {
+        role: ready_account(staff_app, f"page-{role.value}@example.org", [role])
+        for role in (Role.reviewer, Role.translator, Role.archivist)
+    }
+    clients = {}
+    for role, person in people.items():
+        clients[role] = staff_client(staff_app)
+        sign_in(clients[role], person)
+    opens = {
+        Role.reviewer: REVIEWABLE,
+        Role.translator: TRANSLATABLE,
+        Role.archivist: {S.approved, S.archived},
+    }
+    page = f"/staff/records/{pseudonym}"
+    for state in (S.received, S.in_review, S.in_translation, S.approved):
+        _set(staff_app, pseudonym, state, True, True)
+        for role, client in clients.items():
+            status = client.get(page).status_code
+            assert (status == 200) == (state in opens[role]), (state.value, role.value, status)
+            assert status in (200, 404)
+    # Archive-only consent closes the page to the reviewer even in review.
+    _set(staff_app, pseudonym, S.in_review, False, False)
+    assert clients[Role.reviewer].get(page).status_code == 404

@@ -9,7 +9,11 @@ from sqlalchemy import select
 
 from intake import review, segmentation, transcripts
 from intake.models import Event, RedactionCategory, RedactionMark, ReviewState, Role
+from tests import staff_support
 from tests.staff_support import (
+    FakeResult,
+    FakeSegment,
+    FakeWord,
     ready_account,
     segments_of,
     sign_in,
@@ -58,7 +62,7 @@ def test_split_keeps_word_timings_renumbers_and_reseals(app: Flask, staff_app: F
         key = transcripts.testimony_key(svc.keyring, review.find(s, pseudonym))
         words = transcripts.unseal_segment(key, right).words
         assert [w[2].strip() for w in words] == ["three", "four"]
-        assert right.start_s == float(words[0][0]) and left.end_s == right.start_s
+        assert right.start_s == float(words[0][0]) and left.end_s <= right.start_s
         (mark,) = s.scalars(select(RedactionMark)).all()
         assert mark.segment_id == right.id and (mark.char_start, mark.char_end) == (6, 10)
         actions = [e.action for e in s.scalars(select(Event)).all()]
@@ -127,3 +131,22 @@ def test_split_and_merge_through_the_plain_forms(app: Flask, staff_app: Flask) -
         data={"csrf_token": token, "version": "1", "next_version": "1"},
     )
     assert r.status_code == 409 and "changed since you opened it" in r.get_data(as_text=True)
+
+
+def test_the_pause_at_a_split_belongs_to_neither_half(
+    app: Flask, staff_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "one two" spoken 0.0-0.8 s, a pause, then "three four" from 2.0 s.
+    times = [(0.0, 0.3), (0.4, 0.8), (2.0, 2.4), (2.5, 2.9)]
+    names = ["one", "two", "three", "four"]
+    words = [FakeWord(a, b, " " + w, 0.9) for (a, b), w in zip(times, names, strict=True)]
+    result = FakeResult(segments=[FakeSegment(0.0, 3.0, "one two three four", words)])
+    monkeypatch.setattr(staff_support, "result_of", lambda *_a, **_k: result)
+    pseudonym = transcribed_testimony(app, ["unused"])
+    svc = staff_app.extensions["testimony"]
+    (seg,) = segments_of(staff_app, pseudonym)
+    with svc.db.session() as s:
+        segmentation.split(s, svc.keyring, review.find(s, pseudonym), seg.id, 1, ME, at=8)
+    left, right = segments_of(staff_app, pseudonym)
+    assert (left.start_s, left.end_s) == (0.0, 0.8)  # ends with "two", not at 2.0 s
+    assert (right.start_s, right.end_s) == (2.0, 3.0)

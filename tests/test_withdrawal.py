@@ -41,7 +41,7 @@ from tests.support import csrf_token, receipt_code, submit
 from workers import drafts, transcription
 from workers.celery_app import make_worker_app
 from workers.engine import Segment as SpokenSegment
-from workers.engine import TranscriptResult, Word
+from workers.engine import SpanDraft, TranscriptResult, Word
 
 
 class ScriptedEngine:
@@ -51,10 +51,13 @@ class ScriptedEngine:
     def __init__(self) -> None:
         self.tasks: list[str] = []
 
-    def translate_spans(self, source: Any, spans: list[tuple[float, float]], **_: Any) -> list[str]:
+    def draft_spans(
+        self, source: Any, spans: list[tuple[float, float]], **_: Any
+    ) -> list[SpanDraft]:
         assert source.read(), "the worker handed over an empty access copy"
         self.tasks.append("translate")
-        return [f"draft {i}" for i, _span in enumerate(spans)]
+        # Confident drafts of a sentence's length: the worker keeps them (draft_quality).
+        return [SpanDraft(f"hello {i}", -0.2, 1.1, 0.01) for i, _span in enumerate(spans)]
 
     def transcribe(self, source: Any, *, task: str = "transcribe", **_: Any) -> TranscriptResult:
         assert source.read(), "the worker handed over an empty access copy"

@@ -317,6 +317,36 @@ class _WindowReader:
 # The engine
 
 
+@dataclass(frozen=True)
+class SpanDraft:
+    """One span's machine translation and Whisper's own measures of it: the mean token
+    log-probability (weighted by tokens), the text's gzip compression ratio (high: the model
+    repeated itself), and the chance that nothing was said."""
+
+    text: str
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+    @classmethod
+    def of(cls, segments: list[Any]) -> SpanDraft:
+        """The draft made of faster-whisper's segments for one span."""
+        text = " ".join(seg.text.strip() for seg in segments).strip()
+        if not segments or not text:
+            return cls("", -10.0, 0.0, 1.0)
+        weights = [max(len(getattr(seg, "tokens", ()) or ()), 1) for seg in segments]
+        total = sum(weights)
+        return cls(
+            text=text,
+            avg_logprob=sum(
+                seg.avg_logprob * w for seg, w in zip(segments, weights, strict=True)
+            )
+            / total,
+            compression_ratio=max(seg.compression_ratio for seg in segments),
+            no_speech_prob=max(seg.no_speech_prob for seg in segments),
+        )
+
+
 class Engine:
     """Whisper via faster-whisper, loaded lazily once per process and reused for every job.
 
@@ -596,16 +626,36 @@ class Engine:
         hotwords: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[str]:
+        """Whisper's English translation of each span, text only (see `draft_spans`)."""
+        return [
+            d.text
+            for d in self.draft_spans(
+                source, spans, language=language, hotwords=hotwords, progress=progress
+            )
+        ]
+
+    def draft_spans(
+        self,
+        source: AudioSource | str | Path,
+        spans: list[tuple[float, float]],
+        *,
+        language: str,
+        hotwords: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[SpanDraft]:
         """Whisper's English translation of each span (start, end in seconds) of a recording,
-        in the order given: one text per span, "" where nothing was said.
+        in the order given, with the model's own measures of it: one draft per span, an empty
+        text where nothing was said.
 
         Each span is decoded on its own, so the drafts line up with the review segments one
         to one (a whole-file translation segments the speech its own way). Spans are cut from
         one pass over the audio holding only the current span (`iter_spans`), so memory stays
         flat in the recording's length. No VAD: the reviewers chose these spans as speech.
+        The measures let `intake.translation.judge_draft` keep fluent nonsense from a small
+        model away from the translators.
         """
         s = self.settings
-        texts = [""] * len(spans)
+        drafts = [SpanDraft("", -10.0, 0.0, 1.0)] * len(spans)
         for done, (index, audio) in enumerate(iter_spans(source, spans), start=1):
             if audio.shape[0] >= SAMPLE_RATE // 10:
                 segments, _ = self.model.transcribe(
@@ -618,10 +668,10 @@ class Engine:
                     without_timestamps=True,
                     hotwords=hotwords or None,
                 )
-                texts[index] = " ".join(seg.text.strip() for seg in segments).strip()
+                drafts[index] = SpanDraft.of(list(segments))
             if progress is not None:
                 progress(done / max(len(spans), 1))
-        return texts
+        return drafts
 
 
 def iter_spans(

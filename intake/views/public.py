@@ -245,6 +245,10 @@ def _find(
         receipts.Outcome.unknown: _(
             "No testimony matches this code. Please check it and try again."
         ),
+        receipts.Outcome.order: _(
+            "Please type the four groups of your code from left to right, as they are "
+            "printed on the receipt card."
+        ),
     }
     form.code.errors = [messages[found.outcome]]
     page = render_template("public/receipt_form.html", form=form)

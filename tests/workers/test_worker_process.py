@@ -292,10 +292,12 @@ def test_approved_persian_transcript_gets_one_draft_per_review_segment(
         drafted = [d.segment_id for d in drafts]
         # Aligned: each draft sits under a review segment's own id, one at most per segment.
         assert len(set(drafted)) == len(drafted) and set(drafted) <= set(segment_ids)
-        # A span for which the model writes nothing gets no draft (the page then offers none);
-        # English speech declared as Persian sometimes gives an empty span, so nearly every
-        # segment, not every one, is asserted here.
-        assert len(drafted) >= max(2, int(0.8 * len(segment_ids))), (drafted, segment_ids)
+        # A span for which the model writes nothing, or a draft `intake.draft_quality` finds
+        # unlikely to be useful (the model unsure of it, a length out of proportion to the
+        # source), gets no draft (the page then offers none): English speech declared as
+        # Persian and transcribed as Persian gives some of each, so several segments, not
+        # every one, are asserted here (7 of 11 when measured).
+        assert len(drafted) >= 2, (drafted, segment_ids)
         testimony = s.scalars(select(Testimony)).one()
         assert testimony.state == TestimonyState.transcript_approved  # a draft approves nothing
         key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)

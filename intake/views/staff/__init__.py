@@ -81,6 +81,7 @@ def init_app(app: Flask, config: Config) -> None:
         export,
         glossary,
         home,
+        records,
         review,
         translate,
     )
@@ -95,6 +96,7 @@ def init_app(app: Flask, config: Config) -> None:
         custodian.make_blueprint,
         access_copies.make_blueprint,
         export.make_blueprint,
+        records.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(

@@ -215,6 +215,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     @bp.post("/translate/<pseudonym>/segments/<int:segment_id>/marks")
     def mark(pseudonym: str, segment_id: int) -> ResponseReturnValue:
+        # The record first: 404 outside the translator's work, whatever the form carries.
+        _testimony(pseudonym)
         category = request.form.get("category", "")
         if category not in RedactionCategory.__members__:
             abort(400)
