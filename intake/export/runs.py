@@ -337,7 +337,21 @@ def _export_one(
             svc.store, b"", gathered.storage_id, gathered.originals, gathered.original_keys
         )
         write_preservation_bag(
-            gathered.record, originals, out_dir, public_key, options.source_organisation, today
+            gathered.record,
+            originals,
+            out_dir,
+            public_key,
+            options.source_organisation,
+            today,
+            # The same contact and export as the access bag, for an ingest that takes both.
+            {
+                name: value
+                for name, value in (
+                    ("Contact-Email", options.contact_email),
+                    ("Bag-Group-Identifier", options.group_identifier),
+                )
+                if value
+            },
         )
         preserved = True
     step(3)
