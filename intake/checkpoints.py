@@ -17,9 +17,12 @@ signature alone (`docs/verify_bag.py`, standard library and PyNaCl).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,18 +229,34 @@ def read_all(log_file: Path) -> list[Checkpoint]:
     return found
 
 
+@contextmanager
+def _locked(log_file: Path) -> Iterator[None]:
+    """Hold the log file's lock: the workers of a host (exports, sweeps) write one at a time,
+    each reading the tree inside the lock, so checkpoints in the file never shrink."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file.with_name(log_file.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def write(
     session: Session, key_file: Path, log_file: Path, only_if_grown: bool = False
 ) -> tuple[Checkpoint, MerkleTree] | None:
     """Sign a checkpoint of the whole log now and append it; return it with its tree. With
     `only_if_grown`, None when the log has not grown since the last checkpoint."""
-    tree = log_tree(session)
-    if only_if_grown:
+    with _locked(log_file):
+        tree = log_tree(session)
         earlier = read_all(log_file)
-        if earlier and earlier[-1].tree_size >= tree.size:
+        if earlier and earlier[-1].tree_size > tree.size:
+            # This session reads an older snapshot than a checkpoint already written.
             return None
-    checkpoint = sign(tree, load_signing_key(key_file, create=True))
-    append(log_file, checkpoint)
+        if only_if_grown and earlier and earlier[-1].tree_size >= tree.size:
+            return None
+        checkpoint = sign(tree, load_signing_key(key_file, create=True))
+        append(log_file, checkpoint)
     return checkpoint, tree
 
 

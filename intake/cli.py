@@ -282,7 +282,9 @@ def audit_checkpoint() -> None:
             written = checkpoints.write(session, cfg.checkpoint_key_file, cfg.checkpoint_log_file)
     finally:
         db.dispose()
-    assert written is not None
+    if written is None:
+        click.echo("the event log is behind its latest checkpoint", err=True)
+        sys.exit(1)
     click.echo(json.dumps(written[0].as_json(), sort_keys=True))
 
 

@@ -30,7 +30,8 @@ class Custody:
     def _sign(self) -> None:
         with self._db.session() as session:
             written = checkpoints.write(session, self._key_file, self._log_file)
-        assert written is not None
+        if written is None:
+            raise checkpoints.CheckpointError("the event log is behind its latest checkpoint")
         self._checkpoint, self._tree = written
 
     def tag_files(self, record: ExportRecord) -> dict[str, bytes]:

@@ -68,6 +68,7 @@ def write_preservation_bag(
     public_key: bytes,
     source_organisation: str,
     bagging_date: date,
+    more_info: dict[str, str] | None = None,
 ) -> Path:
     """Write, validate and move into place `out_dir/preservation/PSEUDONYM`; return its path.
 
@@ -108,6 +109,7 @@ def write_preservation_bag(
                 "unredacted transcript and translation, each sealed to the archive's public key."
             ),
             "Bagging-Date": bagging_date.isoformat(),
+            **(more_info or {}),
         }
         with _BAGIT_LOCK:
             bagit.make_bag(str(work), info, checksums=list(ALGORITHMS))

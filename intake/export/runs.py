@@ -437,7 +437,21 @@ def _export_one(
                 translation=gathered.original_translation,
             )
             write_preservation_bag(
-                whole, originals, staging, public_key, options.source_organisation, today
+                whole,
+                originals,
+                staging,
+                public_key,
+                options.source_organisation,
+                today,
+                # The same contact and export as the access bag, for an ingest that takes both.
+                {
+                    name: value
+                    for name, value in (
+                        ("Contact-Email", options.contact_email),
+                        ("Bag-Group-Identifier", options.group_identifier),
+                    )
+                    if value
+                },
             )
             (out_dir / PRESERVATION).mkdir(exist_ok=True)
             _swap_into_place(staging / PRESERVATION / pseudonym, out_dir / PRESERVATION / pseudonym)

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import bagit
@@ -199,3 +200,54 @@ def test_an_outsider_verifies_a_real_bag_with_the_documented_script(
     assert tampered.returncode == 1
     assert "FAIL  files match the manifests" in tampered.stdout
     assert "not in the signed log" in tampered.stdout
+
+
+def test_workers_checkpointing_at_once_never_append_a_smaller_tree(
+    migrated: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exports and sweeps of several workers write checkpoints while events are added; the
+    file lock keeps the checkpoints in the file in order of size, so verify never trips."""
+    import threading
+
+    from intake.events import Action, Actor
+
+    read_tree = checkpoints.log_tree
+
+    def slow_read(session: object, size: int | None = None) -> checkpoints.MerkleTree:
+        # Some reads are slow (a long log, a busy disk): a worker that read later would append
+        # first, but for the lock.
+        tree = read_tree(session, size)  # type: ignore[arg-type]
+        time.sleep(0.1 if tree.size % 2 == 0 else 0.0)
+        return tree
+
+    monkeypatch.setattr(checkpoints, "log_tree", slow_read)
+    db = Database(migrated.database_url)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(6):
+                with db.session() as session:
+                    audit.record_event(session, None, Actor.system, Action.worker_lost)
+                with db.session() as session:
+                    checkpoints.write(
+                        session, migrated.checkpoint_key_file, migrated.checkpoint_log_file
+                    )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        sizes = [c.tree_size for c in checkpoints.read_all(migrated.checkpoint_log_file)]
+        assert sizes == sorted(sizes) and sizes[-1] == 18
+        with db.session() as session:
+            assert checkpoints.verify(
+                session, migrated.checkpoint_key_file, migrated.checkpoint_log_file
+            ) is None
+    finally:
+        db.dispose()

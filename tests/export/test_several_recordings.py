@@ -61,7 +61,11 @@ def test_a_record_of_two_recordings_exports_one_bag_with_each(
 
     # Both originals are kept, each opened with its own file's key.
     preserved = out / "preservation" / pseudonym
-    bagit.Bag(str(preserved)).validate()
+    kept = bagit.Bag(str(preserved))
+    kept.validate()
+    assert kept.version_info == (1, 0)
+    assert kept.info["Bag-Group-Identifier"] == bag.info["Bag-Group-Identifier"] == "out"
+    assert kept.info["Contact-Email"] == migrated.export_contact_email
     for number in ("01", "02"):
         opened = io.BytesIO()
         with (preserved / "data" / "original" / f"{pseudonym}-{number}.bin.sealed").open(
