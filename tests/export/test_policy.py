@@ -15,7 +15,7 @@ from faster_whisper.audio import decode_audio
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, consent, create_app, crypto, sealing, transcripts
+from intake import access_copies, consent, create_app, crypto, redaction_proof, sealing, transcripts
 from intake.config import Config
 from intake.events import Actor
 from intake.export import policy, runs
@@ -31,7 +31,7 @@ from intake.models import (
     TranslationSegment,
 )
 from intake.models import Transcript as TranscriptRow
-from tests.export.approved import APPROVER, approved_record
+from tests.export.approved import APPROVER, approved_record, hears_nothing
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import ALL_CONSENT, worker_keyring
 
@@ -102,16 +102,17 @@ def test_a_promised_disguise_holds_the_record_until_the_disguised_copy_exists() 
 
 
 def test_the_redaction_proof_plugs_in() -> None:
-    assert policy.decide(_facts(marks=2, proof_passed=False), TODAY).decision.reason == (
-        "proof_failed"
-    )
-    no_proof = _facts(marks=2, proof_passed=None)
+    audio = _terms(publish_named=True)  # the own voice leaves: its copy must be proven
+    failed = _facts(consent=audio, marks=2, proof_passed=False)
+    assert policy.decide(failed, TODAY).decision.reason == "proof_failed"
+    no_proof = _facts(consent=audio, marks=2, proof_passed=None)
     assert policy.decide(no_proof, TODAY).decision.reason == "proof_pending"
     # Unproven audio never leaves, marks or not; a record whose audio stays needs no proof.
-    assert policy.decide(_facts(marks=0, proof_passed=None), TODAY).decision.reason == (
-        "proof_pending"
-    )
-    assert policy.decide(_facts(marks=0, proof_passed=True), TODAY).exportable
+    unproven = _facts(consent=audio, marks=0, proof_passed=None)
+    assert policy.decide(unproven, TODAY).decision.reason == "proof_pending"
+    assert policy.decide(_facts(consent=audio, marks=0, proof_passed=True), TODAY).exportable
+    # Text only (no audio consent): nothing to prove, the text is redacted by construction.
+    assert policy.decide(_facts(marks=2, proof_passed=None), TODAY).exportable
 
 
 def test_name_translation_original_and_unknown_wordings() -> None:
@@ -212,6 +213,10 @@ def test_a_promised_disguise_is_kept_and_the_bag_holds_the_redacted_disguised_co
         access_copies.set_voice_disguise(s, testimony, True, APPROVER)
         access_copies.make_access_copies(
             s, worker_keyring(app), svc.store, svc.config, testimony.id, Actor.worker
+        )
+        # The worker proves the new copy before it may leave (a tone: nothing to hear).
+        redaction_proof.prove(
+            s, worker_keyring(app), svc.store, svc.config, testimony.id, hears_nothing, "test"
         )
     out = tmp_path / "second"
     assert _export(app, out)["exported"] == [pseudonym]

@@ -17,7 +17,7 @@ from intake.config import Config
 from intake.export.ohms import NAMESPACE, validate_ohms
 from intake.models import TestimonyState
 from tests.export.approved import TEXTS, approved_record, state_of
-from tests.export.test_export_runs import _export
+from tests.export.test_export_runs import NAMED, _export
 
 NS = {"o": NAMESPACE}
 
@@ -28,7 +28,7 @@ def test_a_record_of_two_recordings_exports_one_bag_with_each(
     private, public = crypto.new_key_pair()
     migrated.preservation_public_key_file.parent.mkdir(parents=True, exist_ok=True)
     migrated.preservation_public_key_file.write_text(public.hex())
-    pseudonym = approved_record(app, recordings=2)
+    pseudonym = approved_record(app, recordings=2, consent=NAMED)  # the audio leaves
     out = tmp_path / "out"
     outcome = _export(app, out)
     assert outcome["exported"] == [pseudonym], outcome

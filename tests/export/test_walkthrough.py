@@ -22,7 +22,7 @@ from intake.config import Config
 from intake.export.ohms import NAMESPACE, validate_ohms
 from tests.export.approved import approved_record
 from tests.export.docs_support import snippet
-from tests.export.test_export_runs import _export
+from tests.export.test_export_runs import NAMED, _export
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "intake" / "export" / "schemas" / "bagit-profile.json"
@@ -103,7 +103,7 @@ def test_the_documented_walkthrough_runs_on_a_real_export(
     private, public = crypto.new_key_pair()
     migrated.preservation_public_key_file.parent.mkdir(parents=True, exist_ok=True)
     migrated.preservation_public_key_file.write_text(public.hex())
-    pseudonym = approved_record(app, seconds=3.0)
+    pseudonym = approved_record(app, seconds=3.0, consent=NAMED)  # the audio leaves
     out = tmp_path / "export"
     _export(app, out)
 
