@@ -11,7 +11,7 @@ For each clip the script transcribes it (for comparison, in the same run), align
 reference's words to the audio with the workers' model (`workers.alignment.align_words`), marks
 the middle word, silences its aligned span (with the configured margin) in a FLAC copy as the
 access copy does, and runs the redaction proof on that copy
-(`intake.redaction_proof.check_file`: the level of the span, and the model listening to the
+(`intake.review.redaction_proof.check_file`: the level of the span, and the model listening to the
 span's surroundings). It prints seconds of work per minute of audio for both, and how many
 marked spans measured silent and how many marked words the model still heard.
 """
@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from intake.alignment import approved_words  # noqa: E402
 from intake.config import Config  # noqa: E402
 from intake.redaction import Category, Mark  # noqa: E402
-from intake.redaction_proof import check_file  # noqa: E402
+from intake.review.alignment import approved_words  # noqa: E402
+from intake.review.redaction_proof import check_file  # noqa: E402
 from workers.alignment import align_words, listener_for  # noqa: E402
 from workers.engine import SAMPLE_RATE, Engine, EngineSettings  # noqa: E402
 

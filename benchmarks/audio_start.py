@@ -37,9 +37,11 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import select
 
-from intake import accounts, create_app, transcripts
+from intake import create_app
 from intake.config import Config
 from intake.models import Role, Testimony
+from intake.records import accounts
+from intake.review import transcripts
 
 FIRST_BYTES = 64 * 1024
 PASSWORD = "a long benchmark password"  # noqa: S105 - a throwaway instance

@@ -6,8 +6,8 @@ AUDIO_DIR holds audio files and a `references.tsv` (tab separated: file, duratio
 e.g. ../shared/data/audio/fa/. Each clip is one review segment whose approved text is its
 reference transcript. The engine drafts its English translation as the draft worker does
 (`Engine.draft_spans`, Whisper's translate task over the span, beam 5), and
-`intake.draft_quality.judge` decides whether a translator would be offered it. The script prints,
-per clip, the measures (mean token log-probability, compression ratio, draft/source length
+`intake.review.draft_quality.judge` decides whether a translator would be offered it. The script
+prints, per clip, the measures (mean token log-probability, compression ratio, draft/source length
 ratio, share of Latin letters), the reasons a draft is held back and the draft itself, then how
 many drafts would be offered. docs/transcription.md quotes the figures.
 """
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from intake import draft_quality  # noqa: E402
+from intake.review import draft_quality  # noqa: E402
 from workers.engine import Engine, EngineSettings  # noqa: E402
 
 

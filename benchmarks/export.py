@@ -32,18 +32,8 @@ from pathlib import Path
 import psutil
 from sqlalchemy import select
 
-from intake import (
-    access_copies,
-    consent,
-    create_app,
-    lifecycle,
-    pseudonyms,
-    schema,
-    sealing,
-    transcripts,
-)
+from intake import create_app, schema, sealing
 from intake.audio import make_access_copy
-from intake.audit import record_event
 from intake.events import Action, Actor, staff_ref
 from intake.export import runs
 from intake.models import (
@@ -57,6 +47,10 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.public import consent, pseudonyms
+from intake.records import lifecycle
+from intake.records.audit import record_event
+from intake.review import access_copies, transcripts
 from intake.services import Services
 
 RATE = 16000

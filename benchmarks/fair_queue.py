@@ -2,7 +2,7 @@
 
 A throwaway database (SQLite unless --database-url is given) gets what a flooder sends: ten
 1-hour recordings, one a second, then a submitter's 60-second clip ten seconds after the
-first. Worker slots (--slots) claim with the real `intake.jobs.claim_next`, on a simulated
+first. Worker slots (--slots) claim with the real `intake.records.jobs.claim_next`, on a simulated
 clock: a job of d seconds of audio holds its slot for d x --rtf seconds (0.37: what the base
 model took on 2 CPU cores, 88.3 s for a 237 s recording). Nothing is transcribed.
 
@@ -25,9 +25,10 @@ from pathlib import Path
 
 from sqlalchemy import delete
 
-from intake import jobs, schema
+from intake import schema
 from intake.db import Database
 from intake.models import Job, JobKind, JobStatus
+from intake.records import jobs
 
 HOUR = 3600.0
 

@@ -27,11 +27,13 @@ import pyotp
 from review_page import _FORM_TOKEN, _TOKEN, Result, Seg, Word, _token, _wav
 from sqlalchemy import select
 
-from intake import accounts, create_app, glossary, lifecycle, schema, transcripts, translation
+from intake import create_app, schema
 from intake.config import Config
 from intake.events import Action, Actor
 from intake.models import ReviewState, Role, Segment, Testimony, TestimonyState
-from intake.normalise import contains
+from intake.records import accounts, lifecycle
+from intake.review import glossary, transcripts, translation
+from intake.review.normalise import contains
 
 SYLLABLES = ["با", "کو", "دا", "می", "نو", "سر", "تا", "گل", "رو", "شی", "زه", "په", "لا", "فر"]
 SEGMENTS = [

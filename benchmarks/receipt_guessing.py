@@ -24,8 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from intake import create_app, crypto, receipts, schema
+from intake import create_app, crypto, schema
 from intake.config import Config
+from intake.public import receipts
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

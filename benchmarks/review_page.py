@@ -25,10 +25,12 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import select
 
-from intake import accounts, create_app, lifecycle, schema, transcripts
+from intake import create_app, schema
 from intake.config import Config
 from intake.events import Actor
 from intake.models import Role, Testimony, TestimonyState
+from intake.records import accounts, lifecycle
+from intake.review import transcripts
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')

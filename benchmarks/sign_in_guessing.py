@@ -22,9 +22,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from intake import accounts, create_app, schema, throttle
+from intake import create_app, schema
 from intake.config import Config
 from intake.models import Role, utcnow
+from intake.records import accounts, throttle
 
 
 def main() -> None:

@@ -9,13 +9,14 @@ from typing import Literal
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from intake import crypto, i18n, queues, security, services
+from intake import crypto, i18n, security, services
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.db import Database
+from intake.public.uploads import LargeReads, SpoolingRequest
+from intake.records import queues
 from intake.services import Services
 from intake.storage import Store
-from intake.uploads import LargeReads, SpoolingRequest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Audience = Literal["public", "staff", "worker"]

@@ -93,7 +93,7 @@ def init(audience: str) -> None:
     Store(cfg.storage_path).ensure()
     # The key that signs the event log's checkpoints: a file on this host, never in the
     # database, so that whoever can write the database cannot sign a rewritten history.
-    from intake.checkpoints import load_signing_key, public_key_file
+    from intake.records.checkpoints import load_signing_key, public_key_file
 
     load_signing_key(cfg.checkpoint_key_file, create=True)
     click.echo(f"checkpoint public key (publish it): {public_key_file(cfg.checkpoint_key_file)}")
@@ -139,7 +139,7 @@ def serve(host: str | None, port: int | None, audience: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(as_json: bool) -> None:
     """Testimonies by state, jobs waiting, and what needs attention (for operators)."""
-    from intake import operations
+    from intake.records import operations
 
     report = operations.status_report(_config())
     if as_json:
@@ -243,9 +243,9 @@ def audit() -> None:
 def audit_verify(expected_head: str | None) -> None:
     """Recompute the whole chain and check it against the latest signed checkpoint; name what
     does not hold and exit 1."""
-    from intake import audit as chain
-    from intake import checkpoints
     from intake.db import Database
+    from intake.records import audit as chain
+    from intake.records import checkpoints
 
     cfg = _config()
     db = Database(cfg.database_url)
@@ -272,8 +272,8 @@ def audit_verify(expected_head: str | None) -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the log now (exports and the upkeep sweep also write them)."""
-    from intake import checkpoints
     from intake.db import Database
+    from intake.records import checkpoints
 
     cfg = _config()
     db = Database(cfg.database_url)
@@ -291,8 +291,8 @@ def audit_checkpoint() -> None:
 @audit.command("head")
 def audit_head() -> None:
     """Print the chain's head (SEQ:HASH) to write down or publish."""
-    from intake import audit as chain
     from intake.db import Database
+    from intake.records import audit as chain
 
     db = Database(_config().database_url)
     try:
@@ -320,8 +320,8 @@ def keys_rotate(limit: int | None, batch: int) -> None:
     Re-encrypts no audio. Interrupted (or stopped by --limit), it resumes where it stopped when
     run again. Run it where the private key is (the workers' or the staff app's host), then
     give the new archive.pub to every public app."""
-    from intake import key_rotation
     from intake.db import Database
+    from intake.records import key_rotation
 
     db = Database(_config().database_url)
     try:
@@ -370,8 +370,8 @@ def user() -> None:
 )
 def user_add(email: str, roles: tuple[str, ...]) -> None:
     """Create a staff account and print its one-time password (changed at first sign-in)."""
-    from intake import accounts
     from intake.db import Database
+    from intake.records import accounts
 
     db = Database(_config().database_url)
     try:
@@ -416,8 +416,8 @@ def user_list() -> None:
 @click.argument("email")
 def user_disable(email: str) -> None:
     """Disable a staff account and end its sessions."""
-    from intake import accounts
     from intake.db import Database
+    from intake.records import accounts
 
     db = Database(_config().database_url)
     try:
@@ -466,8 +466,8 @@ def custodian_add(email: str, passphrase_stdin: bool) -> None:
 
     The first custodian receives every identity waiting for the archive; a further one needs
     an existing custodian's passphrase. Run it where the archive's private key is."""
-    from intake import custodians
     from intake.db import Database
+    from intake.public import custodians
 
     cfg = _config()
     keyring = _custodian_keyring()
@@ -499,8 +499,8 @@ def custodian_add(email: str, passphrase_stdin: bool) -> None:
 def custodian_reseal() -> None:
     """Seal any identity still waiting for the archive to every custodian (for one sealed
     while the first custodian was being added)."""
-    from intake import identity
     from intake.db import Database
+    from intake.public import identity
 
     keyring = _custodian_keyring()
     db = Database(_config().database_url)

@@ -66,7 +66,7 @@ class Config:
     # Files sent with a form that had an error are kept (encrypted, readable only with the
     # form's token) this long, so the corrected form needs no second upload.
     form_keep_s: float = 6 * 3600.0
-    # An unconfirmed receipt code stays showable this long (see intake/form_tokens.py).
+    # An unconfirmed receipt code stays showable this long (see intake/public/form_tokens.py).
     receipt_keep_s: float = 24 * 3600.0
 
     # Room for the store: a cap on the bytes it holds (0 = none) and free space it always
@@ -95,7 +95,7 @@ class Config:
     # How often a worker writes the progress of a transcription (it also writes at once
     # when the progress moved by 5 %), so that the submitter's page never sits still long.
     progress_interval_s: float = 5.0
-    # Fair transcription order (`intake.jobs.claim_next`, docs/operations.md): a job's turn
+    # Fair transcription order (`intake.records.jobs.claim_next`, docs/operations.md): a job's turn
     # comes this many seconds after it was queued for each second of its audio, so a clip
     # goes before hours queued shortly before it, and an hour of audio waits at most an hour
     # for shorter jobs queued after it. With `transcribe_long_slots` set (run the worker with
@@ -181,14 +181,14 @@ class Config:
     redaction_tone_hz: float = 0.0
     disguise_semitones: float = 4.0
     disguise_formant_ratio: float = 1.12
-    # The redaction proof (`intake.redaction_proof`): a marked span passes when its RMS level
+    # The redaction proof (`intake.review.redaction_proof`): a marked span passes when its RMS level
     # is at or below this (dBFS), and each mark is listened to again with this many seconds
     # of audio on either side. A reviewer may widen a mark by ear by up to
     # `redaction_pad_limit_s` on each side.
     redaction_proof_threshold_dbfs: float = -60.0
     redaction_proof_window_s: float = 1.5
     redaction_pad_limit_s: float = 2.0
-    # Retention defaults (`intake.retention`), until an admin saves settings of their own:
+    # Retention defaults (`intake.records.retention`), until an admin saves settings of their own:
     # days after archiving before an original is deleted where consent does not allow
     # keeping it, whether machine drafts go once a translation is approved, and days after
     # withdrawal before the tombstone is reduced to pseudonym and "withdrawn".
@@ -243,7 +243,7 @@ class Config:
 
     @property
     def spool_path(self) -> Path:
-        """Folder of the files kept for unfinished forms (encrypted, see intake/spool.py)."""
+        """Folder of the files kept for unfinished forms (encrypted, see intake/public/spool.py)."""
         return self.instance_path / "spool"
 
     @classmethod

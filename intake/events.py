@@ -3,7 +3,7 @@
 Actions and actors are enums rather than free strings (Weblate's change actions are the model):
 a typo cannot invent a new kind of event, and the staff pages and the export can group and
 label them. The column stores the value as text, checked by the ORM on every write, so adding
-an action needs no schema change. `intake.audit` is the only writer.
+an action needs no schema change. `intake.records.audit` is the only writer.
 """
 
 from __future__ import annotations

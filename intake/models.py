@@ -118,11 +118,11 @@ class JobKind(enum.StrEnum):
 
     transcribe = "transcribe"
     translate_draft = "translate_draft"
-    # Make (again) the redacted public access copy of a testimony (`intake.access_copies`).
+    # Make (again) the redacted public access copy of a testimony (`intake.review.access_copies`).
     redact = "redact"
     # An archival export of many records (`intake.export.runs`); its job names no testimony.
     export = "export"
-    # Align the reviewed words of a testimony's segments to its audio (`intake.alignment`).
+    # Align the reviewed words of a testimony's segments to its audio (`intake.review.alignment`).
     align = "align"
 
 
@@ -163,7 +163,7 @@ def _vocabulary(cls: type[enum.Enum]) -> Enum:
     )
 
 
-# Erasure marks, read by `intake.erasure` and checked by tests/test_erasure.py: every table
+# Erasure marks, read by `intake.records.erasure` and checked by tests/test_erasure.py: every table
 # says what withdrawal does to it ("rows": its rows of the testimony are deleted; "columns": its
 # columns marked ERASE are cleared; "keep": nothing, with the reason), and every binary, text or
 # JSON column outside a "rows" table says whether it is erased.
@@ -354,8 +354,8 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, info=keep("a worker's traceback"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Fair order (`intake.jobs.claim_next`): the seconds of audio a transcription works on, and
-    # when its turn comes (queued time plus a wait in proportion to that audio, plus the slow
+    # Fair order (`intake.records.jobs.claim_next`): the seconds of audio a transcription works on,
+    # and when its turn comes (queued time plus a wait in proportion to that audio, plus the slow
     # lane's delay); unset for other kinds, which run in the order of their messages.
     audio_s: Mapped[float | None] = mapped_column(Float)
     turn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -379,7 +379,7 @@ class Event(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, info=keep("ids, counts and states only")
     )
-    # The hash chain (intake.audit): the entry's place, the hash of the entry before it, and
+    # The hash chain (intake.records.audit): the entry's place, the hash of the entry before it, and
     # the hash of this entry over all of the above.
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -560,8 +560,8 @@ class GlossaryCategory(enum.StrEnum):
 class GlossaryTerm(Base):
     """One entry of the archive's glossary: a Persian term, its English form, and a note.
 
-    Kept by admins; `key` is the Persian term normalised (`intake.normalise`), so that the same
-    term typed with Arabic letters or without its half-space is one entry, not two.
+    Kept by admins; `key` is the Persian term normalised (`intake.review.normalise`), so that the
+    same term typed with Arabic letters or without its half-space is one entry, not two.
     """
 
     __tablename__ = "glossary_term"
@@ -579,7 +579,7 @@ class GlossaryTerm(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Indexed: the newest `updated_at` is part of the glossary's stamp, read on every
-    # translation page (`intake.glossary.matcher`).
+    # translation page (`intake.review.glossary.matcher`).
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, index=True
     )
@@ -811,7 +811,7 @@ class ExportRun(Base):
 
 
 class SegmentAlignment(Base):
-    """The reviewed words of one segment aligned to its audio (`intake.alignment`).
+    """The reviewed words of one segment aligned to its audio (`intake.review.alignment`).
 
     The words and their times are sealed with the testimony's key together with the text they
     were aligned from, so an alignment is current only while that text is the segment's text;
@@ -830,7 +830,7 @@ class SegmentAlignment(Base):
 
 
 class RedactionProof(Base):
-    """The check of one access copy before it may leave (`intake.redaction_proof`): whether
+    """The check of one access copy before it may leave (`intake.review.redaction_proof`): whether
     every marked span measures as silence or tone, and whether the model, listening again
     around each mark, still hears the marked words.
 
@@ -880,7 +880,7 @@ class TranslationMark(Base):
 
 class SignInThrottle(Base):
     """Failed attempts counted for one bucket: the browsers without a device cookie trying one
-    email, one device cookie, or one custodian's passphrase (`intake.throttle`).
+    email, one device cookie, or one custodian's passphrase (`intake.records.throttle`).
 
     The bucket is named by a keyed hash only, so the table shows neither which emails were
     tried (known or not) nor which devices exist; no address, no browser name.
@@ -908,7 +908,7 @@ class GrantState(enum.StrEnum):
 
 class RoleGrant(Base):
     """A role one admin asked to give an account, waiting for another admin's confirmation
-    (`intake.accounts.set_roles`); the role is held only once the grant is confirmed.
+    (`intake.records.accounts.set_roles`); the role is held only once the grant is confirmed.
     Accounts are named by id: the rows say who asked, for whom, and who confirmed."""
 
     __tablename__ = "role_grant"

@@ -3,7 +3,7 @@
 The marks are read through one plain interface, `Mark`: a span of one segment's text (character
 offsets into the segment's current text) and the time that span is spoken (the start of its
 first word and the end of its last), with a category. Whatever table the review pages keep
-their marks in, it is read into `Mark`s in one place (`intake.access_copies.marks_for`), and
+their marks in, it is read into `Mark`s in one place (`intake.review.access_copies.marks_for`), and
 everything here works from those.
 
 Text: each marked span is replaced by its category, in the text's own language (`PLACEHOLDERS`):
@@ -224,7 +224,7 @@ def _decoded_blocks(source: SeekableFile) -> Iterator[np.ndarray]:
 
 def decoded_blocks(source: SeekableFile) -> Iterator[np.ndarray]:
     """An access copy's (or a redacted copy's) samples as int16 blocks, one frame at a time:
-    for whatever reads a copy back (`intake.redaction_proof`)."""
+    for whatever reads a copy back (`intake.review.redaction_proof`)."""
     return _decoded_blocks(source)
 
 

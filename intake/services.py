@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.db import Database
-from intake.jobs import Publisher
+from intake.records.jobs import Publisher
 from intake.storage import Store
 
 

@@ -9,7 +9,7 @@ the CPU-heavy steps of a request (Argon2, decoding) run in gevent's thread pool
 
 More guarantees live in the worker class below:
 
-* a connection that sends nothing for `upload_stall_timeout_s` is dropped (`intake.uploads`
+* a connection that sends nothing for `upload_stall_timeout_s` is dropped (`intake.public.uploads`
   turns the socket's timeout into a dropped connection and closes the encrypted spool);
 * a request whose line and headers are not all in `request_header_timeout_s` after the
   connection opened (or after the previous request on it) is closed, however its bytes

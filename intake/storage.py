@@ -57,12 +57,12 @@ class FileKind(StrEnum):
     access = "audio"
     # The bytes as the submitter sent them, kept only where consent allows.
     original = "original"
-    # Files kept for an intake form between rounds (`intake.spool`): the same two copies and
+    # Files kept for an intake form between rounds (`intake.public.spool`): the same two copies and
     # what was learnt about the file.
     kept_access = "kept-audio"
     kept_original = "kept-original"
     kept_info = "kept-info"
-    # The redacted (and perhaps voice-disguised) public access copy (`intake.access_copies`).
+    # The redacted (and perhaps voice-disguised) public access copy (`intake.review.access_copies`).
     redacted = "redacted"
 
 
@@ -77,7 +77,7 @@ _SUFFIX = {
 _LAYOUT = re.compile(
     r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"
 )
-# The one name outside the numbered layout: a folder's lock file (`intake.spool`).
+# The one name outside the numbered layout: a folder's lock file (`intake.public.spool`).
 LOCK_NAME = "lock"
 
 

@@ -13,10 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import accounts, lifecycle, transcripts
 from intake.crypto import Keyring
 from intake.events import Actor
 from intake.models import Role, Segment, StaffAccount, Testimony, TestimonyState, Transcript
+from intake.records import accounts, lifecycle
+from intake.review import transcripts
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, submit
 

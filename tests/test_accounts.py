@@ -12,11 +12,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import accounts, audit, sealing, throttle
+from intake import sealing
 from intake.cli import main
 from intake.config import Config
 from intake.events import Action, Group, staff_ref
 from intake.models import Event, Role, StaffAccount
+from intake.records import accounts, audit, throttle
 from tests.staff_support import (
     PASSWORD,
     account,

@@ -11,8 +11,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, alignment, review
-from intake.alignment import AlignedWord, approved_words
 from intake.models import (
     Event,
     Job,
@@ -22,6 +20,8 @@ from intake.models import (
     Role,
     SegmentAlignment,
 )
+from intake.review import access_copies, alignment, review
+from intake.review.alignment import AlignedWord, approved_words
 from tests.staff_support import (
     ready_account,
     segments_of,

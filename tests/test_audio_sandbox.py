@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake import audio, audio_sandbox, submissions
+from intake import audio, audio_sandbox
 from intake.audio_sandbox import Limits
 from intake.config import Config
-from intake.consent import ConsentChoices
 from intake.crypto import EncryptedTempFile, Keyring
 from intake.db import Database
 from intake.models import AudioFile, Language, Testimony
+from intake.public import submissions
+from intake.public.consent import ConsentChoices
 from intake.storage import Store
 from tests import audio_fixtures as fx
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
 
-from intake import audit
 from intake.config import Config
 from intake.db import Database
 from intake.events import Action, Actor, Group
 from intake.models import Event
+from intake.records import audit
 
 
 def test_every_action_has_a_group_and_a_label() -> None:

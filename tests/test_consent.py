@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake.consent import NarrowingRefused, narrow
 from intake.models import Consent, ConsentVersion, Event, Job, JobKind, JobStatus, Testimony
+from intake.public.consent import NarrowingRefused, narrow
 from tests import audio_fixtures as fx
 from tests.support import ALL_CONSENT, csrf_token, receipt_code, submit
 

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import accounts, create_app, crypto, custodians, identity, sealing
+from intake import create_app, crypto, sealing
 from intake.cli import main
 from intake.config import Config
 from intake.crypto import Keyring
@@ -29,6 +29,8 @@ from intake.models import (
     StaffAccount,
     Testimony,
 )
+from intake.public import custodians, identity
+from intake.records import accounts
 from tests import audio_fixtures as fx
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import ALL_CONSENT, csrf_token, submit, worker_keyring

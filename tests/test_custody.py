@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import sealing, submissions
+from intake import sealing
 from intake.events import Action
 from intake.models import AudioFile, Event, Testimony
-from intake.uploads import HashingSpool
+from intake.public import submissions
+from intake.public.uploads import HashingSpool
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, post_multipart, receipt_code, submit, worker_keyring
 

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import draft_quality, transcripts, translation
 from intake.config import Config
-from intake.draft_quality import Measures, judge
 from intake.models import JobKind, ReviewState, Segment, SegmentDraft, Testimony
+from intake.review import draft_quality, transcripts, translation
+from intake.review.draft_quality import Measures, judge
 from tests import audio_fixtures as fx
 from tests.support import submit, worker_keyring
 from tests.test_withdrawal import ScriptedEngine, _approve_transcript, _job_id, _run

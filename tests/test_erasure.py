@@ -14,17 +14,8 @@ from datetime import date
 from sqlalchemy import JSON, LargeBinary, Text, func, select
 from sqlalchemy.orm import Session
 
-from intake import (
-    access_copies,
-    accounts,
-    custodians,
-    erasure,
-    redaction_proof,
-    sealing,
-    submissions,
-)
+from intake import sealing
 from intake.config import Config
-from intake.consent import ConsentChoices
 from intake.crypto import Keyring
 from intake.db import Database
 from intake.events import Actor
@@ -46,6 +37,10 @@ from intake.models import (
     TranslationMark,
     TranslationSegment,
 )
+from intake.public import custodians, submissions
+from intake.public.consent import ConsentChoices
+from intake.records import accounts, erasure
+from intake.review import access_copies, redaction_proof
 from intake.storage import Store
 from tests import audio_fixtures as fx
 

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import jobs
 from intake.models import Job, JobKind, JobStatus, utcnow
+from intake.records import jobs
 from tests import audio_fixtures as fx
 from tests.support import submit
 from workers import transcription

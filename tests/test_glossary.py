@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from intake import glossary
 from intake.models import GlossaryTerm, Role
-from intake.normalise import contains, normalise
+from intake.review import glossary
+from intake.review.normalise import contains, normalise
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import csrf_token, post_multipart
 from workers.transcription import hotwords_for

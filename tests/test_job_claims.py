@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from intake import jobs
 from intake.models import Job, JobStatus, utcnow
+from intake.records import jobs
 from tests import audio_fixtures as fx
 from tests.support import submit
 

@@ -18,10 +18,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, select
 
-from intake import create_app, jobs, schema
+from intake import create_app, schema
 from intake.config import Config
 from intake.db import make_engine
 from intake.models import Job, JobKind, JobStatus, Testimony, TestimonyState, utcnow
+from intake.records import jobs
 from tests import audio_fixtures as fx
 from tests.support import submit
 from workers import upkeep

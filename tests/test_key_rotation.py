@@ -13,12 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import crypto, key_rotation, sealing
+from intake import crypto, sealing
 from intake.cli import main
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.db import Database
 from intake.models import AudioFile, Event, Identity, Testimony
+from intake.records import key_rotation
 from intake.storage import Store
 from tests import audio_fixtures as fx
 from tests.support import receipt_code, submit

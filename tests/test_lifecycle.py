@@ -15,9 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from intake import lifecycle, submissions
 from intake.config import Config
 from intake.models import AudioFile, Job, JobStatus, Testimony, TestimonyState
+from intake.public import submissions
+from intake.records import lifecycle
 from intake.services import Services
 from tests import audio_fixtures as fx
 from tests.support import submit

@@ -3,7 +3,7 @@ equal, and matches come back as offsets into the original text."""
 
 from __future__ import annotations
 
-from intake import normalise
+from intake.review import normalise
 
 
 def test_variants_of_one_name_normalise_alike() -> None:

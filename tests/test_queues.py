@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from intake import create_app, jobs
+from intake import create_app
 from intake.config import Config
 from intake.models import Job, JobKind, JobStatus, Testimony, TestimonyState
-from intake.queues import ROUTES, queue_names, task_routes
+from intake.records import jobs
+from intake.records.queues import ROUTES, queue_names, task_routes
 from tests import audio_fixtures as fx
 from tests.support import submit
 

@@ -13,10 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from intake import crypto, receipts
+from intake import crypto
 from intake.config import Config
-from intake.gate import Gate
 from intake.models import ReceiptFailure, Testimony, TestimonyState
+from intake.public import receipts
+from intake.public.gate import Gate
 from intake.services import Services
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, post_multipart, receipt_code, submit

@@ -1,7 +1,7 @@
 """Which records a role opens: every content route, as each content role, against one record
 moved through every state under each consent, answers exactly what the queues list.
 
-The expected sets are written out here, not read from `intake.record_access`, so that a
+The expected sets are written out here, not read from `intake.records.record_access`, so that a
 change to the rule (or a content route that forgets it) makes a test fail. A record outside a
 role's work answers 404, exists or not, and leaves no trace; the first open of a record's
 content by an account writes one event naming the account id alone.

@@ -11,9 +11,9 @@ import numpy as np
 from faster_whisper.audio import decode_audio
 from flask import Flask
 
-from intake import record_overview
 from intake.export import gather
 from intake.models import Role
+from intake.review import record_overview
 from tests.export.approved import approved_record
 from tests.staff_support import ready_account, sign_in, staff_client
 

@@ -15,11 +15,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, create_app, lifecycle, transcripts
+from intake import create_app
 from intake.audio import make_access_copy
 from intake.config import Config
 from intake.events import Action, Actor
 from intake.models import AccessCopy, Event, Job, JobKind, JobStatus, Testimony, TestimonyState
+from intake.records import lifecycle
 from intake.redaction import (
     AudioSettings,
     Category,
@@ -30,6 +31,7 @@ from intake.redaction import (
     redact_text,
     sha256_of,
 )
+from intake.review import access_copies, transcripts
 from intake.storage import FileKind, file_name
 from tests import audio_fixtures as fx
 from tests.conftest import MODEL_CACHE, espeak_wav

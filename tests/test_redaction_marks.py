@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import redaction_marks, review, transcripts
 from intake.models import Event, RedactionCategory, RedactionMark, Role
+from intake.review import redaction_marks, review, transcripts
 from tests.staff_support import (
     ready_account,
     segments_of,

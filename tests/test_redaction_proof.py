@@ -17,10 +17,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, create_app, redaction_proof
+from intake import create_app
 from intake.events import Actor
 from intake.export import runs
 from intake.models import Event, RedactionProof, Role, SegmentAlignment, Testimony
+from intake.review import access_copies, redaction_proof
 from tests.export.approved import APPROVER, approved_record, hears_nothing
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import worker_keyring

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import func, select
 
-from intake import lifecycle, retention, sealing, submissions
+from intake import sealing
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
@@ -24,6 +24,8 @@ from intake.models import (
     Transcript,
     utcnow,
 )
+from intake.public import submissions
+from intake.records import lifecycle, retention
 from intake.services import Services
 from tests import audio_fixtures as fx
 from tests.staff_support import ready_account, sign_in, staff_client

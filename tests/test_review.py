@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import review, transcripts
 from intake.models import Event, ReviewState, Role, Testimony, TestimonyState
+from intake.review import review, transcripts
 from tests.staff_support import (
     ready_account,
     segments_of,

@@ -16,11 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import accounts
 from intake.cli import main
 from intake.config import Config
 from intake.events import Action
 from intake.models import Event, GrantState, Role, RoleGrant, StaffAccount, utcnow
+from intake.records import accounts
 from tests.staff_support import (
     Staff,
     account,

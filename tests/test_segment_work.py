@@ -1,5 +1,5 @@
-"""The one state machine of segment work (`intake.segment_work`), as review and translation use
-it: an approval names the version the approver saw; a mark added or removed after approval
+"""The one state machine of segment work (`intake.review.segment_work`), as review and translation
+use it: an approval names the version the approver saw; a mark added or removed after approval
 sends the segment back for another pair of eyes (issue 14 item 6); translations carry their own
 marks, suggested from the source's, refused approval while a marked category is missing, and
 exported redacted rather than dropped (issue 14 item 7)."""
@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import review, translation
 from intake.events import Action
 from intake.export import gather
 from intake.models import (
@@ -25,7 +24,8 @@ from intake.models import (
     TestimonyState,
     TranslationMark,
 )
-from intake.segment_work import Selection
+from intake.review import review, translation
+from intake.review.segment_work import Selection
 from tests.staff_support import (
     ready_account,
     segments_of,

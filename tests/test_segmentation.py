@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import review, segmentation, transcripts
 from intake.models import Event, RedactionCategory, RedactionMark, ReviewState, Role
+from intake.review import review, segmentation, transcripts
 from tests import staff_support
 from tests.staff_support import (
     FakeResult,

@@ -15,11 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from intake import accounts, custodians, throttle
 from intake.cli import main
 from intake.config import Config
 from intake.events import Action
 from intake.models import Event, SignInThrottle, StaffAccount, Testimony, utcnow
+from intake.public import custodians
+from intake.records import accounts, throttle
 from intake.views.staff import auth
 from tests import audio_fixtures as fx
 from tests.staff_support import Staff, code_for, ready_account, sign_in, staff_client

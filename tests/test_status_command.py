@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import jobs, lifecycle
 from intake.cli import main
 from intake.config import Config
 from intake.models import Job, Testimony, TestimonyState
+from intake.records import jobs, lifecycle
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, receipt_code, submit
 

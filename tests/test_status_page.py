@@ -11,8 +11,9 @@ import jdatetime
 from flask import Flask
 from flask.testing import FlaskClient
 
-from intake import i18n, stages
+from intake import i18n
 from intake.models import TestimonyState
+from intake.records import stages
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, post_multipart, receipt_code, submit
 

@@ -7,8 +7,8 @@ import re
 
 from flask import Flask
 
-from intake import review, timeline
 from intake.models import RedactionCategory
+from intake.review import review, timeline
 from tests.staff_support import segments_of, transcribed_testimony
 
 

@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import translation
 from intake.events import Action
 from intake.models import (
     Event,
@@ -23,6 +22,7 @@ from intake.models import (
     TestimonyState,
     TranslationSegment,
 )
+from intake.review import translation
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import ALL_CONSENT, csrf_token, worker_keyring
 from tests.translation_support import add_terms, approved_testimony, source_segments

@@ -21,7 +21,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from intake import lifecycle, translation
 from intake.config import Config
 from intake.models import (
     Event,
@@ -36,6 +35,8 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import lifecycle
+from intake.review import translation
 from tests import audio_fixtures as fx
 from tests.support import csrf_token, receipt_code, submit
 from workers import drafts, transcription

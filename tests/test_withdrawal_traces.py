@@ -18,11 +18,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import JSON, LargeBinary, Text, select
 
-from intake import access_copies, create_app, crypto, lifecycle, transcripts
+from intake import create_app, crypto
 from intake.config import Config
 from intake.events import Actor
 from intake.models import AccessCopy, Base, Identity, Segment, Testimony, TestimonyState
+from intake.records import lifecycle
 from intake.redaction import Category, Mark
+from intake.review import access_copies, transcripts
 from tests import audio_fixtures as fx
 from tests.staff_support import result_of
 from tests.support import csrf_token, receipt_code, submit

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from flask import Flask
 from sqlalchemy import select
 
-from intake import glossary, lifecycle, transcripts, translation
 from intake.events import Action, Actor
 from intake.models import ReviewState, Segment, Testimony, TestimonyState, Transcript
+from intake.records import lifecycle
+from intake.review import glossary, transcripts, translation
 from tests import audio_fixtures as fx
 from tests.staff_support import FakeResult, result_of
 from tests.support import submit, worker_keyring

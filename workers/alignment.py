@@ -4,13 +4,13 @@
 CTranslate2's `Whisper.align`: the decoder's cross-attention over the encoded audio, median
 filtered, then dynamic time warping) fed with the *corrected* text's tokens instead of the
 tokens Whisper decoded. The text is tokenised word by word, so each word of the approved text
-(`intake.alignment.approved_words`) gets exactly one time span, whatever Whisper would have
+(`intake.review.alignment.approved_words`) gets exactly one time span, whatever Whisper would have
 heard. Like faster-whisper, a word's start is the first audio frame its first token jumps to
 and its end the frame where the next word starts; its probability is the mean of its tokens'.
 
 The task claims, aligns and reports: it reads the segments whose current text has no current
 alignment, decodes each one's stretch of the access audio in one pass (`engine.iter_spans`),
-aligns, and stores each result through `intake.alignment.store` in the transaction that marks
+aligns, and stores each result through `intake.review.alignment.store` in the transaction that marks
 the job done, while it holds the claim. Safe to run twice: a current alignment is kept, and an
 alignment of a text edited meanwhile is not stored (the edit queued another job).
 """
@@ -25,10 +25,11 @@ import numpy as np
 from celery import shared_task
 from sqlalchemy import select
 
-from intake import alignment, jobs, transcripts
-from intake.alignment import AlignedWord, TextWord
 from intake.events import Actor
 from intake.models import AudioFile, Job, Testimony
+from intake.records import jobs
+from intake.review import alignment, transcripts
+from intake.review.alignment import AlignedWord, TextWord
 from intake.services import Services, services
 from workers import transcription
 from workers.engine import ARCHIVE_LANGUAGES, SAMPLE_RATE, Engine, iter_spans
@@ -111,7 +112,8 @@ def _timed(
 
 
 def listener_for(engine: Engine) -> Callable[[np.ndarray, str], str]:
-    """What the redaction proof listens with (`intake.redaction_proof.Listener`): the engine's
+    """What the redaction proof listens with (`intake.review.redaction_proof.Listener`): the
+    engine's
     model transcribing a few seconds of samples, without VAD (a silenced span must not be
     skipped as silence before the model hears what is around it), without the glossary's
     hotwords (they would prompt the very names that were removed)."""

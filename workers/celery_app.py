@@ -12,7 +12,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from intake.config import Config
-from intake.queues import celery_settings
+from intake.records.queues import celery_settings
 
 
 def make_worker_app(config: Config) -> tuple[Flask, Celery]:

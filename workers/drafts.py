@@ -1,11 +1,11 @@
 """Machine translation drafts: Whisper's translate task over each approved segment's span.
 
 The job is queued when a Persian transcript is approved and the submitter consented to
-translation (`intake.translation.queue_drafts`). It claims the job like every job task
+translation (`intake.review.translation.queue_drafts`). It claims the job like every job task
 (`workers.transcription`), decodes the access copy once, translates each approved segment's
 time span on its own, and stores one sealed draft per segment id through
-`intake.translation.add_drafts`, in the transaction that marks the job done, only while it
-holds the claim. A draft is stored only when `intake.draft_quality.judge` finds it likely
+`intake.review.translation.add_drafts`, in the transaction that marks the job done, only while it
+holds the claim. A draft is stored only when `intake.review.draft_quality.judge` finds it likely
 useful (its language, its length against the source segment's, Whisper's own log-probability
 and compression ratio, a back-check); the others are counted in the job's event, never shown.
 Safe to run twice: a segment that has a draft keeps it.
@@ -19,9 +19,10 @@ import traceback
 from celery import shared_task
 from sqlalchemy.orm import Session
 
-from intake import draft_quality, jobs, transcripts, translation
 from intake.events import Actor
 from intake.models import AudioFile, Segment, Testimony
+from intake.records import jobs
+from intake.review import draft_quality, transcripts, translation
 from intake.services import Services, services
 from workers import transcription
 from workers.engine import SpanDraft
@@ -43,7 +44,7 @@ def _source_texts(
 
 
 def worth_offering(draft: SpanDraft, source_text: str) -> bool:
-    """Whether a draft is likely useful enough to offer (`intake.draft_quality`)."""
+    """Whether a draft is likely useful enough to offer (`intake.review.draft_quality`)."""
     measures = draft_quality.Measures(
         draft.text, draft.avg_logprob, draft.compression_ratio, draft.no_speech_prob
     )

@@ -651,7 +651,7 @@ class Engine:
         to one (a whole-file translation segments the speech its own way). Spans are cut from
         one pass over the audio holding only the current span (`iter_spans`), so memory stays
         flat in the recording's length. No VAD: the reviewers chose these spans as speech.
-        The measures let `intake.translation.judge_draft` keep fluent nonsense from a small
+        The measures let `intake.review.translation.judge_draft` keep fluent nonsense from a small
         model away from the translators.
         """
         s = self.settings

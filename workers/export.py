@@ -16,9 +16,9 @@ import traceback
 from celery import shared_task
 from sqlalchemy import select
 
-from intake import jobs
 from intake.export.runs import ExportFailed, perform
 from intake.models import ExportRun, Job, JobKind, utcnow
+from intake.records import jobs
 from intake.services import services
 from workers.transcription import JOB_TASK_OPTIONS, Progress, lease_kept
 

@@ -1,7 +1,8 @@
 """The task that makes a testimony's redacted access copy and proves it: it claims, calls and
 reports.
 
-The work is `intake.access_copies.make_access_copies`, then `intake.redaction_proof.prove`
+The work is `intake.review.access_copies.make_access_copies`, then
+`intake.review.redaction_proof.prove`
 (the copy is checked by the worker that made it, with its model, before anything may export
 it); this module only takes the job (an
 atomic claim with a lease, kept alive while the audio is processed), stores the result in the
@@ -16,9 +17,10 @@ import traceback
 
 from celery import shared_task
 
-from intake import access_copies, jobs, redaction_proof
 from intake.events import Actor
 from intake.models import Job, Testimony
+from intake.records import jobs
+from intake.review import access_copies, redaction_proof
 from intake.services import services
 from workers.alignment import listener_for
 from workers.transcription import JOB_TASK_OPTIONS, Progress, engine_for, lease_kept

@@ -22,7 +22,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake import glossary, jobs, lifecycle, transcripts
 from intake.events import Action, Actor
 from intake.models import (
     AudioFile,
@@ -33,6 +32,8 @@ from intake.models import (
     Testimony,
     TestimonyState,
 )
+from intake.records import jobs, lifecycle
+from intake.review import glossary, transcripts
 from intake.services import Services, services
 from workers.engine import Engine, EngineSettings, TranscriptResult
 
@@ -328,5 +329,5 @@ def _store_transcript(
         if stored is not None:
             transcripts.finish_if_complete(session, fresh, Actor.worker)
         # Without a new transcript (an earlier delivery stored it), the job is still done.
-        # Drafts it queued are published after this commit (`intake.queues`).
+        # Drafts it queued are published after this commit (`intake.records.queues`).
         session.commit()

@@ -7,7 +7,7 @@ withdrawn testimony whose deletion was interrupted. It also removes the files ke
 forms that were never finished in time, and forgets receipt codes never confirmed. With the
 embedded SQLite broker it deletes the messages that broker has handed out: kombu's SQLAlchemy
 transport only marks a delivered message invisible and never deletes it, so its table would
-grow by one row per job forever. It applies the retention rules (`intake.retention`, at most
+grow by one row per job forever. It applies the retention rules (`intake.records.retention`, at most
 once an interval, each run an event) and removes exports still waiting for a withdrawn
 record (a withdrawal interrupted before it got to them). Every worker runs the sweep in a
 thread of its main process; the operations are atomic updates, so several workers sweeping at
@@ -22,9 +22,11 @@ import threading
 from flask import Flask
 from sqlalchemy import create_engine, inspect, select, text
 
-from intake import checkpoints, form_tokens, jobs, lifecycle, retention, spool, storage
+from intake import storage
 from intake.events import Action, Actor
 from intake.models import Job, Testimony, TestimonyState
+from intake.public import form_tokens, spool
+from intake.records import checkpoints, jobs, lifecycle, retention
 from intake.services import Services
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The chain of custody a bag carries: the signed checkpoint of the event log and, for each of
-the record's events, its inclusion proof (`intake.checkpoints`).
+the record's events, its inclusion proof (`intake.records.checkpoints`).
 
 The files go beside `data/` as tag files (`custody/checkpoint.json`, `custody/proofs.json`),
 pinned by the tag manifests: they change at every export (the log grows), while the payload
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake import checkpoints
 from intake.db import Database
 from intake.export.record import ExportRecord, canonical_json
+from intake.records import checkpoints
 
 CHECKPOINT_FILE = "custody/checkpoint.json"
 PROOFS_FILE = "custody/proofs.json"

@@ -1,7 +1,7 @@
 """Fill an `ExportRecord` from the database: the one place the export reads testimony content.
 
 Everything the bag will hold is gathered here, already cut down to what may leave the archive's
-hands: approved segment text (opened through `intake.transcripts`, which goes through
+hands: approved segment text (opened through `intake.review.transcripts`, which goes through
 `intake.sealing`), staff named by `events.staff_ref` ids (never an email), the consent as it
 stands now, and the record's event history with its audit-chain hashes.
 
@@ -29,8 +29,7 @@ from typing import BinaryIO, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, alignment, redaction_marks, redaction_proof, sealing, transcripts
-from intake.alignment import AlignedWord
+from intake import sealing
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.events import Action, Actor, Group, staff_ref
@@ -58,6 +57,8 @@ from intake.models import (
 from intake.models import Segment as SegmentRow
 from intake.models import Transcript as TranscriptRow
 from intake.redaction import Category, Mark, placeholder, redact_text
+from intake.review import access_copies, alignment, redaction_marks, redaction_proof, transcripts
+from intake.review.alignment import AlignedWord
 from intake.storage import Store
 
 
@@ -153,7 +154,7 @@ def approved_transcript(
 ) -> Transcript | None:
     """The reviewed transcript of every file in order, segment times counted from the start
     of the whole recording; None unless every segment is approved. Its word lists are the
-    approved words with their aligned times (`intake.alignment`), never the machine's; a
+    approved words with their aligned times (`intake.review.alignment`), never the machine's; a
     segment whose current text is not aligned yet holds the record back (HeldBack). With
     `redacted=False`, the text as spoken, for the sealed preservation bag only."""
     key = transcripts.testimony_key(keyring, testimony)

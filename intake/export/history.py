@@ -50,7 +50,7 @@ def history_json(record: ExportRecord) -> str:
 def entry_hash(entry: dict[str, Any]) -> str:
     """The audit log's hash of one exported entry, recomputed from the exported fields only.
 
-    The same canonical form as `intake.audit.entry_hash` (sorted keys, no spaces, UTF-8, the
+    The same canonical form as `intake.records.audit.entry_hash` (sorted keys, no spaces, UTF-8, the
     time in UTC to the microsecond with a `Z`); kept free of the database so that an archive
     can run it, or the recipe in the docs, on the file alone.
     """

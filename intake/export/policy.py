@@ -15,11 +15,11 @@ Two levels:
 * each artefact of a record that goes (`ARTEFACTS`): included, or withheld with its reason.
 
 What a wording promised is fixed with its version (`PROMISES`): a wording is never edited, a
-change is a new version (`intake.consent.WORDING_VERSION`). A version missing from `PROMISES`
+change is a new version (`intake.public.consent.WORDING_VERSION`). A version missing from `PROMISES`
 holds its records back, so a new wording cannot be released without deciding here what it
 promised.
 
-The redaction proof (`intake.redaction_proof`) comes in through `Facts.proof_passed` (True:
+The redaction proof (`intake.review.redaction_proof`) comes in through `Facts.proof_passed` (True:
 the current access copies were checked and every marked span measured silent and was not heard
 again; False: a check failed; None: no proof of the current copies yet). No audio leaves
 unproven: where the access audio (plain or disguised) goes, a failed or missing proof holds the
@@ -54,8 +54,8 @@ class WordingPromises:
     named_includes_voice: bool
 
 
-#: Every consent wording released (`intake.consent.WORDING_VERSION`). 2026-11-25 had no use of
-#: its own for the anonymised audio (the column reads "no" for its records) and its named
+#: Every consent wording released (`intake.public.consent.WORDING_VERSION`). 2026-11-25 had no use
+#: of its own for the anonymised audio (the column reads "no" for its records) and its named
 #: publication ("with my name") did not mention the voice: under it no audio is published.
 #: 2026-11-26 promises "my voice disguised" for the anonymised audio, and "my recording in my
 #: own voice" for publication with the name.
@@ -343,7 +343,6 @@ def facts_for(
     """The policy's facts of one record, read from the database without opening any sealed
     content; None for no such record. The proof is the record's redaction proof over its
     current access copies (`redaction_proof.proof_for`)."""
-    from intake import access_copies, redaction_proof
     from intake.export.gather import consent_terms
     from intake.models import (
         AccessCopy,
@@ -355,6 +354,7 @@ def facts_for(
         TranslationSegment,
     )
     from intake.models import Transcript as TranscriptRow
+    from intake.review import access_copies, redaction_proof
 
     testimony = session.get(Testimony, testimony_id)
     if testimony is None:

@@ -149,7 +149,7 @@ class ExportRecord:
     audio: AudioOpener | None = None
     audio_suffix: str = ".flac"
     audio_media_type: str = "audio/flac"
-    #: The redaction proof of the access audio (`intake.redaction_proof.proof_json`), written
+    #: The redaction proof of the access audio (`intake.review.redaction_proof.proof_json`), written
     #: into the bag as `redaction-proof.json`.
     redaction_proof: str | None = None
     rights: str | None = None

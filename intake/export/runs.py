@@ -39,8 +39,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import jobs, lifecycle
-from intake.audit import record_event
 from intake.events import Action
 from intake.export.bag import _SAFE_NAME, BagOptions, _swap_into_place, remove_partials, write_bag
 from intake.export.catalogue import (
@@ -67,6 +65,8 @@ from intake.models import (
     TestimonyState,
     utcnow,
 )
+from intake.records import jobs, lifecycle
+from intake.records.audit import record_event
 from intake.services import Services
 
 #: The catalogue files' mode: readable by whoever may read the bags.

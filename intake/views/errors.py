@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from intake.forms import ReceiptForm, SubmissionForm
+from intake.public.forms import ReceiptForm, SubmissionForm
 from intake.storage import StoreFull
 
 # Pages reached with a receipt code: an expired form there goes back to the code's form.
@@ -34,9 +34,9 @@ def register(app: Flask) -> None:
         if request.endpoint == "public.submit":
             # The form's own token still names the files it keeps: reuse it, so that they are
             # neither lost nor sent again.
-            from intake import form_tokens
+            from intake.public import form_tokens
+            from intake.public.spool import Spool
             from intake.services import services
-            from intake.spool import Spool
             from intake.views.public import form_page
 
             form = SubmissionForm(formdata=request.form)
@@ -61,7 +61,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StoreFull)
     def store_full(_exc: StoreFull) -> tuple[str, int]:
-        # Raised while the body is read (intake.uploads), before a byte of it was spooled.
+        # Raised while the body is read (intake.public.uploads), before a byte of it was spooled.
         from intake.views.public import rejection_message
 
         request.close()

@@ -1,6 +1,6 @@
 """Public pages: the intake form, the receipt, the receipt page, the language switch.
 
-HTTP only: each view reads a form, calls a function of `intake.submissions`, and renders.
+HTTP only: each view reads a form, calls a function of `intake.public.submissions`, and renders.
 Nothing here logs, stores or echoes anything about the visitor's connection.
 """
 
@@ -25,31 +25,23 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import (
-    access,
-    consent,
-    form_tokens,
-    i18n,
-    receipts,
-    security,
-    stages,
-    submissions,
-    uploads,
-)
+from intake import access, i18n, security
 from intake.config import Config
-from intake.forms import (
+from intake.models import Language, Testimony, TestimonyState
+from intake.public import consent, form_tokens, receipts, submissions, uploads
+from intake.public.forms import (
     AddAudioForm,
     NarrowConsentForm,
     ReceiptForm,
     SubmissionForm,
     WithdrawForm,
 )
-from intake.gate import Gate
-from intake.models import Language, Testimony, TestimonyState
+from intake.public.gate import Gate
+from intake.public.spool import Spool
+from intake.records import stages
 from intake.services import request_session, services
-from intake.spool import Spool
 
-# The session's hold on a receipt code not yet confirmed (see intake.form_tokens).
+# The session's hold on a receipt code not yet confirmed (see intake.public.form_tokens).
 RECEIPT_KEY = "receipt"
 
 log = logging.getLogger(__name__)
@@ -314,7 +306,7 @@ def _submit_form(
         return form_page(form, token, [rejection_message(exc.reason, exc.index)], kept, 400)
     # Committed: from here on the visitor gets the receipt whatever fails. Kept files left
     # behind go with the sweep; the jobs were published after the commit, or go out with the
-    # next sweep (`intake.queues.publish_after_commit`).
+    # next sweep (`intake.records.queues.publish_after_commit`).
     with contextlib.suppress(OSError):
         spool.discard()
     return _to_receipt(claim)

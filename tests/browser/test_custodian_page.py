@@ -13,10 +13,10 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from intake import custodians, identity
 from intake.config import Config
 from intake.events import Action
 from intake.models import Event, Testimony
+from intake.public import custodians, identity
 from tests import audio_fixtures as fx
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.staff_support import Staff, code_for, ready_account

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import review, transcripts
 from intake.models import RedactionCategory, RedactionMark, Role
+from intake.review import review, transcripts
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in, staff_server  # noqa: F401 - a fixture
 from tests.staff_support import ready_account, segments_of, transcribed_testimony

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from intake import accounts
 from intake.models import ReviewState, Role
+from intake.records import accounts
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.staff_support import (
     PASSWORD,

@@ -14,9 +14,9 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from intake import translation
 from intake.events import Actor
 from intake.models import ReviewState, Role, Testimony, TestimonyState, TranslationSegment
+from intake.review import translation
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in
 from tests.staff_support import ready_account

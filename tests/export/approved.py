@@ -12,7 +12,6 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, alignment, lifecycle, redaction_proof, review, transcripts
 from intake.events import Actor, staff_ref
 from intake.models import (
     RedactionCategory,
@@ -22,6 +21,8 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import lifecycle
+from intake.review import access_copies, alignment, redaction_proof, review, transcripts
 from tests import audio_fixtures as fx
 from tests.staff_support import result_of
 from tests.support import ALL_CONSENT, receipt_code, submit, worker_keyring

@@ -21,10 +21,11 @@ from flask import Flask
 from nacl.signing import SigningKey
 from sqlalchemy import select, text
 
-from intake import audit, checkpoints, crypto
+from intake import crypto
 from intake.config import Config
 from intake.db import Database
 from intake.models import AuditHead, Event
+from intake.records import audit, checkpoints
 from tests.export.approved import approved_record
 from tests.export.test_export_runs import _export
 

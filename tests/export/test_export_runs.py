@@ -173,7 +173,7 @@ def test_a_second_export_gives_a_byte_identical_payload(app: Flask, tmp_path: Pa
 def test_named_records_that_may_not_go_are_never_exported(app: Flask, tmp_path: Path) -> None:
     withdrawn = approved_record(app)
     svc = app.extensions["testimony"]
-    from intake.submissions import withdraw
+    from intake.public.submissions import withdraw
 
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == withdrawn)).one()

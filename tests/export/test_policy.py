@@ -15,7 +15,7 @@ from faster_whisper.audio import decode_audio
 from flask import Flask
 from sqlalchemy import select
 
-from intake import access_copies, consent, create_app, crypto, redaction_proof, sealing, transcripts
+from intake import create_app, crypto, sealing
 from intake.config import Config
 from intake.events import Actor
 from intake.export import policy, runs
@@ -31,6 +31,8 @@ from intake.models import (
     TranslationSegment,
 )
 from intake.models import Transcript as TranscriptRow
+from intake.public import consent
+from intake.review import access_copies, redaction_proof, transcripts
 from tests.export.approved import APPROVER, approved_record, hears_nothing
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import ALL_CONSENT, worker_keyring

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from intake import checkpoints, crypto
+from intake import crypto
 from intake.config import Config
 from intake.export.ohms import NAMESPACE, validate_ohms
+from intake.records import checkpoints
 from tests.export.approved import approved_record
 from tests.export.docs_support import snippet
 from tests.export.test_export_runs import NAMED, _export

@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import alignment, create_app, lifecycle, redaction_proof, review, transcripts
+from intake import create_app
 from intake.config import Config
 from intake.events import staff_ref
 from intake.export import runs
@@ -37,7 +37,9 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import lifecycle
 from intake.redaction import decoded_blocks
+from intake.review import alignment, redaction_proof, review, transcripts
 from tests.conftest import espeak_wav
 from tests.support import submit, worker_keyring
 from tests.workers.test_worker_process import WorkerProcess, wait_for, workers  # noqa: F401

@@ -12,9 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import create_app, jobs
+from intake import create_app
 from intake.config import Config
 from intake.models import Job, Testimony
+from intake.records import jobs
 from tests import audio_fixtures as fx
 from tests.support import submit
 from workers.transcription import Progress, lease_kept

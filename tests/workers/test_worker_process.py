@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from intake import lifecycle, sealing, translation
+from intake import sealing
 from intake.config import Config
 from intake.crypto import Keyring
 from intake.models import (
@@ -36,6 +36,8 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import lifecycle
+from intake.review import translation
 from intake.services import Services
 from tests.conftest import espeak_wav
 from tests.support import submit
@@ -292,7 +294,7 @@ def test_approved_persian_transcript_gets_one_draft_per_review_segment(
         drafted = [d.segment_id for d in drafts]
         # Aligned: each draft sits under a review segment's own id, one at most per segment.
         assert len(set(drafted)) == len(drafted) and set(drafted) <= set(segment_ids)
-        # A span for which the model writes nothing, or a draft `intake.draft_quality` finds
+        # A span for which the model writes nothing, or a draft `intake.review.draft_quality` finds
         # unlikely to be useful (the model unsure of it, a length out of proportion to the
         # source), gets no draft (the page then offers none): English speech declared as
         # Persian and transcribed as Persian gives some of each, so several segments, not

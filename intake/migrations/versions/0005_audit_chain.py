@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from intake import audit
+from intake.records import audit
 
 revision: str = "0005"
 down_revision: str | None = "0004"

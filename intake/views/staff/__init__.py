@@ -12,9 +12,9 @@ from flask import Flask, Response, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import accounts
 from intake.config import Config
 from intake.models import Role
+from intake.records import accounts
 from intake.services import request_session
 from intake.views.staff.user import StaffUser
 

@@ -12,11 +12,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, access_copies, accounts, redaction_proof
+from intake import access
 from intake.config import Config
 from intake.export import policy
 from intake.export.gather import consent_terms
 from intake.models import AccessCopy, Role, Testimony, TestimonyState
+from intake.records import accounts
+from intake.review import access_copies, redaction_proof
 from intake.services import request_session
 
 

@@ -3,7 +3,7 @@ disable, reset. Admins only.
 
 The one-time password of a new or reset account is shown once, on the response page, never
 stored in clear, and expires after a day. An admin never gives itself a role, and where there
-is another admin, every role given waits for that admin's confirmation (`intake.accounts`).
+is another admin, every role given waits for that admin's confirmation (`intake.records.accounts`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, accounts, retention
+from intake import access
 from intake.config import Config
 from intake.models import Role, StaffAccount
+from intake.records import accounts, retention
 from intake.services import request_session, services
 from intake.views.staff.auth import account_message
 

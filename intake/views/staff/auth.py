@@ -21,9 +21,10 @@ from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, accounts, i18n, security, throttle
+from intake import access, i18n, security
 from intake.config import Config
 from intake.models import StaffAccount
+from intake.records import accounts, throttle
 from intake.services import request_session, services
 from intake.views.staff.user import StaffUser
 

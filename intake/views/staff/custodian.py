@@ -12,9 +12,10 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, custodians, i18n, identity
+from intake import access, i18n
 from intake.config import Config
 from intake.models import Role
+from intake.public import custodians, identity
 from intake.services import request_session, services
 
 

@@ -18,11 +18,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access, accounts
+from intake import access
 from intake.config import Config
 from intake.export import runs
 from intake.export.tarball import stream_tar
 from intake.models import ExportRun, Role
+from intake.records import accounts
 from intake.services import request_session
 
 _PSEUDONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")

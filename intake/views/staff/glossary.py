@@ -1,6 +1,6 @@
 """The glossary's admin pages: list, add, remove, import a CSV, export it. Admins only.
 
-HTTP only: each view calls `intake.glossary`. An import with any bad row imports nothing and
+HTTP only: each view calls `intake.review.glossary`. An import with any bad row imports nothing and
 lists every bad row with its line number and reason.
 """
 
@@ -11,9 +11,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from intake import access, accounts, glossary
+from intake import access
 from intake.config import Config
 from intake.models import GlossaryCategory, Role
+from intake.records import accounts
+from intake.review import glossary
 from intake.services import request_session
 
 

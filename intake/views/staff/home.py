@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from intake import access, accounts
+from intake import access
 from intake.config import Config
+from intake.records import accounts
 from intake.services import request_session
 
 

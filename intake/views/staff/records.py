@@ -1,6 +1,6 @@
 """The record page: one record's history, files and copies, and a preview of what will leave.
 
-HTTP only: `intake.record_overview` gathers what is shown, and the preview comes from the
+HTTP only: `intake.review.record_overview` gathers what is shown, and the preview comes from the
 export's own gathering, so what is played and read here is what the access bag would carry.
 Open to the roles that work on a record's content (reviewers, translators, archivists); the
 page names the record by its pseudonym and never shows the submitter's identity.
@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user
 
-from intake import access, record_access, record_overview
+from intake import access
 from intake.config import Config
 from intake.models import Role, Testimony
+from intake.records import record_access
+from intake.review import record_overview
 from intake.services import request_session, services
 
 AUDIO_BLOCK = 256 * 1024
@@ -31,7 +33,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     def _testimony(pseudonym: str) -> Testimony:
         # Open only where one of the account's roles works on the record now, by that role's
-        # queue rule (state and consent, `intake.record_access`), as every content route; 404
+        # queue rule (state and consent, `intake.records.record_access`), as every content route;
+        # 404
         # otherwise. The first open is an event, committed before anything is served.
         db = request_session()
         held = current_roles() or frozenset()

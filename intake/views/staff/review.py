@@ -1,6 +1,6 @@
 """Review pages: the queues, the segment editor, the audio it plays, saving and approving.
 
-HTTP only: each view reads a form and calls `intake.review`. Every action is a plain form;
+HTTP only: each view reads a form and calls `intake.review.review`. Every action is a plain form;
 static/review.js only makes the same requests without a reload. Records are named by their
 pseudonym; no name, contact or file name of the submitter is shown.
 """
@@ -13,9 +13,11 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from intake import access, alignment, record_access, review, segmentation, timeline, transcripts
+from intake import access
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
+from intake.records import record_access
+from intake.review import alignment, review, segmentation, timeline, transcripts
 from intake.services import request_session, services
 from intake.storage import Store
 from intake.views.staff import segment_pages

@@ -1,6 +1,6 @@
 """What the review editor and the translation workbench share as pages: the record named by its
 pseudonym (404 when it may not be worked on), the staff member acting, and the numbers a form
-or a link carries. HTTP only; the rules of segment work are in `intake.segment_work`."""
+or a link carries. HTTP only; the rules of segment work are in `intake.review.segment_work`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from intake import accounts, record_access, segment_work
 from intake.models import Role, Testimony
+from intake.records import accounts, record_access
+from intake.review import segment_work
 from intake.services import request_session
 
 
@@ -32,7 +33,7 @@ def finder(find: Callable[[Session, str], Testimony]) -> Callable[[str], Testimo
 
 def opened(role: Role) -> Callable[[str], Testimony]:
     """The record named by a pseudonym as `role` works on it: the role's queue rule (state and
-    consent, `intake.record_access`) decides, 404 otherwise; the account's first open of the
+    consent, `intake.records.record_access`) decides, 404 otherwise; the account's first open of the
     record's content is an event, committed before any content is served."""
 
     def find(pseudonym: str) -> Testimony:

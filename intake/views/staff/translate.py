@@ -1,6 +1,6 @@
 """Translation pages: the queue, source and target side by side, saving, drafts, approving.
 
-HTTP only: each view reads a form and calls `intake.translation`. Every action is a plain
+HTTP only: each view reads a form and calls `intake.review.translation`. Every action is a plain
 form that works without JavaScript. Records are named by their pseudonym only.
 """
 
@@ -12,9 +12,11 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from intake import access, record_access, translation
+from intake import access
 from intake.config import Config
 from intake.models import RedactionCategory, Role, Testimony
+from intake.records import record_access
+from intake.review import translation
 from intake.services import request_session, services
 from intake.views.staff import segment_pages
 

@@ -21,7 +21,6 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import access_copies
 from intake.crypto import Keyring
 from intake.events import STAFF_PREFIX, Action
 from intake.export import gather
@@ -34,6 +33,7 @@ from intake.models import (
     StaffAccount,
     Testimony,
 )
+from intake.review import access_copies
 from intake.storage import Store
 
 #: Consent fields in the order the page lists them.

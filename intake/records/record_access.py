@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
-from intake import audit
 from intake.events import Action, staff_ref
 from intake.models import Consent, Event, Role, Testimony, TestimonyState
+from intake.records import audit
 
 
 @dataclass(frozen=True)

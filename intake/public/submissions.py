@@ -22,23 +22,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from intake import (
-    audio,
-    audio_sandbox,
-    audit,
-    consent,
-    crypto,
-    erasure,
-    form_tokens,
-    identity,
-    jobs,
-    lifecycle,
-    offload,
-    pseudonyms,
-    receipts,
-    sealing,
-    storage,
-)
+from intake import audio, audio_sandbox, crypto, offload, sealing, storage
 from intake.config import Config
 from intake.events import Action, Actor
 from intake.models import (
@@ -50,6 +34,8 @@ from intake.models import (
     TestimonyState,
     utcnow,
 )
+from intake.public import consent, form_tokens, identity, pseudonyms, receipts
+from intake.records import audit, erasure, jobs, lifecycle
 from intake.storage import Store, StoreFull
 
 
@@ -73,8 +59,8 @@ class Upload:
 
     stream: BinaryIO
     filename: str
-    # The SHA-256 of the bytes as they arrived (`intake.uploads.HashingSpool`); None where the
-    # file did not come through the web form, and it is then hashed from `stream`.
+    # The SHA-256 of the bytes as they arrived (`intake.public.uploads.HashingSpool`); None where
+    # the file did not come through the web form, and it is then hashed from `stream`.
     sha256: str | None = None
 
 
@@ -89,7 +75,7 @@ class Submission:
     contact: str
     removal_notes: str
     uploads: list[Upload]
-    # Files already checked and kept for this form (`intake.spool`), stored before `uploads`.
+    # Files already checked and kept for this form (`intake.public.spool`), stored before `uploads`.
     kept: list[PreparedAudio] = field(default_factory=list)
     # The intake form's one-time claim; None for callers without a form (the command line).
     form: form_tokens.Claim | None = None

@@ -14,7 +14,6 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from intake import audit, jobs
 from intake.events import Action, Actor
 from intake.models import (
     Consent,
@@ -27,6 +26,7 @@ from intake.models import (
     TranslationSegment,
     utcnow,
 )
+from intake.records import audit, jobs
 
 # 2026-11-26: anonymised publication says what it contains; its audio is a use of its own;
 # publication with the name says that it includes the voice.

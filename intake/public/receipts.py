@@ -37,8 +37,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from intake import crypto
-from intake.gate import Gate
 from intake.models import ReceiptFailure, Testimony, utcnow
+from intake.public.gate import Gate
 
 CODE_DIGITS = 16
 RANDOM_DIGITS = 12

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.db import Database
-from intake.jobs import OUTBOX_KEY, Publisher, publish_pending
 from intake.models import Job, JobKind
+from intake.records.jobs import OUTBOX_KEY, Publisher, publish_pending
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 Plain functions on a session, shared by the staff app, the `testimony user` commands and the
 tests. Nothing here stores or reads a network address. Failed sign-ins are limited with a delay
-that doubles after each further failure, counted in `intake.throttle` by OWASP's device-cookie
+that doubles after each further failure, counted in `intake.records.throttle` by OWASP's
+device-cookie
 scheme: a browser that once signed in to an account holds a device cookie for it and has its own
 small counter; every other attempt on an email (known or not, alike) shares that email's
 counter. An attacker can thus slow down new browsers for an account, never the owner's own.
@@ -32,7 +33,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, crypto, sealing, throttle
+from intake import crypto, sealing
 from intake.crypto import Keyring
 from intake.events import Action, Actor, parse_actor, staff_ref
 from intake.models import (
@@ -44,6 +45,7 @@ from intake.models import (
     StaffRole,
     utcnow,
 )
+from intake.records import audit, throttle
 
 ISSUER = "Testimony archive"
 MIN_PASSWORD_LENGTH = 12

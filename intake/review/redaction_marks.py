@@ -7,10 +7,11 @@ marks through `marks_for`, which needs no key. When a reviewer corrects the text
 moves each mark onto the same words in the new text, or drops it when those words are gone.
 
 Suggestions come from the submitter's "names and details to remove", matched in the text
-with `intake.normalise`, so a name typed with Arabic letters, a ZWNJ or other digits is found.
+with `intake.review.normalise`, so a name typed with Arabic letters, a ZWNJ or other digits is
+found.
 
 The review actions that create and remove marks (version check, events) are in
-`intake.review` (`mark_span`, `unmark`); this module holds what they and the export share.
+`intake.review.review` (`mark_span`, `unmark`); this module holds what they and the export share.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import normalise, sealing
+from intake import sealing
 from intake.models import (
     AudioFile,
     RedactionCategory,
@@ -34,7 +35,8 @@ from intake.models import (
     TranslationMark,
     TranslationSegment,
 )
-from intake.transcripts import word_spans
+from intake.review import normalise
+from intake.review.transcripts import word_spans
 
 
 class MarkError(Exception):

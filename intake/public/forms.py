@@ -12,8 +12,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from intake import i18n
-from intake.consent import NARROWABLE, USES, ConsentChoices
 from intake.models import Language
+from intake.public.consent import NARROWABLE, USES, ConsentChoices
 
 TOO_LONG = _l("This text is too long.")
 

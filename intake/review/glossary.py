@@ -5,8 +5,8 @@ archive's readers search by ("Evin Prison", not "Evin jail"). The glossary is sh
 segment that contains one of its terms, a check flags a translation that does not use the
 glossary's form, and the same terms can be given to Whisper as hotwords.
 
-Terms are matched after `intake.normalise` on both sides, so a term typed with Arabic letters,
-without its half-space or with Persian digits is still found. All the terms of one language
+Terms are matched after `intake.review.normalise` on both sides, so a term typed with Arabic
+letters, without its half-space or with Persian digits is still found. All the terms of one language
 are matched in one pass over the text (an Aho-Corasick automaton, `Matcher`), built once per
 change of the glossary and kept for the process, so a page of segments costs the same with ten
 terms or ten thousand (it took 20 s with 10,000 terms matched one by one). Imports are all or
@@ -27,10 +27,11 @@ import ahocorasick
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import audit, offload
+from intake import offload
 from intake.events import Action
 from intake.models import GlossaryCategory, GlossaryTerm
-from intake.normalise import normalise
+from intake.records import audit
+from intake.review.normalise import normalise
 
 COLUMNS = ("term_fa", "term_en", "category", "note")
 MAX_TERM_CHARS = 200

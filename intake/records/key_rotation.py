@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from intake import audit, crypto, sealing
+from intake import crypto, sealing
 from intake.config import Config
 from intake.crypto import ArchiveKeyFiles, Keyring
 from intake.db import Database
 from intake.events import Action, Actor
 from intake.models import AudioFile, Identity, Testimony
+from intake.records import audit
 
 # Every column that holds a key sealed to the archive key pair.
 SEALED_KEY_COLUMNS: tuple[

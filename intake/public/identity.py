@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, pseudonyms, sealing
+from intake import sealing
 from intake.crypto import DecryptionError, Keyring
 from intake.events import Action, staff_ref
 from intake.models import (
@@ -28,6 +28,8 @@ from intake.models import (
     Testimony,
     TestimonyState,
 )
+from intake.public import pseudonyms
+from intake.records import audit
 
 # A reason shorter than this says nothing a later reader could check.
 MIN_REASON_CHARS = 10

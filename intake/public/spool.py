@@ -3,8 +3,8 @@
 Every file that arrives with the intake form is checked and re-encoded at once, and kept here
 (original, access copy and what was learnt about it) until the form goes through or the kept
 time (`Config.form_keep_s`) runs out. The folder is named by the form token's digest and the
-files are encrypted under a key derived from the token (`intake.form_tokens`), which the server
-does not keep: between two rounds of a form, only the visitor's page can open them. Paths go
+files are encrypted under a key derived from the token (`intake.public.form_tokens`), which the
+server does not keep: between two rounds of a form, only the visitor's page can open them. Paths go
 through `intake.storage.Store`, rooted in the instance's spool folder. The upkeep sweep removes
 what has expired.
 """
@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from intake import audio, form_tokens
+from intake import audio
 from intake.config import Config
+from intake.public import form_tokens
+from intake.public.submissions import PreparedAudio, Upload, sha256_of
 from intake.storage import COPY_BLOCK, LOCK_NAME, FileKind, Store, file_name, parse_name
-from intake.submissions import PreparedAudio, Upload, sha256_of
 
 
 def _store(config: Config) -> Store:

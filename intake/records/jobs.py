@@ -4,8 +4,8 @@ The database, not the broker, records what still has to be done (SPEC.md section
 
 * `enqueue` writes a job row in the same transaction as the testimony; nothing is sent yet.
 * `publish_pending` sends every job that has not reached the broker (the outbox). It runs
-  after every commit that enqueued a job (`intake.queues.publish_after_commit`) and again from
-  the upkeep sweep, so a broker that was down at intake time gets the job when it returns.
+  after every commit that enqueued a job (`intake.records.queues.publish_after_commit`) and again
+  from the upkeep sweep, so a broker that was down at intake time gets the job when it returns.
 * a worker `claim`s a job with an atomic UPDATE and a lease; it `renew`s the lease while it
   works; `complete` and `fail` only act while the caller still holds the claim (a fencing
   token), so a worker that lost its lease can never write a second result.

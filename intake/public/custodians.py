@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import accounts, audit, identity, sealing, throttle
+from intake import sealing
 from intake.config import Config
 from intake.crypto import DecryptionError, Keyring
 from intake.events import Action, Actor, staff_ref
 from intake.models import Custodian, Role
+from intake.public import identity
+from intake.records import accounts, audit, throttle
 
 MIN_PASSPHRASE_CHARS = 12
 
@@ -41,7 +43,8 @@ class Added:
 
 
 def passphrase_bucket(keyring: Keyring, account_id: int) -> bytes:
-    """The throttle bucket of one custodian's passphrase, per account (`intake.throttle`)."""
+    """The throttle bucket of one custodian's passphrase, per account
+    (`intake.records.throttle`)."""
     return throttle.bucket(accounts.throttle_secret(keyring), "passphrase", account_id)
 
 

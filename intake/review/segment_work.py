@@ -12,7 +12,8 @@ translation share every rule of that machine, so it is written once, here:
   eyes again (a removed name must not ride out on an approval given before);
 - events: each transition writes one event, with ids and states only, never text.
 
-`intake.review` and `intake.translation` keep only what differs: what the text is and where it
+`intake.review.review` and `intake.review.translation` keep only what differs: what the text is and
+where it
 is sealed, who may act and in which testimony states, what the last approval sets moving. A
 `Kind` names, for each, the state column, the ids its events carry and its actions.
 """
@@ -26,9 +27,10 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from intake import audit, lifecycle, redaction_marks
 from intake.events import Action
 from intake.models import ReviewState, Testimony, TestimonyState, utcnow
+from intake.records import audit, lifecycle
+from intake.review import redaction_marks
 
 
 class WorkError(Exception):

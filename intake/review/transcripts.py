@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake import audit, lifecycle, sealing
+from intake import sealing
 from intake.crypto import Keyring
 from intake.events import Action, Actor
 from intake.models import (
@@ -29,6 +29,7 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import audit, lifecycle
 
 
 class WordLike(Protocol):
@@ -166,7 +167,7 @@ def add_transcript(
 
 def finish_if_complete(session: Session, testimony: Testimony, actor: Actor) -> None:
     """Move to `transcribed` when every file has a transcript. (Machine translation drafts
-    wait for the approved transcript: `intake.translation.queue_drafts`.)"""
+    wait for the approved transcript: `intake.review.translation.queue_drafts`.)"""
     files = session.scalar(
         select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
     )

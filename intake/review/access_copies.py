@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import audit, jobs, redaction_marks, sealing, transcripts
+from intake import sealing
 from intake.audio import ACCESS_SAMPLE_RATE
 from intake.config import Config
 from intake.crypto import EncryptedTempFile, Keyring
@@ -41,6 +41,7 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import audit, jobs
 from intake.redaction import (
     AudioSettings,
     Category,
@@ -50,13 +51,14 @@ from intake.redaction import (
     redact_audio,
     redact_text,
 )
+from intake.review import redaction_marks, transcripts
 from intake.storage import FileKind, Store, file_name
 
 
 def marks_for(session: Session, testimony_id: int) -> list[Mark]:
     """Every redaction mark on the testimony's segments, as `Mark`s: the one place that reads
-    the reviewers' marks (`intake.redaction_marks`, the review's own table). A mark's time is
-    its aligned span (`intake.alignment`) widened by what the reviewer added by ear."""
+    the reviewers' marks (`intake.review.redaction_marks`, the review's own table). A mark's time is
+    its aligned span (`intake.review.alignment`) widened by what the reviewer added by ear."""
     return [
         Mark(
             segment_id=m.segment_id,

@@ -7,7 +7,7 @@ edited (four eyes). When every segment of every file is approved the testimony m
 never text; edited text is sealed with the testimony's key like the machine text.
 
 The state machine itself (versions, four eyes, a mark that reopens an approved segment, the
-events) is `intake.segment_work`, shared with translation; this module says what a segment's
+events) is `intake.review.segment_work`, shared with translation; this module says what a segment's
 text is and when a transcript may change.
 """
 
@@ -19,16 +19,6 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import (
-    access_copies,
-    alignment,
-    lifecycle,
-    record_access,
-    redaction_marks,
-    segment_work,
-    transcripts,
-    translation,
-)
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
@@ -41,6 +31,15 @@ from intake.models import (
     Testimony,
     TestimonyState,
     Transcript,
+)
+from intake.records import lifecycle, record_access
+from intake.review import (
+    access_copies,
+    alignment,
+    redaction_marks,
+    segment_work,
+    transcripts,
+    translation,
 )
 
 # The states in which a testimony appears in the review queues (with transcription consent).
@@ -187,7 +186,7 @@ def queue(
         .join(Segment, Segment.transcript_id == Transcript.id)
         .group_by(Testimony.id)
     )
-    # The same rule the editor and its audio open records by (`intake.record_access`).
+    # The same rule the editor and its audio open records by (`intake.records.record_access`).
     query = query.where(record_access.where(Role.reviewer))
     if state is not None:
         query = query.where(Testimony.state == state)
@@ -421,7 +420,7 @@ def mark_span(
         mark = redaction_marks.new_mark(
             testimony, seg, content.text, content.words, start, end, category, existing, actor
         )
-        # The corrected words' own times where the segment is aligned (`intake.alignment`).
+        # The corrected words' own times where the segment is aligned (`intake.review.alignment`).
         aligned = alignment.mark_span_times(session, key, seg, content.text, start, end)
         if aligned is not None:
             mark.start_s, mark.end_s = aligned

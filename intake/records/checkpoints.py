@@ -1,6 +1,6 @@
 """Signed checkpoints of the event log: a chain of custody an outsider can check.
 
-The audit chain (`intake.audit`) finds an entry changed in place, but whoever can write the
+The audit chain (`intake.records.audit`) finds an entry changed in place, but whoever can write the
 database can also delete an entry and recompute every hash after it: the chain is whole again.
 So the log is also a Merkle tree (RFC 9162, section 2.1: leaf = SHA-256(0x00 || entry), node =
 SHA-256(0x01 || left || right); the entry is the event's 32-byte chain hash, in `seq` order),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from intake.config import Config
 from intake.db import Database
 from intake.models import Job, JobStatus, Testimony, TestimonyState
-from intake.queues import queue_names
+from intake.records.queues import queue_names
 from intake.storage import Store
 
 

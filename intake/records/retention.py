@@ -29,7 +29,6 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake import audit
 from intake.config import Config
 from intake.events import Action, Actor, parse_actor
 from intake.models import (
@@ -45,6 +44,7 @@ from intake.models import (
     TestimonyState,
     utcnow,
 )
+from intake.records import audit
 from intake.storage import Store
 
 _ROW_ID = 1

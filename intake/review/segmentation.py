@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import alignment, audit, normalise, redaction_marks, transcripts
 from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import RedactionMark, ReviewState, Segment, Testimony, Transcript
-from intake.review import ReviewError, segment_for_change, start_review
-from intake.transcripts import SegmentText, word_spans
+from intake.records import audit
+from intake.review import alignment, normalise, redaction_marks, transcripts
+from intake.review.review import ReviewError, segment_for_change, start_review
+from intake.review.transcripts import SegmentText, word_spans
 
 
 def snap(text: str, at: int) -> int:

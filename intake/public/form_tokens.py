@@ -3,7 +3,7 @@
 Each intake page carries a fresh random token in a hidden field. The server never stores the
 token itself, only values derived from it:
 
-* its digest names the form: the files kept for it between rounds (`intake.spool`) and, once
+* its digest names the form: the files kept for it between rounds (`intake.public.spool`) and, once
   it created a testimony, its `SentForm` row, so that a reload or a double click never creates
   a second one;
 * a key derived from it encrypts those kept files, and another seals the receipt code in the

@@ -14,7 +14,7 @@ A translation carries redaction marks of its own (`TranslationMark`: offsets int
 and a category), suggested from its source segment's marks and the glossary; it cannot be
 approved while its source marks a category it does not, and the export replaces its marked
 spans as it does the transcript's. The state machine (versions, four eyes, marks reopening
-approved work, events) is `intake.segment_work`, shared with review.
+approved work, events) is `intake.review.segment_work`, shared with review.
 
 When every segment's translation is approved the testimony moves in_translation ->
 translation_review -> approved. Events carry ids and states only; text is sealed with the
@@ -31,18 +31,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import (
-    audit,
-    glossary,
-    jobs,
-    lifecycle,
-    normalise,
-    record_access,
-    redaction_marks,
-    sealing,
-    segment_work,
-    transcripts,
-)
+from intake import sealing
 from intake.crypto import Keyring
 from intake.events import Action, Actor
 from intake.models import (
@@ -62,6 +51,8 @@ from intake.models import (
     TranslationMark,
     TranslationSegment,
 )
+from intake.records import audit, jobs, lifecycle, record_access
+from intake.review import glossary, normalise, redaction_marks, segment_work, transcripts
 
 # Testimonies listed for translators (with translation consent), and those whose
 # translations can still change.
@@ -127,7 +118,7 @@ def queue(session: Session) -> list[QueueRow]:
         .join(Transcript, Transcript.testimony_id == Testimony.id)
         .join(Segment, Segment.transcript_id == Transcript.id)
         .outerjoin(TranslationSegment, TranslationSegment.segment_id == Segment.id)
-        # The same rule the workbench opens records by (`intake.record_access`).
+        # The same rule the workbench opens records by (`intake.records.record_access`).
         .where(record_access.where(Role.translator))
         .group_by(Testimony.id)
         .order_by(Testimony.created_at)

@@ -11,7 +11,7 @@ each access copy is checked after it is made, by the worker that made it:
   taking the tone out measures below the threshold);
 * listening: a window of `redaction_proof_window_s` seconds either side of each mark is
   transcribed again with the model (`Listener`), and the marked term, Persian-normalised
-  (`intake.normalise`), is looked for in what it heard, counting near misses by edit distance
+  (`intake.review.normalise`), is looked for in what it heard, counting near misses by edit distance
   ("Evan" for "Evin"), since the model misspelling a name it still hears is a leak.
 
 The result is stored per file (`RedactionProof`): times, levels and verdicts per span, the
@@ -34,7 +34,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, audit, normalise, redaction_marks, transcripts
 from intake.audio import ACCESS_SAMPLE_RATE
 from intake.config import Config
 from intake.crypto import Keyring
@@ -48,7 +47,9 @@ from intake.models import (
     Transcript,
     utcnow,
 )
+from intake.records import audit
 from intake.redaction import Mark, decoded_blocks
+from intake.review import access_copies, normalise, redaction_marks, transcripts
 from intake.storage import Store
 
 #: Transcribes 16 kHz mono float32 samples in a language: what the model hears there.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from intake import access_copies, audit, jobs, redaction_marks, sealing, transcripts
+from intake import sealing
 from intake.crypto import Keyring
 from intake.events import Action, Actor
 from intake.models import (
@@ -42,8 +42,10 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
+from intake.records import audit, jobs
+from intake.review import access_copies, redaction_marks, transcripts
 
-# Where marks can still change (as `intake.review.OPEN_STATES`).
+# Where marks can still change (as `intake.review.review.OPEN_STATES`).
 _REVIEW_STATES = frozenset({TestimonyState.transcribed, TestimonyState.in_review})
 # A word of the approved text: a run of characters between white space.
 _WORD = re.compile(r"\S+")

@@ -15,9 +15,9 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from intake.audit import record_event
 from intake.events import Action, Actor
 from intake.models import Testimony, TestimonyState, utcnow
+from intake.records.audit import record_event
 
 S = TestimonyState
 
