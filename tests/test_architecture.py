@@ -1,4 +1,5 @@
-"""The layout's promises, checked on the source: arrows point down, one owner opens keys.
+"""The layout's promises, checked on the source: arrows point down, one owner opens keys, and
+the folders keep the sides apart (public, records, review; see docs/architecture.md).
 
 The domain (`intake/`) never imports the task plumbing (`workers/`), so the staff app and the
 command line use the domain without loading Celery tasks or the model; and no module but

@@ -80,9 +80,12 @@ def test_the_history_reads_in_order_from_the_file_names() -> None:
     assert downs == [None, *revisions[:-1]]
 
 
-def test_a_database_migrated_before_the_rename_upgrades(migrated: Config) -> None:
+def test_a_database_migrated_before_the_rename_upgrades(config: Config) -> None:
     from intake import schema
 
+    # A database last migrated when the export step (now 0013) was still called 0004_o.
+    migrated = config
+    schema.upgrade(migrated.database_url, "0013")
     engine = make_engine(migrated.database_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0004_o'"))

@@ -1,7 +1,7 @@
 """role grants waiting for a second admin, and the expiry of a one-time password
 
-Revision ID: 0005_e
-Revises: 0005_d
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0005_e"
-down_revision: str | None = "0005_d"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

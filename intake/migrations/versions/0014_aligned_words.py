@@ -1,6 +1,6 @@
 """aligned words of reviewed segments, redaction proofs, marks widened by ear, align jobs
 
-Revision ID: 0005_b
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0005_b"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,8 @@
 """fair transcription order: the audio a job works on and when its turn comes; an index for
 the glossary's stamp
 
-Revision ID: 0005_f
-Revises: 0005_e
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0005_f"
-down_revision: str | None = "0005_e"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

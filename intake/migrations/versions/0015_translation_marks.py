@@ -1,8 +1,8 @@
 """Redaction marks on translations (offsets and a category only), so an approved translation
 is exported redacted rather than as placeholders.
 
-Revision ID: 0005_c
-Revises: 0005_b
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0005_c"
-down_revision: str | None = "0005_b"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels = None
 depends_on = None
 

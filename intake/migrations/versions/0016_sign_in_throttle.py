@@ -1,8 +1,8 @@
 """sign-in throttle: failed attempts per bucket (untrusted browsers per email, device cookies,
 custodian passphrases), named by keyed hashes
 
-Revision ID: 0005_d
-Revises: 0005_c
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import intake.models
 
-revision: str = "0005_d"
-down_revision: str | None = "0005_c"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
