@@ -103,6 +103,15 @@ class Config:
     # at once, so the other slots keep taking short clips.
     transcribe_wait_per_audio_s: float = 1.0
     transcribe_long_slots: int = 0
+    # Proof of work on the intake form (`intake.public.proof_of_work`, docs/security.md "Floods"):
+    # the page's script finds a nonce whose SHA-256 with the form's challenge starts with this
+    # many zero bits (0: off). A submission without a valid proof (no JavaScript, an expired
+    # or forged challenge) is still accepted, but its transcriptions' turn comes
+    # `unproven_delay_s` later. A challenge is good for `proof_of_work_ttl_s` after the page
+    # was served (as long as a form keeps its files).
+    proof_of_work_bits: int = 0
+    proof_of_work_ttl_s: float = 6 * 3600.0
+    unproven_delay_s: float = 3600.0
 
     # Transcription engine.
     whisper_model: str = "base"

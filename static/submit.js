@@ -119,6 +119,13 @@
     bar.value = 0;
     status.textContent = msg("sending");
     upload.hidden = false;
-    xhr.send(new FormData(form));
+    // The proof of work (proof_of_work.js) is usually found while the form is filled in; if
+    // not yet, the form goes as soon as it is, with its nonce.
+    var proof = window.testimonyProofOfWork;
+    if (proof) {
+      proof.ready(function () { xhr.send(new FormData(form)); });
+    } else {
+      xhr.send(new FormData(form));
+    }
   });
 }());

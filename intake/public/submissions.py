@@ -34,7 +34,7 @@ from intake.models import (
     TestimonyState,
     utcnow,
 )
-from intake.public import consent, form_tokens, identity, pseudonyms, receipts
+from intake.public import consent, form_tokens, identity, proof_of_work, pseudonyms, receipts
 from intake.records import audit, erasure, jobs, lifecycle
 from intake.storage import Store, StoreFull
 
@@ -79,6 +79,8 @@ class Submission:
     kept: list[PreparedAudio] = field(default_factory=list)
     # The intake form's one-time claim; None for callers without a form (the command line).
     form: form_tokens.Claim | None = None
+    # The form's proof of work (`intake.public.proof_of_work`): None when the form sent none.
+    proof: proof_of_work.Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -269,11 +271,16 @@ def custody(files: list[AudioFile]) -> list[dict[str, object]]:
 
 
 def _queue_transcription(
-    session: Session, testimony: Testimony, files: list[AudioFile], config: Config
+    session: Session,
+    testimony: Testimony,
+    files: list[AudioFile],
+    config: Config,
+    delay_s: float = 0.0,
 ) -> None:
-    """One transcription job per file, placed in the fair order by its audio's length; the
-    testimony goes (back) to `queued` unless a worker is already on it, in which case the new
-    jobs simply join the queue."""
+    """One transcription job per file, placed in the fair order by its audio's length (and
+    `delay_s` later, the slower lane of a form without proof of work); the testimony goes
+    (back) to `queued` unless a worker is already on it, in which case the new jobs simply
+    join the queue."""
     for row in files:
         jobs.enqueue(
             session,
@@ -281,7 +288,8 @@ def _queue_transcription(
             JobKind.transcribe,
             audio_file_id=row.id,
             audio_s=row.duration_s,
-            wait_s=jobs.fair_wait_s(row.duration_s, config.transcribe_wait_per_audio_s),
+            wait_s=jobs.fair_wait_s(row.duration_s, config.transcribe_wait_per_audio_s)
+            + delay_s,
         )
     if testimony.state in {
         TestimonyState.received,
@@ -296,6 +304,22 @@ def _queue_transcription(
             Action.transcription_queued,
             {"audio_files": [row.id for row in files]},
         )
+
+
+def lane_delay_s(keyring: crypto.Keyring, config: Config, sub: Submission) -> float:
+    """How much later than usual the submission's transcriptions take their turn: 0 with a
+    valid proof of work (or with the proof switched off, or for a caller without a form, such
+    as the command line), else `unproven_delay_s`. Never a refusal: testimony sent without
+    JavaScript is accepted all the same, only its transcription waits in the slower lane."""
+    if config.proof_of_work_bits <= 0 or sub.form is None:
+        return 0.0
+    verdict = proof_of_work.check(
+        proof_of_work.key_for(keyring.session_key),
+        sub.form.digest,
+        sub.proof,
+        config.proof_of_work_bits,
+    )
+    return 0.0 if verdict is proof_of_work.Verdict.proven else config.unproven_delay_s
 
 
 def accept(
@@ -368,7 +392,9 @@ def accept(
             },
         )
         if c.transcribe:
-            _queue_transcription(session, testimony, files, config)
+            _queue_transcription(
+                session, testimony, files, config, lane_delay_s(keyring, config, sub)
+            )
         if sub.form is not None:
             form_tokens.keep_code(session, sub.form, code)
         session.commit()

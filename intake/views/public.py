@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from intake import access, i18n, security
 from intake.config import Config
 from intake.models import Language, Testimony, TestimonyState
-from intake.public import consent, form_tokens, receipts, submissions, uploads
+from intake.public import consent, form_tokens, proof_of_work, receipts, submissions, uploads
 from intake.public.forms import (
     AddAudioForm,
     NarrowConsentForm,
@@ -93,12 +93,25 @@ def _uploads(files: list[FileStorage]) -> list[submissions.Upload]:
 def form_page(
     form: SubmissionForm, token: str, errors: list[str], kept: int, status: int = 200
 ) -> Response:
-    """The intake form with its one-time token, every error of this round, and how many files
-    the form already keeps (so the visitor knows not to send them again)."""
+    """The intake form with its one-time token, every error of this round, how many files
+    the form already keeps (so the visitor knows not to send them again), and, when the proof
+    of work is on, a fresh challenge for this form that the page's script solves."""
+    svc = services()
+    bits = svc.config.proof_of_work_bits
+    challenge = None
+    if bits > 0:
+        challenge = proof_of_work.issue(
+            proof_of_work.key_for(svc.keyring.session_key),
+            form_tokens.digest(token),
+            bits,
+            svc.config.proof_of_work_ttl_s,
+        )
     page = render_template(
         "public/submit.html",
         form=form,
         form_token=token,
+        proof_challenge=challenge,
+        proof_bits=bits,
         errors=errors,
         kept=kept,
         # The language switch of this page posts the form itself, so that what was typed
@@ -295,6 +308,9 @@ def _submit_form(
         removal_notes=(form.removal_notes.data or "").strip(),
         uploads=[],
         form=claim,
+        proof=proof_of_work.Answer(
+            request.form.get("proof_challenge", ""), request.form.get("proof_nonce", "")
+        ),
     )
     try:
         with spool.opened() as kept_files:

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from intake.models import AudioFile, Consent, Testimony
+from intake.models import AudioFile, Consent, Job, Testimony
 from tests import audio_fixtures as fx
 
 pytestmark = pytest.mark.browser
@@ -234,3 +234,73 @@ def test_receipt_page_screenshots(
     page.emulate_media(media="print")
     page.screenshot(path=str(shots / f"receipt-{locale}-print.png"), full_page=True)
     context.close()
+
+
+@pytest.mark.parametrize(("javascript", "bits"), [(True, 8), (False, 8), (True, 18)])
+def test_the_page_solves_the_proof_of_work(
+    migrated: object, playwright_browser: object, tmp_path: Path, javascript: bool, bits: int
+) -> None:
+    """With the proof of work on, the page's script solves its form's puzzle while the form is
+    filled in and sends the nonce: the submission keeps the ordinary turn. Without JavaScript
+    the same form is accepted all the same, and its transcription waits an hour longer. At 18
+    bits (about a second here) the form is sent at once, usually before the puzzle is solved:
+    the page waits for the nonce and still gets the ordinary turn (the test holds the
+    solver's later slices until the send button was pressed, so that the send surely comes
+    first)."""
+    from intake import create_app
+    from intake.public import proof_of_work
+
+    config = migrated.with_overrides(  # type: ignore[attr-defined]
+        proof_of_work_bits=bits, unproven_delay_s=3600.0
+    )
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(fx.tone_wav(2.0))
+    context = playwright_browser.new_context(  # type: ignore[attr-defined]
+        java_script_enabled=javascript, locale="en-US"
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))  # the script's own errors
+    if bits > 8:
+        # The solver works in slices of 20 ms, each after a setTimeout(0): hold those until
+        # the form was sent, so the page must wait for its nonce (a visitor who sends quickly).
+        page.add_init_script(
+            "window.heldSlices = []; const later = window.setTimeout;"
+            "window.setTimeout = function (fn, ms) {"
+            "  if (ms === 0 && window.heldSlices) { window.heldSlices.push(fn); return 0; }"
+            "  return later.apply(window, arguments); };"
+            "window.releaseSlices = function () { const held = window.heldSlices;"
+            "  window.heldSlices = null; held.forEach(function (fn) { later(fn, 0); }); };"
+        )
+    try:
+        page.goto(base + "/")
+        if javascript and bits == 8:
+            page.wait_for_function("() => document.getElementById('proof-nonce').value !== ''")
+            challenge = page.get_attribute("#proof-challenge", "value") or ""
+            nonce = page.get_attribute("#proof-nonce", "value") or ""
+            assert proof_of_work.leading_zero_bits(proof_of_work.work(challenge, nonce)) >= 8
+        page.set_input_files("#audio", str(wav))
+        page.check("input[name=language][value=en]")
+        page.check("#consent-transcribe")
+        page.click("#send")
+        if bits > 8:
+            page.wait_for_timeout(300)
+            page.evaluate("() => window.releaseSlices()")
+        page.wait_for_selector("#receipt-code", timeout=120_000)
+        assert not errors
+        with app.extensions["testimony"].db.session() as s:
+            job = s.scalars(select(Job)).one()
+            assert job.turn_at is not None and job.audio_s is not None
+            extra = (job.turn_at - job.created_at).total_seconds() - job.audio_s
+            assert abs(extra - (0.0 if javascript else 3600.0)) < 1.0
+    finally:
+        context.close()
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        app.extensions["testimony"].db.dispose()
