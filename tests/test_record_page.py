@@ -15,6 +15,7 @@ from intake.export import gather
 from intake.models import Role
 from intake.review import record_overview
 from tests.export.approved import approved_record
+from tests.export.test_export_runs import NAMED
 from tests.staff_support import ready_account, sign_in, staff_client
 
 
@@ -27,7 +28,7 @@ def level(samples: np.ndarray, start_s: float, end_s: float, rate: int = 16000) 
 def test_the_record_page_shows_history_and_previews_what_will_leave(
     app: Flask, staff_app: Flask
 ) -> None:
-    pseudonym = approved_record(app, marked=["Evin"])
+    pseudonym = approved_record(app, consent=NAMED, marked=["Evin"])  # the audio leaves
     archivist = ready_account(staff_app, "archivist@example.org", [Role.archivist])
     client = staff_client(staff_app)
     sign_in(client, archivist)
@@ -54,7 +55,7 @@ def test_the_record_page_shows_history_and_previews_what_will_leave(
 def test_the_preview_is_the_exports_own_gathering(
     app: Flask, staff_app: Flask, monkeypatch: object
 ) -> None:
-    pseudonym = approved_record(app, marked=["Evin"])
+    pseudonym = approved_record(app, consent=NAMED, marked=["Evin"])  # the audio leaves
     svc = staff_app.extensions["testimony"]
     calls: list[int] = []
     real = gather.gather

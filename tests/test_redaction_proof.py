@@ -23,6 +23,7 @@ from intake.export import runs
 from intake.models import Event, RedactionProof, Role, SegmentAlignment, Testimony
 from intake.review import access_copies, redaction_proof
 from tests.export.approved import APPROVER, approved_record, hears_nothing
+from tests.export.test_export_runs import NAMED
 from tests.staff_support import ready_account, sign_in, staff_client
 from tests.support import worker_keyring
 
@@ -61,7 +62,7 @@ def _testimony(app: Flask, pseudonym: str) -> Testimony:
 
 
 def test_a_silenced_span_passes_and_the_bag_carries_the_proof(app: Flask, tmp_path: Path) -> None:
-    pseudonym = approved_record(app, marked=("Evin",))
+    pseudonym = approved_record(app, consent=NAMED, marked=("Evin",))
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
@@ -100,7 +101,7 @@ def test_a_silenced_span_passes_and_the_bag_carries_the_proof(app: Flask, tmp_pa
 def test_a_copy_that_skipped_the_silencing_fails_and_is_held_back(
     app: Flask, tmp_path: Path
 ) -> None:
-    pseudonym = approved_record(app, marked=("Evin",))
+    pseudonym = approved_record(app, consent=NAMED, marked=("Evin",))
     svc = app.extensions["testimony"]
     keys = worker_keyring(app)
     with svc.db.session() as s:
@@ -125,7 +126,7 @@ def test_a_copy_that_skipped_the_silencing_fails_and_is_held_back(
 
 
 def test_a_word_still_heard_fails_and_the_proof_stores_no_word(app: Flask, tmp_path: Path) -> None:
-    pseudonym = approved_record(app, marked=("Evin",))
+    pseudonym = approved_record(app, consent=NAMED, marked=("Evin",))
     svc = app.extensions["testimony"]
     keys = worker_keyring(app)
     heard: list[str] = []
@@ -145,8 +146,8 @@ def test_a_word_still_heard_fails_and_the_proof_stores_no_word(app: Flask, tmp_p
 
 
 def test_a_record_without_a_proof_or_an_alignment_is_held_back(app: Flask, tmp_path: Path) -> None:
-    unproven = approved_record(app, marked=("Evin",))
-    unaligned = approved_record(app)
+    unproven = approved_record(app, consent=NAMED, marked=("Evin",))
+    unaligned = approved_record(app, consent=NAMED)
     svc = app.extensions["testimony"]
     with svc.db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == unproven)).one()
@@ -172,8 +173,8 @@ def _export(app: Flask, out: Path) -> dict[str, object]:
 
 
 def test_the_archivist_sees_each_records_proof(app: Flask, staff_app: Flask) -> None:
-    proven = approved_record(app, marked=("Evin",))
-    failing = approved_record(app, marked=("Evin",))
+    proven = approved_record(app, consent=NAMED, marked=("Evin",))
+    failing = approved_record(app, consent=NAMED, marked=("Evin",))
     svc = app.extensions["testimony"]
     keys = worker_keyring(app)
     with svc.db.session() as s:
@@ -196,7 +197,7 @@ def test_the_archivist_sees_each_records_proof(app: Flask, staff_app: Flask) -> 
 
 
 def test_a_disguised_copy_still_proves_silent(app: Flask) -> None:
-    pseudonym = approved_record(app, marked=("Evin",), seconds=4.0)
+    pseudonym = approved_record(app, consent=NAMED, marked=("Evin",), seconds=4.0)
     svc = app.extensions["testimony"]
     keys = worker_keyring(app)
     with svc.db.session() as s:

@@ -24,7 +24,7 @@ from intake.models import (
     TestimonyState,
     TranslationMark,
 )
-from intake.review import review, translation
+from intake.review import alignment, review, translation
 from intake.review.segment_work import Selection
 from tests.staff_support import (
     ready_account,
@@ -190,6 +190,8 @@ def test_a_translation_is_marked_from_the_glossary_suggestion_and_exported_redac
         assert row.state == ReviewState.edited  # marking an unapproved one changes no state
         translation.approve(s, t, seg_id, row.version, B)
         assert t.state == TestimonyState.approved
+        # The alignment job's work for segments approved unchanged (no model needed).
+        alignment.align_unchanged(s, keys, t.id, "test")
         files = list(s.scalars(select(AudioFile).where(AudioFile.testimony_id == t.id)))
         transcript = gather.approved_transcript(s, keys, t, files, B)
         assert transcript is not None
@@ -257,6 +259,8 @@ def test_a_translation_approved_before_it_had_marks_goes_as_placeholders_only(
         row = translation.save(s, keys, t, seg_id, "My father was in Evin", seg.version, 0, A, MAX)
         row.state, row.approved_by = ReviewState.approved, B  # as the old approval left it
         s.flush()
+        # The alignment job's work for segments approved unchanged (no model needed).
+        alignment.align_unchanged(s, keys, t.id, "test")
         files = list(s.scalars(select(AudioFile).where(AudioFile.testimony_id == t.id)))
         transcript = gather.approved_transcript(s, keys, t, files, B)
         assert transcript is not None

@@ -156,6 +156,8 @@ class Facts:
     copy_disguised: bool = False
     marks: int = 0
     proof_passed: bool | None = None
+    #: The failed proof's reason in words ("a marked span is not silent"), for the archivist.
+    proof_message: str = ""
     transcript_approved: bool = True
     translation_approved: bool = True
     name_released: bool = False
@@ -271,7 +273,8 @@ def decide(facts: Facts, today: date, *, proof_required: bool = True) -> Verdict
     if audio_leaves and not facts.copy_current:
         return Verdict(held(p, "redaction_pending"))
     if audio_leaves and facts.proof_passed is False:
-        return Verdict(held(p, "proof_failed"))
+        why = f" ({facts.proof_message})" if facts.proof_message else ""
+        return Verdict(held(p, "proof_failed", why))
     if audio_leaves and facts.proof_passed is None and proof_required:
         return Verdict(held(p, "proof_pending"))
     if not consent.transcribe:
@@ -421,6 +424,7 @@ def facts_for(
         copy_disguised=current and all(c.disguised for c in copies.values()),
         marks=len(marks),
         proof_passed=proof.passed if proof is not None else None,
+        proof_message=proof.message if proof is not None else "",
         transcript_approved=bool(segments) and not unapproved,
         translation_approved=bool(segments) and translated == segments,
         name_released=released is not None,

@@ -22,6 +22,7 @@ from intake.models import Role
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in, staff_server  # noqa: F401 - a fixture
 from tests.export.approved import approved_record
+from tests.export.test_export_runs import NAMED
 from tests.staff_support import ready_account, segments_of, transcribed_testimony
 from tests.test_record_page import level
 from tests.translation_support import approved_testimony
@@ -154,7 +155,7 @@ def test_the_record_page_shows_history_and_plays_the_redacted_audio(
     playwright_browser: object,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    pseudonym = approved_record(app, marked=["Evin"])
+    pseudonym = approved_record(app, consent=NAMED, marked=["Evin"])  # the audio leaves
     for locale, width in (("en-US", 1280), ("fa-IR", 390)):
         archivist = ready_account(staff_app, f"rec-{width}@example.org", [Role.archivist])
         ctx = playwright_browser.new_context(  # type: ignore[attr-defined]
@@ -221,7 +222,7 @@ def _axe(page: object) -> list[dict[str, object]]:
 def _pages(app: Flask, staff_app: Flask) -> list[str]:
     reviewed = transcribed_testimony(app, ["او را در زندان اوين دیدم", "بعد به خانه رفتیم"])
     to_translate = approved_testimony(app, ["در سال ۱۳۶۷ در اوین بودم", "بعد آزاد شدم"])
-    record = approved_record(app, marked=["Evin"])
+    record = approved_record(app, consent=NAMED, marked=["Evin"])  # the audio leaves
     return [
         "/staff/",
         "/staff/review/",
