@@ -41,7 +41,7 @@ from intake.records import lifecycle
 from intake.redaction import decoded_blocks
 from intake.review import alignment, redaction_proof, review, transcripts
 from tests.conftest import espeak_wav
-from tests.support import submit, worker_keyring
+from tests.support import ALL_CONSENT, submit, worker_keyring
 from tests.workers.test_worker_process import WorkerProcess, wait_for, workers  # noqa: F401
 from workers.engine import Engine, EngineSettings
 
@@ -72,7 +72,9 @@ def test_a_corrected_and_marked_name_is_silent_unheard_and_proven_in_the_bag(
     log = tmp_path / "worker.log"
     workers.append(WorkerProcess(config, log).start())
     speech = espeak_wav(tmp_path / "evin.wav", SENTENCE).read_bytes()
-    assert submit(client, [(speech, "evin.wav")], language="en").status_code == 200
+    # Named publication in the own voice: the audio leaves, so it must be proven.
+    named = {**ALL_CONSENT, "publish_named": "y", "name": "Witness Name"}
+    assert submit(client, [(speech, "evin.wav")], language="en", consent=named).status_code == 200
     svc = app.extensions["testimony"]
     keys = worker_keyring(app)
 
