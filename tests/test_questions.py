@@ -136,11 +136,21 @@ def test_bad_answers_are_refused_in_the_visitors_language_and_kept_as_typed(
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fa"
     r = client.post("/receipt/answer", data={**data, "answer": ""})
     assert r.status_code == 400 and "لطفاً پاسخ خود را بنویسید" in r.get_data(as_text=True)
-    # Another record's question id is refused as not answerable here.
+    # A question id that is no question, or another record's question, is refused here.
     r = client.post("/receipt/answer", data={**data, "question": "999", "answer": "a"})
     assert r.status_code == 400
+    other = receipt_code(submit(client, [(fx.tone_wav(1.0), "b.wav")]))
+    assert other != code
     with app.extensions["testimony"].db.session() as s:
-        assert s.scalars(select(Question)).one().answered_at is None
+        newest = s.scalars(select(Testimony).order_by(Testimony.id.desc())).first()
+        assert newest is not None
+        foreign = staff_questions.ask(s, worker_keyring(app), 1, newest, "another record's")
+        foreign_id = foreign.id
+    r = client.post("/receipt/answer", data={**data, "question": str(foreign_id), "answer": "a"})
+    assert r.status_code == 400
+    assert "به این پرسش در این‌جا نمی‌توان پاسخ داد" in r.get_data(as_text=True)
+    with app.extensions["testimony"].db.session() as s:
+        assert [q.answered_at for q in s.scalars(select(Question))] == [None, None]
 
 
 def test_the_status_page_shows_questions_in_persian_and_english(
@@ -272,6 +282,9 @@ def test_the_public_app_opens_neither_side(app: Flask, client: FlaskClient) -> N
         private, public = sealing.submitter_message_keys(code, svc.keyring.receipt_pepper)
         assert public == testimony.message_key
         assert private != testimony.receipt_digest and public != testimony.receipt_digest
+        # Nor is it made from the stored digest, which the database holds.
+        label = b"testimony receipt messages x25519"
+        assert crypto.derive_key(testimony.receipt_digest, label) != private
         opened = sealing.open_question_for_submitter(
             private, testimony.id, question.id, question.for_submitter
         )
