@@ -27,6 +27,7 @@ from intake.review import transcripts
 from tests import audio_fixtures as fx
 from tests.staff_support import ready_account, result_of, sign_in, staff_client
 from tests.support import csrf_token, post_multipart, receipt_code, submit, worker_keyring
+from tests.translation_support import approved_testimony
 
 QUESTION = "Which prison was that, quillfeather-question-canary?"
 ANSWER = "It was the old fortress, marrowdune-answer-canary."
@@ -397,3 +398,22 @@ def test_public_keyring_cannot_open_archive_copies(app: Flask) -> None:
     sealed = sealing.seal_answer(keyring, 1, 1, ANSWER)
     with pytest.raises(MissingSecret):
         sealing.open_answer(keyring, 1, 1, sealed)
+
+
+def test_the_translation_queue_and_the_persian_record_page_show_questions(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym = approved_testimony(app, ["یک دو سه"])
+    translator = ready_account(staff_app, "translator@example.org", [Role.translator])
+    staff = staff_client(staff_app)
+    sign_in(staff, translator)
+    assert "data-waiting" not in staff.get("/staff/translate/").get_data(as_text=True)
+    token = csrf_token(staff, f"/staff/records/{pseudonym}")
+    r = staff.post(
+        f"/staff/records/{pseudonym}/questions", data={"csrf_token": token, "question": QUESTION}
+    )
+    assert r.status_code == 303
+    assert 'data-waiting="1"' in staff.get("/staff/translate/").get_data(as_text=True)
+    staff.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fa"
+    page = staff.get(f"/staff/records/{pseudonym}").get_data(as_text=True)
+    assert "پرسش‌ها از فرستنده" in page and "پرسش در انتظار" in page and QUESTION in page
