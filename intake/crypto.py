@@ -271,6 +271,32 @@ def receipt_digest(code: str, pepper: bytes) -> bytes:
     )
 
 
+_RECEIPT_MESSAGES_SALT = b"testimony receipt messages salt"
+_RECEIPT_MESSAGES_KEY = b"testimony receipt messages x25519"
+
+
+def receipt_message_private_key(code: str, pepper: bytes) -> bytes:
+    """The X25519 private key that opens the archive's questions to the owner of a code.
+
+    The same slow hash as `receipt_digest` (Argon2id, same cost), with a salt of its own
+    derived from the pepper, then HKDF with a label of its own: never the stored digest, which
+    the database holds, so a copy of the database with the pepper still needs the 10^12
+    search of `receipt_digest` per code. Only its public half is stored (docs/security.md).
+    """
+    salt = derive_key(pepper, _RECEIPT_MESSAGES_SALT)
+    stretched = offload.blocking(
+        hash_secret_raw,
+        code.encode("ascii"),
+        salt,
+        time_cost=2,
+        memory_cost=19 * 1024,
+        parallelism=1,
+        hash_len=32,
+        type=Type.ID,
+    )
+    return derive_key(stretched, _RECEIPT_MESSAGES_KEY)
+
+
 # --- chunked file encryption -----------------------------------------------------------------
 
 

@@ -121,6 +121,11 @@ class Action(enum.StrEnum):
     role_grant_confirmed = "role_grant_confirmed"
     role_grant_cancelled = "role_grant_cancelled"
 
+    # A question to the submitter (by account id; its text sealed), and the submitter's
+    # answer through the receipt code (the question's id and any recordings' ids).
+    question_asked = "question_asked"
+    question_answered = "question_answered"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -201,6 +206,9 @@ _GROUPS: dict[Action, Group] = {
     Action.role_grant_requested: Group.accounts,
     Action.role_grant_confirmed: Group.accounts,
     Action.role_grant_cancelled: Group.accounts,
+
+    Action.question_asked: Group.review,
+    Action.question_answered: Group.intake,
 }
 
 _LABELS: dict[Action, str] = {
@@ -271,6 +279,8 @@ _LABELS: dict[Action, str] = {
     Action.role_grant_requested: "A role that opens content asked for; waits for a second admin",
     Action.role_grant_confirmed: "A role grant confirmed by a second admin",
     Action.role_grant_cancelled: "A waiting role grant withdrawn",
+    Action.question_asked: "Question written to the submitter",
+    Action.question_answered: "The submitter answered a question",
 }
 
 

@@ -203,6 +203,9 @@ class Testimony(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The public half of the key pair the receipt code derives for the archive's questions
+    # (`sealing.submitter_message_keys`); set at intake, or at the first status visit.
+    message_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), info=ERASE)
 
     consent: Mapped[Consent] = relationship(back_populates="testimony", uselist=False)
     audio_files: Mapped[list[AudioFile]] = relationship(
@@ -922,3 +925,29 @@ class RoleGrant(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_by: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Question(Base):
+    """A question from the archive to a record's submitter, and the submitter's answer.
+
+    The archive holds no contact detail: the question waits on the status page, sealed to the
+    public key the receipt code derives (`for_submitter`, NULL while the record has no such
+    key yet: it is sealed when the staff app next sees one), with a copy sealed to the archive
+    for the staff. The answer (text sealed to the archive, or recordings added through the
+    receipt code) joins the record. Staff are named by account id only.
+    """
+
+    __tablename__ = "question"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    asked_by: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    for_archive: Mapped[bytes] = mapped_column(LargeBinary)
+    for_submitter: Mapped[bytes | None] = mapped_column(LargeBinary)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The recordings that answered it, by audio file id (JSON list): they are the record's own
+    # audio files, transcribed like any other only where consent allows.
+    answer_audio: Mapped[str | None] = mapped_column(Text)

@@ -353,3 +353,72 @@ def open_alignment(
     """The aligned words sealed by `seal_alignment`."""
     value: dict[str, Any] = _open_json(key, sealed, _alignment_context(testimony_id, segment_id))
     return value
+
+
+# --- questions to a submitter, and their answers ---------------------------------------------
+# The archive holds no contact detail, so a question waits on the status page, sealed to a key
+# pair derived from the receipt code (`crypto.receipt_message_private_key`): the public app
+# stores only the public half, the staff app seals to it, and only the typed code opens it. A
+# copy of each question is sealed to the archive, so that staff read what was asked; answers
+# are sealed to the archive like all content. The public app can open neither side: it holds
+# no archive private key, and no code outside the request that typed it.
+
+
+def submitter_message_keys(code: str, pepper: bytes) -> tuple[bytes, bytes]:
+    """The (private, public) X25519 pair of a receipt code's questions; the private half
+    exists only inside the request that typed the code."""
+    private = crypto.receipt_message_private_key(code, pepper)
+    return private, crypto.public_key_of(private)
+
+
+def _question_bind(testimony_id: int, question_id: int) -> str:
+    return f"question:{testimony_id}:{question_id}"
+
+
+def seal_question_for_submitter(
+    public_key: bytes, testimony_id: int, question_id: int, text: str
+) -> bytes:
+    """Seal a question to the submitter's public key (a sealed box: anyone may seal, only the
+    code's private key opens), with its place inside, since a sealed box has no associated
+    data: a ciphertext moved to another row fails to open there."""
+    payload = json.dumps({"bind": _question_bind(testimony_id, question_id), "text": text})
+    return crypto.seal_to(public_key, payload.encode())
+
+
+def open_question_for_submitter(
+    private_key: bytes, testimony_id: int, question_id: int, sealed: bytes
+) -> str:
+    """A question sealed by `seal_question_for_submitter`; DecryptionError for another key or
+    another row."""
+    value = json.loads(crypto.open_sealed(private_key, sealed))
+    if value.get("bind") != _question_bind(testimony_id, question_id):
+        raise crypto.DecryptionError("the question belongs to another row")
+    return str(value["text"])
+
+
+def seal_question_for_archive(
+    keyring: Keyring, testimony_id: int, question_id: int, text: str
+) -> bytes:
+    """The staff's copy of a question, sealed to the archive, bound to its row."""
+    context = f"question_archive:{testimony_id}:{question_id}".encode()
+    return _seal_for_archive(keyring, text.encode(), context)
+
+
+def open_question_for_archive(
+    keyring: Keyring, testimony_id: int, question_id: int, sealed: bytes
+) -> str:
+    """A question sealed by `seal_question_for_archive`."""
+    context = f"question_archive:{testimony_id}:{question_id}".encode()
+    return _open_for_archive(keyring, sealed, context).decode()
+
+
+def seal_answer(keyring: Keyring, testimony_id: int, question_id: int, text: str) -> bytes:
+    """A submitter's written answer, sealed to the archive (the public app only seals)."""
+    context = f"answer:{testimony_id}:{question_id}".encode()
+    return _seal_for_archive(keyring, text.encode(), context)
+
+
+def open_answer(keyring: Keyring, testimony_id: int, question_id: int, sealed: bytes) -> str:
+    """An answer sealed by `seal_answer`."""
+    context = f"answer:{testimony_id}:{question_id}".encode()
+    return _open_for_archive(keyring, sealed, context).decode()

@@ -80,6 +80,7 @@ EXPECTED: dict[str, set[str | Role]] = {
     # The record page shows content: those whose work is the record's content.
     "staff_records.record": {Role.reviewer, Role.translator, Role.archivist},
     "staff_records.preview_audio": {Role.reviewer, Role.translator, Role.archivist},
+    "staff_records.ask": {Role.reviewer, Role.translator, Role.archivist},
 }
 
 

@@ -40,7 +40,7 @@ from intake.models import (
 from intake.public import custodians, submissions
 from intake.public.consent import ConsentChoices
 from intake.records import accounts, erasure
-from intake.review import access_copies, redaction_proof
+from intake.review import access_copies, questions, redaction_proof
 from intake.storage import Store
 from tests import audio_fixtures as fx
 
@@ -167,6 +167,12 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     redaction_proof.prove(
         session, keyring, store, config, testimony.id, lambda samples, language: "", "base"
     )
+    session.commit()
+    # A question to the submitter and its written answer (both sealed).
+    question = questions.ask(session, keyring, 1, testimony, "canary question")
+    session.add(question)
+    question.answer = sealing.seal_answer(keyring, testimony.id, question.id, "canary answer")
+    question.answered_at = question.asked_at
     session.commit()
     return testimony.id
 

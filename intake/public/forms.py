@@ -154,3 +154,18 @@ class NarrowConsentForm(ReceiptForm):
     def withdrawn(self) -> set[str]:
         """The uses ticked for withdrawal."""
         return {name for name in NARROWABLE if getattr(self, f"withdraw_{name}").data}
+
+
+class AnswerForm(ReceiptForm):
+    """A written answer to one of the archive's questions (the code travels with it, as with
+    every receipt form). The length is judged by `intake.records.messages`, in one place."""
+
+    question = StringField(validators=[DataRequired()])
+    answer = TextAreaField(_l("Your answer"))
+
+
+class AnswerAudioForm(AddAudioForm):
+    """Add recordings, optionally as the answer to one question (the same path as any added
+    recording)."""
+
+    question = StringField()

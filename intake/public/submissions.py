@@ -348,6 +348,8 @@ def accept(
         language=sub.language,
         wrapped_key=wrapped_key,
         receipt_digest=receipts.digest(code, keyring.receipt_pepper),
+        # Where the archive's questions will be sealed (intake.public.questions).
+        message_key=sealing.submitter_message_keys(code, keyring.receipt_pepper)[1],
     )
     try:
         if sub.form is not None:

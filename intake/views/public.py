@@ -28,9 +28,19 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from intake import access, i18n, security
 from intake.config import Config
 from intake.models import Language, Testimony, TestimonyState
-from intake.public import consent, form_tokens, proof_of_work, receipts, submissions, uploads
+from intake.public import (
+    consent,
+    form_tokens,
+    proof_of_work,
+    questions,
+    receipts,
+    submissions,
+    uploads,
+)
 from intake.public.forms import (
     AddAudioForm,
+    AnswerAudioForm,
+    AnswerForm,
     NarrowConsentForm,
     ReceiptForm,
     SubmissionForm,
@@ -38,7 +48,7 @@ from intake.public.forms import (
 )
 from intake.public.gate import Gate
 from intake.public.spool import Spool
-from intake.records import stages
+from intake.records import messages, stages
 from intake.services import request_session, services
 
 # The session's hold on a receipt code not yet confirmed (see intake.public.form_tokens).
@@ -185,6 +195,7 @@ def _status_page(
     error: str | None = None,
     status: int = 200,
     consent_form: NarrowConsentForm | None = None,
+    answer_form: AnswerForm | None = None,
 ) -> Response:
     # The testimony may have changed in this request (audio added, consent narrowed): read it
     # again, so that the page never shows counts from before.
@@ -194,6 +205,12 @@ def _status_page(
     add_form = AddAudioForm(formdata=None, code=code)
     withdraw_form = WithdrawForm(formdata=None, code=code)
     given = testimony.consent
+    # The archive's questions, opened with the key the typed code derives (and its public
+    # half stored on a record older than questions); the key lives for this request only.
+    db_session = request_session()
+    private = questions.ensure_key(db_session, testimony, code, services().keyring.receipt_pepper)
+    asked = questions.for_submitter(db_session, testimony, private)
+    del private
     return make_response(
         render_template(
             "public/status.html",
@@ -210,9 +227,35 @@ def _status_page(
             message=message,
             error=error,
             States=TestimonyState,
+            questions=asked,
+            # A refused answer comes back as typed, beside its question: nothing is lost.
+            answer_form=answer_form,
+            answer_audio_form=AnswerAudioForm(formdata=None, code=code),
+            answer_limit=messages.MAX_CHARS,
         ),
         status,
     )
+
+
+def answer_message(reason: str) -> str:
+    """The visitor-facing sentence for an answer that was not kept."""
+    texts = {
+        "empty": _("Please write your answer, or add a recording."),
+        "too_long": _(
+            "Your answer is longer than %(count)s characters. Please shorten it, or add a "
+            "recording.",
+            count=i18n.digits(messages.MAX_CHARS),
+        ),
+        "answered": _("This question was already answered. Thank you."),
+        "no_question": _("This question cannot be answered here."),
+        "withdrawn": _("This testimony was withdrawn."),
+    }
+    return texts.get(reason, _("Your answer could not be kept."))
+
+
+def _question_id(text: str | None) -> int | None:
+    """The question a form answers, or None (a form without one, or not a number)."""
+    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def _too_many() -> Response:
@@ -397,7 +440,9 @@ def make_blueprint(config: Config) -> Blueprint:
 
     @bp.post("/receipt/add")
     def add_audio() -> Response:
-        form = AddAudioForm()
+        """Add recordings; with a question id, they are that question's answer (the same
+        path: the sandbox, the consent check, transcription only where consent allows)."""
+        form = AnswerAudioForm()
         uploads = _uploads(request.files.getlist(form.audio.name))
         if not form.validate():
             return make_response(render_template("public/receipt_form.html", form=form), 400)
@@ -406,15 +451,56 @@ def make_blueprint(config: Config) -> Blueprint:
             return failed
         assert testimony is not None
         svc = services()
+        db_session = request_session()
+        answering = _question_id(form.question.data)
+        if form.question.data and answering is None:
+            return _status_page(testimony, code, error=answer_message("no_question"), status=400)
+        if answering is not None:
+            try:
+                questions.answerable(db_session, testimony, answering)
+            except messages.MessageRefused as exc:
+                return _status_page(testimony, code, error=answer_message(exc.reason), status=400)
         try:
-            submissions.add_audio(
-                request_session(), svc.store, svc.keyring, svc.config, testimony, uploads
+            added = submissions.add_audio(
+                db_session, svc.store, svc.keyring, svc.config, testimony, uploads
             )
         except submissions.SubmissionRejected as exc:
             return _status_page(
                 testimony, code, error=rejection_message(exc.reason, exc.index), status=400
             )
+        if answering is not None:
+            try:
+                questions.answer_with_audio(db_session, testimony, answering, [f.id for f in added])
+            except messages.MessageRefused as exc:
+                return _status_page(testimony, code, error=answer_message(exc.reason), status=400)
+            return _status_page(
+                testimony, code, message=_("Your recorded answer was added. Thank you.")
+            )
         return _status_page(testimony, code, message=_("Your audio was added. Thank you."))
+
+    @bp.post("/receipt/answer")
+    def answer() -> Response:
+        """A written answer to one question, sealed to the archive."""
+        form = AnswerForm()
+        if not form.code.data:
+            return make_response(render_template("public/receipt_form.html", form=form), 400)
+        testimony, code, failed = _find(form, misses)
+        if failed is not None:
+            return failed
+        assert testimony is not None
+        answering = _question_id(form.question.data)
+        if not form.validate() or answering is None:
+            return _status_page(testimony, code, error=answer_message("no_question"), status=400)
+        svc = services()
+        try:
+            questions.answer_with_text(
+                request_session(), svc.keyring, testimony, answering, form.answer.data or ""
+            )
+        except messages.MessageRefused as exc:
+            return _status_page(
+                testimony, code, error=answer_message(exc.reason), status=400, answer_form=form
+            )
+        return _status_page(testimony, code, message=_("Your answer was sent. Thank you."))
 
     @bp.post("/receipt/withdraw")
     def withdraw() -> Response:

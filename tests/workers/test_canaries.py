@@ -2,7 +2,8 @@
 
 One testimony goes through the real public flow with a distinctive canary in each place a
 submitter can put something identifying: the name, the contact, the removal notes, the ID3
-tags of the MP3 and the words spoken in it. A real worker process transcribes it. Then every
+tags of the MP3 and the words spoken in it, and later a question from the archive and the
+submitter's written answer on the status page. A real worker process transcribes it. Then every
 place an adversary could read is searched for every canary: each table and column of the
 database (reflected from the database itself, so a table the models forgot is searched too;
 SQLite or PostgreSQL), every file under the instance folder (storage, spool, temporary files,
@@ -36,9 +37,10 @@ from sqlalchemy import Engine, MetaData, create_engine, select
 from intake import sealing
 from intake.config import Config
 from intake.models import Base, Identity, Job, JobStatus, Segment, Testimony, TestimonyState
+from intake.review import questions
 from tests import audio_fixtures as fx
 from tests.conftest import espeak_wav
-from tests.support import submit, worker_keyring
+from tests.support import csrf_token, receipt_code, submit, worker_keyring
 from tests.workers.test_worker_process import WorkerProcess, wait_for
 from tests.workers.test_worker_process import workers as workers  # noqa: F401 - fixture
 from workers.celery_app import make_worker_app
@@ -54,7 +56,11 @@ TAG_CANARY = fx.CANARY
 SPOKEN_CANARY = "marmalade"
 SENTENCE = "The secret word is marmalade. Please remember the marmalade."
 
-CANARIES = [NAME, CONTACT, NOTES_CANARY, TAG_CANARY, SPOKEN_CANARY]
+#: A question to the submitter and the submitter's written answer (both sealed).
+QUESTION_CANARY = "Quillfeather Oswyn"
+ANSWER_CANARY = "Marrowdune Ithrel"
+
+CANARIES = [NAME, CONTACT, NOTES_CANARY, TAG_CANARY, SPOKEN_CANARY, QUESTION_CANARY, ANSWER_CANARY]
 
 
 def _needles() -> dict[bytes, str]:
@@ -317,8 +323,30 @@ def test_no_canary_is_found_in_plaintext_anywhere(
     wait_for(finished, 120, "the transcript and every job done", log)
     worker.stop()  # its log is complete once it has exited
 
+    # The archive asks a question (as the staff app does) and the submitter answers it on the
+    # status page with the receipt code.
+    code = receipt_code(response)
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony)).one()
+        asked = questions.ask(s, worker_keyring(app), 1, testimony, f"Was {QUESTION_CANARY} there?")
+        question_id = asked.id
+    answered = client.post(
+        "/receipt/answer",
+        data={
+            "csrf_token": csrf_token(client, "/receipt"),
+            "code": code,
+            "question": str(question_id),
+            "answer": f"Yes, with {ANSWER_CANARY}.",
+        },
+    )
+    assert answered.status_code == 200, answered.get_data(as_text=True)
+
     # CONTROL: each canary is really in what was sealed, so the search below could find it.
     text = _controls(app)
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony)).one()
+        shown = questions.exchanges(s, worker_keyring(app), testimony)
+        assert QUESTION_CANARY in shown[0].text and ANSWER_CANARY in (shown[0].answer or "")
     assert SPOKEN_CANARY in text.lower(), f"the spoken canary was not transcribed: {text!r}"
 
     # Task results: the worker's Celery app stores none, for any task.

@@ -10,19 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, abort, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from intake import access
+from intake import access, i18n
 from intake.config import Config
 from intake.models import Role, Testimony
-from intake.records import record_access
-from intake.review import record_overview
+from intake.records import messages, record_access
+from intake.review import questions, record_overview
 from intake.services import request_session, services
 
 AUDIO_BLOCK = 256 * 1024
 #: The roles that may open a record's page: those whose work is the record's content.
 RECORD_ROLES = (Role.reviewer, Role.translator, Role.archivist)
+
+
+def question_message(reason: str) -> str:
+    """The staff-facing sentence for a question that was not written."""
+    texts = {
+        "empty": _("Please write the question."),
+        "too_long": _(
+            "The question is longer than %(count)s characters.",
+            count=i18n.digits(messages.MAX_CHARS),
+        ),
+        "withdrawn": _("This testimony was withdrawn: no question can reach its submitter."),
+    }
+    return texts.get(reason, _("The question could not be written."))
 
 
 def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprint:
@@ -46,18 +70,52 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                     return found
         abort(404)
 
-    @bp.get("/records/<pseudonym>")
-    def record(pseudonym: str) -> str:
-        testimony = _testimony(pseudonym)
+    def _page(
+        testimony: Testimony, *, error: str | None = None, draft: str = "", status: int = 200
+    ) -> Response:
         db = request_session()
         svc = services()
+        # A question held for a record older than questions is sealed to its submitter as
+        # soon as their status visit has stored a key (only this side can open the copy).
+        questions.deliver_held(db, svc.keyring, testimony)
         shown = record_overview.overview(db, testimony)
         preview = (
             record_overview.preview(db, svc.keyring, svc.store, testimony)
             if testimony.wrapped_key is not None
             else None
         )
-        return render_template("staff/records/record.html", o=shown, preview=preview)
+        page = render_template(
+            "staff/records/record.html",
+            o=shown,
+            preview=preview,
+            exchanges=questions.exchanges(db, svc.keyring, testimony),
+            can_ask=messages.may_exchange(testimony),
+            question_error=error,
+            question_draft=draft,
+            question_limit=messages.MAX_CHARS,
+            sent=request.args.get("asked") == "1",
+        )
+        return make_response(page, status)
+
+    @bp.get("/records/<pseudonym>")
+    def record(pseudonym: str) -> Response:
+        return _page(_testimony(pseudonym))
+
+    @bp.post("/records/<pseudonym>/questions")
+    def ask(pseudonym: str) -> Response | WerkzeugResponse:
+        """Write a question to the record's submitter: it waits on their status page."""
+        testimony = _testimony(pseudonym)
+        text = request.form.get("question", "")
+        try:
+            questions.ask(
+                request_session(), services().keyring, current_user.account.id, testimony, text
+            )
+        except messages.MessageRefused as exc:
+            return _page(testimony, error=question_message(exc.reason), draft=text, status=400)
+        return redirect(
+            url_for("staff_records.record", pseudonym=pseudonym, asked="1", _anchor="questions"),
+            code=303,
+        )
 
     @bp.get("/records/<pseudonym>/preview-audio")
     def preview_audio(pseudonym: str) -> Response:

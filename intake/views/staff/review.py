@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from intake import access
 from intake.config import Config
 from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
-from intake.records import record_access
+from intake.records import messages, record_access
 from intake.review import alignment, review, segmentation, timeline, transcripts
 from intake.services import request_session, services
 from intake.storage import Store
@@ -108,6 +108,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             message=finished,
             rows=rows,
             counts=review.counts_by_state(db),
+            asked=messages.summaries_by_pseudonym(db, [r.pseudonym for r in rows]),
             states=review.QUEUE_STATES,
             chosen={"state": state_arg, "language": language or "", "order": order},
         )

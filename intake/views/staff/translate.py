@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from intake import access
 from intake.config import Config
 from intake.models import RedactionCategory, Role, Testimony
-from intake.records import record_access
+from intake.records import messages, record_access
 from intake.review import translation
 from intake.services import request_session, services
 from intake.views.staff import segment_pages
@@ -107,10 +107,13 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             if request.args.get("done") == "finished"
             else None
         )
+        db = request_session()
+        rows = translation.queue(db)
         return render_template(
             "staff/translate/queue.html",
-            rows=translation.queue(request_session()),
+            rows=rows,
             message=finished,
+            asked=messages.summaries_by_pseudonym(db, [r.pseudonym for r in rows]),
         )
 
     @bp.get("/translate/<pseudonym>")
