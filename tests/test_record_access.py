@@ -47,7 +47,7 @@ TRANSLATE_ROUTES = {
     "staff_translate.unmark",
 }
 # The record page and its preview: open where any of the account's roles works on the record.
-RECORD_ROUTES = {"staff_records.record", "staff_records.preview_audio"}
+RECORD_ROUTES = {"staff_records.record", "staff_records.preview_audio", "staff_records.ask"}
 # Routes that name a record but serve none of its content (pseudonyms, hashes, counts).
 NO_CONTENT = {"staff_access.disguise"}
 
