@@ -34,7 +34,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.db import Database
+from intake.events import Action, Actor
 from intake.models import Job, JobKind, JobStatus, utcnow
+from intake.records import audit
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,26 @@ def enqueue(
     )
     session.add(job)
     session.info[OUTBOX_KEY] = True
+    return job
+
+
+
+def enqueue_once(
+    session: Session, testimony_id: int, kind: JobKind, actor: Actor | str, action: Action
+) -> Job | None:
+    """Queue one job of `kind` for the testimony unless one is already waiting, and write
+    `action` as the request's event; None when one waits. A waiting job reads the testimony as
+    it is when it runs, so asking twice needs one job (the redaction copy and the alignment)."""
+    waiting = session.scalar(
+        select(Job.id).where(
+            Job.testimony_id == testimony_id, Job.kind == kind, Job.status == JobStatus.queued
+        )
+    )
+    if waiting is not None:
+        return None
+    job = enqueue(session, testimony_id, kind)
+    session.flush()
+    audit.record_event(session, testimony_id, actor, action, detail={"job": job.id})
     return job
 
 

@@ -35,7 +35,6 @@ from intake.models import (
     AudioFile,
     Job,
     JobKind,
-    JobStatus,
     Segment,
     Testimony,
     TestimonyState,
@@ -102,21 +101,8 @@ def request_access_copy(session: Session, testimony_id: int, actor: Actor | str)
     testimony = session.get(Testimony, testimony_id)
     if testimony is None or testimony.wrapped_key is None:
         return None
-    waiting = session.scalar(
-        select(Job.id).where(
-            Job.testimony_id == testimony_id,
-            Job.kind == JobKind.redact,
-            Job.status == JobStatus.queued,
-        )
-    )
-    if waiting is not None:
-        return None
-    job = jobs.enqueue(session, testimony_id, JobKind.redact)
-    session.flush()
-    audit.record_event(
-        session, testimony_id, actor, Action.access_copy_requested, detail={"job": job.id}
-    )
-    return job
+    requested = Action.access_copy_requested
+    return jobs.enqueue_once(session, testimony_id, JobKind.redact, actor, requested)
 
 
 def set_voice_disguise(

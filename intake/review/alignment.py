@@ -34,7 +34,6 @@ from intake.models import (
     AudioFile,
     Job,
     JobKind,
-    JobStatus,
     RedactionMark,
     Segment,
     SegmentAlignment,
@@ -226,21 +225,8 @@ def request_alignment(session: Session, testimony_id: int, actor: Actor | str) -
     testimony = session.get(Testimony, testimony_id)
     if testimony is None or testimony.wrapped_key is None:
         return None
-    waiting = session.scalar(
-        select(Job.id).where(
-            Job.testimony_id == testimony_id,
-            Job.kind == JobKind.align,
-            Job.status == JobStatus.queued,
-        )
-    )
-    if waiting is not None:
-        return None
-    job = jobs.enqueue(session, testimony_id, JobKind.align)
-    session.flush()
-    audit.record_event(
-        session, testimony_id, actor, Action.alignment_requested, detail={"job": job.id}
-    )
-    return job
+    requested = Action.alignment_requested
+    return jobs.enqueue_once(session, testimony_id, JobKind.align, actor, requested)
 
 
 def mark_times(
