@@ -56,6 +56,8 @@ VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination,checksum"
 CHECKSUM_ALGORITHMS = "sha256"
 _ID_LENGTH = 32
+# How long a request waits for its form's lock before it is answered 423 (see `writing`).
+LOCK_WAIT_S = 3.0
 # Positions of the files of the layout (`intake.storage.file_name`).
 _MAX_POSITION = 9999
 
@@ -193,16 +195,23 @@ class _Uploads:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """This form's lock, taken without waiting: a request that finds it held (a request of
-        a dropped connection still being read) is answered `Busy` rather than blocking the
-        process; the spool's own requests take the same lock (`Spool.locked`)."""
+        """This form's lock, never waited for in a blocking call: a request that finds it held
+        (the request of a connection that just dropped, still storing what it received) tries
+        again for `LOCK_WAIT_S` in short sleeps, which yield under gevent, then is answered
+        `Busy` (the client retries) rather than holding the process. The spool's own requests
+        take the same lock (`Spool.locked`)."""
         path = self.store.path_for(self.folder_id, LOCK_NAME)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(path, "a+b") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Busy("busy") from None
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise Busy("busy") from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:
@@ -325,11 +334,15 @@ def status(config: Config, token: str, upload_id: str) -> Status:
     """Where an upload stands. A finished upload whose file is kept reports its full length,
     so a page that reloads after the last byte knows there is nothing left to send."""
     uploads = _Uploads(config, token)
-    found = uploads.find(upload_id)
+    # Under the lock: a HEAD sent just after a break waits for the broken request to store
+    # what it received, instead of reporting an offset the next PATCH would find stale.
+    with uploads.writing():
+        found = uploads.find(upload_id)
+        kept = uploads.spool.finished_uploads() if found is None else {}
     if found is not None:
         _position, upload = found
         return Status(upload.offset, upload.length, uploads.expires_at(), False)
-    size = uploads.spool.finished_uploads().get(upload_id)
+    size = kept.get(upload_id)
     if size is None:
         raise UnknownUpload("unknown")
     return Status(size, size, uploads.expires_at(), True)
