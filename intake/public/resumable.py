@@ -56,6 +56,8 @@ VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination,checksum"
 CHECKSUM_ALGORITHMS = "sha256"
 _ID_LENGTH = 32
+# The most a PATCH reads at once: at most this much of what arrived is lost at a break.
+READ_BLOCK = 64 * 1024
 # How long a request waits for its form's lock before it is answered 423 (see `writing`).
 LOCK_WAIT_S = 3.0
 # Positions of the files of the layout (`intake.storage.file_name`).
@@ -292,7 +294,9 @@ class _Body(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:  # type: ignore[override]
         if self.broken:
             return b""
-        want = COPY_BLOCK if size is None or size < 0 else size
+        # Small reads: the server's reader fills each read before returning it, and a read
+        # under way when the connection drops is lost (see `uploads.LargeReads`).
+        want = READ_BLOCK if size is None or size < 0 else min(size, READ_BLOCK)
         try:
             data = self._stream.read(want)
         except (ClientDisconnected, RequestTimeout, OSError):
