@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup translations init lint typecheck serve worker clean
+.PHONY: run test setup translations init lint typecheck serve worker clean vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,18 @@ setup: $(STAMP) translations
 
 translations: $(STAMP)
 	$(BIN)/pybabel compile -d translations
+
+# Browser code served by the public app (static/vendor/README.md): fetched from the npm registry
+# at the pinned version, the browser build and its licence copied, its SHA-256 printed for the
+# README's table.
+TUS_VERSION ?= 4.3.1
+vendor:
+	rm -rf .vendor-tmp && mkdir .vendor-tmp
+	cd .vendor-tmp && npm pack --silent tus-js-client@$(TUS_VERSION) && tar xzf tus-js-client-$(TUS_VERSION).tgz
+	cp .vendor-tmp/package/dist/tus.min.js static/vendor/tus.min.js
+	cp .vendor-tmp/package/LICENSE static/vendor/tus-js-client.LICENSE
+	rm -rf .vendor-tmp
+	sha256sum static/vendor/tus.min.js
 
 init: setup
 	$(BIN)/testimony init

@@ -64,6 +64,10 @@ class FileKind(StrEnum):
     kept_info = "kept-info"
     # The redacted (and perhaps voice-disguised) public access copy (`intake.review.access_copies`).
     redacted = "redacted"
+    # A resumable upload under way for an intake form (`intake.public.resumable`): what is known
+    # of it, and its bytes, one file per request that carried some.
+    upload_info = "upload-info"
+    upload_part = "upload-part"
 
 
 _SUFFIX = {
@@ -73,6 +77,8 @@ _SUFFIX = {
     FileKind.kept_original: ".bin",
     FileKind.kept_info: ".json",
     FileKind.redacted: ".flac",
+    FileKind.upload_info: ".json",
+    FileKind.upload_part: ".bin",
 }
 _LAYOUT = re.compile(
     r"^(?P<kind>[a-z]+(?:-[a-z]+)?)-(?P<position>[0-9]{2,4})(?P<suffix>\.[a-z0-9]+)$"

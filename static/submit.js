@@ -5,7 +5,15 @@
 // first, then sent with XMLHttpRequest (which reports upload progress), so the page, and an
 // in-page recording with it, stays put whatever the answer. The server keeps every file it
 // accepted for this form; after an error they are not sent again. Nothing is stored on the
-// visitor's device.
+// visitor's device, except, while a resumable upload is under way, its address and this form's
+// token (below), removed when the form is sent.
+//
+// Resumable uploads (tus, static/vendor/tus.min.js): where the browser supports them, each file
+// is sent ahead in pieces to /uploads, which keeps it encrypted in this form's spool. A dropped
+// connection resumes where it broke off; after a page reload, choosing the same file again
+// resumes it too (the form token and the upload's address are kept in localStorage for this
+// form only). The form itself then names the finished uploads instead of carrying the files.
+// Files under RESUMABLE_FROM in all go with the form as before.
 (function () {
   "use strict";
   var form = document.getElementById("submission");
@@ -20,6 +28,92 @@
   var bar = document.getElementById("upload-progress");
   var status = document.getElementById("upload-status");
   var USES = ["archive", "transcribe", "translate", "publish_anonymised", "publish_named"];
+  var STORED = "testimony-form-token";
+  // Smaller files go with the form in one request, as before: a break costs seconds there.
+  var RESUMABLE_FROM = 1024 * 1024;
+  var tokenField = form.querySelector("input[name=form_token]");
+  var csrfField = form.querySelector("input[name=csrf_token]");
+  var resumable = typeof window.tus !== "undefined" && window.tus.isSupported &&
+    typeof window.localStorage !== "undefined";
+
+  // A form whose upload was under way when the page closed goes on under its own token, so
+  // that the server's kept bytes are found again.
+  if (resumable) {
+    try {
+      var kept = window.localStorage.getItem(STORED);
+      if (kept && /^[A-Za-z0-9_-]{43}$/.test(kept)) { tokenField.value = kept; }
+    } catch (e) { resumable = false; }
+  }
+
+  function forgetForm() {
+    try {
+      var prefix = "tus::testimony-" + tokenField.value;
+      for (var i = window.localStorage.length - 1; i >= 0; i--) {
+        var key = window.localStorage.key(i);
+        if (key && key.indexOf(prefix) === 0) { window.localStorage.removeItem(key); }
+      }
+      window.localStorage.removeItem(STORED);
+    } catch (e) { /* nothing kept */ }
+  }
+
+  function clock(seconds) {
+    var s = Math.max(0, Math.round(seconds));
+    var m = Math.floor(s / 60);
+    var h = Math.floor(m / 60);
+    var text = (h ? h + ":" + String(m % 60).padStart(2, "0") : String(m)) + ":" +
+      String(s % 60).padStart(2, "0");
+    return text;
+  }
+
+  function sendFile(file, done, failed) {
+    var started = Date.now();
+    var startOffset = null;
+    var upload = new window.tus.Upload(file, {
+      endpoint: form.getAttribute("data-uploads"),
+      headers: { "Form-Token": tokenField.value, "X-CSRFToken": csrfField.value },
+      metadata: { filetype: file.type || "" },
+      chunkSize: 8 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000, 60000, 60000],
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: false,
+      fingerprint: function (f) {
+        return Promise.resolve(["testimony", tokenField.value, f.name, f.size,
+          f.lastModified].join("-"));
+      },
+      onProgress: function (sent, total) {
+        if (startOffset === null) { startOffset = sent; started = Date.now(); }
+        var percent = total ? Math.floor(100 * sent / total) : 0;
+        bar.value = percent;
+        var text = msg("sending") + " " + percent + "%";
+        var elapsed = (Date.now() - started) / 1000;
+        if (elapsed > 2 && sent > startOffset) {
+          var rate = (sent - startOffset) / elapsed;
+          text += " " + msg("left").replace("{time}", clock((total - sent) / rate));
+        }
+        status.textContent = text;
+      },
+      onSuccess: function () { done(upload.url); },
+      onError: function (error) {
+        var answer = error && error.originalResponse;
+        var text = answer && answer.getBody && answer.getBody();
+        failed(text && text.length < 400 ? text : msg("failed"));
+      }
+    });
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) { upload.resumeFromPreviousUpload(previous[0]); }
+      upload.start();
+    });
+  }
+
+  function sendFiles(files, done, failed) {
+    var urls = [];
+    function next(i) {
+      if (i === files.length) { done(urls); return; }
+      sendFile(files[i], function (url) { urls.push(url); next(i + 1); }, failed);
+    }
+    window.localStorage.setItem(STORED, tokenField.value);
+    next(0);
+  }
 
   function msg(name) { return form.getAttribute("data-msg-" + name) || ""; }
 
@@ -79,9 +173,32 @@
       showErrors(list);
       return;
     }
+    send.disabled = true;
+    bar.value = 0;
+    status.textContent = msg("sending");
+    upload.hidden = false;
+    var files = Array.prototype.slice.call(input.files);
+    var total = files.reduce(function (sum, f) { return sum + f.size; }, 0);
+    if (resumable && total >= RESUMABLE_FROM) {
+      sendFiles(files, function (urls) {
+        var data = new FormData(form);
+        data.delete(input.name);
+        data.append("uploads", urls.join(" "));
+        post(data, true);
+      }, function (text) {
+        showErrors([text]);
+        finished();
+      });
+      return;
+    }
+    post(new FormData(form), false);
+  });
+
+  function post(data, named) {
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.upload.addEventListener("progress", function (e) {
+      if (named) { return; }
       if (e.lengthComputable) {
         bar.value = Math.round(100 * e.loaded / e.total);
         status.textContent = msg("sending") + " " + bar.value + "%";
@@ -90,7 +207,9 @@
     xhr.upload.addEventListener("load", function () { bar.value = 100; });
     xhr.addEventListener("load", function () {
       if (xhr.status === 200 && xhr.responseURL) {
-        // The server redirected to the receipt page (303): go there.
+        // The server redirected to the receipt page (303): go there. The form is sent:
+        // nothing of it stays on this device.
+        if (resumable) { forgetForm(); }
         window.location.assign(xhr.responseURL);
         return;
       }
@@ -115,17 +234,17 @@
       showErrors([msg("failed")]);
       finished();
     });
-    send.disabled = true;
-    bar.value = 0;
-    status.textContent = msg("sending");
-    upload.hidden = false;
     // The proof of work (proof_of_work.js) is usually found while the form is filled in; if
     // not yet, the form goes as soon as it is, with its nonce.
     var proof = window.testimonyProofOfWork;
     if (proof) {
-      proof.ready(function () { xhr.send(new FormData(form)); });
+      proof.ready(function () {
+        var nonce = form.elements.namedItem("proof_nonce");
+        if (nonce) { data.set("proof_nonce", nonce.value); }
+        xhr.send(data);
+      });
     } else {
-      xhr.send(new FormData(form));
+      xhr.send(data);
     }
-  });
+  }
 }());

@@ -89,9 +89,10 @@ class Spool:
         """True if a file with this fingerprint is already kept."""
         return any(info.get("fingerprint") == fingerprint for _position, info in self._infos())
 
-    def keep(self, item: PreparedAudio, fingerprint: str) -> None:
+    def keep(self, item: PreparedAudio, fingerprint: str, upload_id: str | None = None) -> None:
         """Keep one checked file; its description is written last, so a half-kept entry
-        (the process died) is never counted and goes with the folder."""
+        (the process died) is never counted and goes with the folder. `upload_id` names the
+        resumable upload it came from (`intake.public.resumable`), so the form can name it."""
         position = len(self._infos()) + 1
         item.source.seek(0)
         self.store.write(
@@ -109,8 +110,20 @@ class Spool:
             "sha256": item.sha256,
             "access_sha256": item.access_sha256,
         }
+        if upload_id is not None:
+            item.source.seek(0, 2)
+            info["upload"] = upload_id
+            info["size"] = item.source.tell()
         described = io.BytesIO(json.dumps(info).encode())
         self.store.write(self._key, self.id, file_name(FileKind.kept_info, position), described)
+
+    def finished_uploads(self) -> dict[str, int]:
+        """The resumable uploads whose file is kept, with their size in bytes."""
+        return {
+            str(info["upload"]): int(info["size"])
+            for _position, info in self._infos()
+            if "upload" in info
+        }
 
     @contextmanager
     def opened(self) -> Iterator[list[PreparedAudio]]:

@@ -23,6 +23,7 @@ from flask import (
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
+from werkzeug.http import http_date
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from intake import access, i18n, security
@@ -34,6 +35,7 @@ from intake.public import (
     proof_of_work,
     questions,
     receipts,
+    resumable,
     submissions,
     uploads,
 )
@@ -79,6 +81,9 @@ def rejection_message(reason: str, index: int | None = None) -> str:
         "too_many_files": _("Too many files in one submission."),
         "cannot_add": _("Audio can no longer be added to this testimony."),
         "too_large": _("The upload is larger than this archive accepts."),
+        "unfinished_upload": _(
+            "A file did not finish uploading and was not kept. Please choose it and send it again."
+        ),
     }
     text = messages.get(reason, _("The submission could not be accepted."))
     if index is not None:
@@ -332,6 +337,10 @@ def _submit_form(
         refused = _keep_upload(spool, upload, index, cfg)
         if refused:
             errors.append(refused)
+    # Files sent ahead by resumable upload are kept already; the form names them.
+    named = resumable.read_names(request.form.get("uploads"))
+    if resumable.unfinished(cfg, token, named):
+        errors.append(rejection_message("unfinished_upload"))
     if switching_language:
         return form_page(form, token, errors, spool.count())
     form.validate()
@@ -371,6 +380,52 @@ def _submit_form(
     return _to_receipt(claim)
 
 
+# The header that carries the form's one-time token with every resumable upload request: it
+# names the form's spool and derives its key, so an upload's address alone opens nothing.
+FORM_TOKEN_HEADER = "Form-Token"  # noqa: S105 - a header name
+
+
+def _tus_response(status: int, headers: dict[str, str], text: str = "") -> Response:
+    response = make_response(text, status)
+    response.headers["Tus-Resumable"] = resumable.VERSION
+    response.headers.update(headers)
+    if text:
+        response.mimetype = "text/plain"
+    return response
+
+
+def _tus_error(
+    exc: resumable.UploadError, status: int | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """A refused tus request: its status, and the visitor's message as plain text."""
+    return _tus_response(status or exc.status, headers or {}, rejection_message(exc.reason))
+
+
+def _tus_token() -> tuple[str, Response | None]:
+    """The form token of a tus request, or the response refusing it (400 without a token,
+    412 for another protocol version)."""
+    token = form_tokens.read(request.headers.get(FORM_TOKEN_HEADER))
+    if token is None:
+        return "", _tus_error(resumable.UploadError("form token"))
+    if request.headers.get("Tus-Resumable") != resumable.VERSION:
+        return "", _tus_error(
+            resumable.UploadError("version"), 412, {"Tus-Version": resumable.VERSION}
+        )
+    if form_tokens.was_sent(request_session(), token):
+        # The form already created its testimony: nothing more goes into it.
+        return "", _tus_error(resumable.UploadError("cannot_add"), 403)
+    return token, None
+
+
+def _tus_status(found: resumable.Status) -> dict[str, str]:
+    return {
+        "Upload-Offset": str(found.offset),
+        "Upload-Length": str(found.length),
+        "Upload-Expires": http_date(found.expires_at),
+        "Cache-Control": "no-store",
+    }
+
+
 def make_blueprint(config: Config) -> Blueprint:
     """The public blueprint."""
     bp = access.guard(Blueprint("public", __name__), access.ANYONE)
@@ -401,6 +456,87 @@ def make_blueprint(config: Config) -> Blueprint:
             response = _submit_form(SubmissionForm(), token, claim, spool, True)
         i18n.remember(response, switch, config.secure_cookies)
         return response
+
+    @bp.route("/uploads", methods=["OPTIONS"])
+    def tus_options() -> Response:
+        """What the resumable upload endpoint supports (tus 1.0)."""
+        return _tus_response(
+            204,
+            {
+                "Tus-Version": resumable.VERSION,
+                "Tus-Extension": resumable.EXTENSIONS,
+                "Tus-Max-Size": str(config.max_upload_bytes),
+                "Tus-Checksum-Algorithm": resumable.CHECKSUM_ALGORITHMS,
+            },
+        )
+
+    @bp.post("/uploads")
+    def tus_create() -> Response:
+        """Start a resumable upload for the form whose token the request carries."""
+        token, refused = _tus_token()
+        if refused is not None:
+            return refused
+        length = request.headers.get("Upload-Length", "")
+        if not length.isdigit():
+            return _tus_error(resumable.UploadError("Upload-Length"))
+        try:
+            resumable.parse_metadata(request.headers.get("Upload-Metadata"))
+            upload_id = resumable.create(config, token, int(length))
+        except resumable.UploadError as exc:
+            return _tus_error(exc)
+        where = url_for("public.tus_upload", upload_id=upload_id)
+        return _tus_response(201, {"Location": where})
+
+    @bp.route("/uploads/<upload_id>", methods=["HEAD"])
+    def tus_upload(upload_id: str) -> Response:
+        """Where an upload stands: the client resumes from Upload-Offset."""
+        token, refused = _tus_token()
+        if refused is not None:
+            return refused
+        try:
+            found = resumable.status(config, token, upload_id)
+        except resumable.UploadError as exc:
+            return _tus_error(exc)
+        return _tus_response(200, _tus_status(found))
+
+    @bp.route("/uploads/<upload_id>", methods=["PATCH"])
+    def tus_append(upload_id: str) -> Response:
+        """Append the body at Upload-Offset; the last byte finishes (checks, keeps) the file."""
+        token, refused = _tus_token()
+        if refused is not None:
+            return refused
+        if request.mimetype != "application/offset+octet-stream":
+            return _tus_error(resumable.UploadError("content type"), 415)
+        offset = request.headers.get("Upload-Offset", "")
+        if not offset.isdigit():
+            return _tus_error(resumable.UploadError("Upload-Offset"))
+        try:
+            checksum = resumable.parse_checksum(request.headers.get("Upload-Checksum"))
+            found = resumable.append(
+                config,
+                token,
+                upload_id,
+                int(offset),
+                request.stream,
+                checksum,
+            )
+        except resumable.OffsetMismatch as exc:
+            return _tus_error(exc, headers={"Upload-Offset": str(exc.offset)})
+        except resumable.UploadError as exc:
+            return _tus_error(exc)
+        return _tus_response(204, _tus_status(found))
+
+    @bp.route("/uploads/<upload_id>", methods=["DELETE"])
+    def tus_terminate(upload_id: str) -> Response:
+        """Remove an upload under way and its bytes (tus termination)."""
+        token, refused = _tus_token()
+        if refused is not None:
+            return refused
+        try:
+            resumable.terminate(config, token, upload_id)
+        except resumable.UploadError as exc:
+            return _tus_error(exc)
+        return _tus_response(204, {})
 
     @bp.get("/sent")
     def sent() -> Response:
