@@ -48,6 +48,23 @@ def _valid_but_wrong(pepper: bytes, n: int) -> list[str]:
     return [b + crypto.receipt_check_digits(b, pepper, receipts.CHECK_DIGITS) for b in bodies]
 
 
+def _typos(pepper: bytes, n: int) -> list[str]:
+    """Codes whose check digits fail read in the card's order and with the groups reversed: what
+    a mistyped code looks like (one in ten thousand codes passes reversed, and is not a typo)."""
+    found = []
+    for i in range(1, 10 * n):
+        code = f"{(i * 7919) % 10**16:016d}"
+        reversed_code = receipts.groups_reversed(code)
+        if not (
+            receipts.check_digits_match(code, pepper)
+            or receipts.check_digits_match(reversed_code, pepper)
+        ):
+            found.append(code)
+        if len(found) == n:
+            return found
+    raise AssertionError("too few typos")
+
+
 def _ask(client: FlaskClient, code: str) -> tuple[int, str]:
     token = csrf_token(client, "/receipt")
     response = client.post("/receipt", data={"csrf_token": token, "code": code})
@@ -121,10 +138,11 @@ def test_owner_gets_in_at_once_after_500_wrong_codes_from_fresh_clients(
     _limit(app, receipt_failures_global_per_hour=100)
     pepper = _svc(app).keyring.receipt_pepper
     valid_wrong = _valid_but_wrong(pepper, 10)
+    typos = _typos(pepper, 500)
     statuses = []
     for i in range(500):
         visitor = _browser(app)
-        guess = valid_wrong[i // 50] if i % 50 == 0 else f"{(i * 7919) % 10**16:016d}"
+        guess = valid_wrong[i // 50] if i % 50 == 0 else typos[i]
         statuses.append(_ask(visitor, guess)[0])
     assert set(statuses[:100]) == {400}
     # The budget is spent: every wrong code with valid check digits now waits, while a code
