@@ -15,7 +15,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake import create_app
 from intake.audio import make_access_copy
 from intake.config import Config
 from intake.events import Action, Actor
@@ -200,8 +199,10 @@ def test_disguised_voice_says_the_same_words_at_a_moved_pitch(
 
 @pytest.fixture
 def worker_app(app: Flask, migrated: Config) -> Iterator[Flask]:
-    """The worker audience on the same instance as the public `app`."""
-    application = create_app(migrated, "worker")
+    """The worker audience on the same instance as the public `app`, with its Celery app."""
+    from workers.celery_app import make_worker_app
+
+    application, _celery = make_worker_app(migrated)
     yield application
     application.extensions["testimony"].db.dispose()
 
@@ -266,10 +267,10 @@ def test_stored_access_copy_removes_the_name_from_text_and_audio(
 
     # The worker's job makes it again (without marks, until the marks table is wired in) and
     # replaces the row; a withdrawn testimony's job is cancelled.
-    from workers.redaction import run_redaction
-
-    with worker_app.app_context():
-        run_redaction(job_id)
+    # Through the worker app's own Celery app: the `shared_task` proxy would follow whichever
+    # Celery app this process made last (another test's, on another database).
+    run_redaction = worker_app.extensions["celery"].tasks["workers.redaction.run_redaction"]
+    run_redaction(job_id)
     with svc.db.session() as s:
         assert s.get(Job, job_id).status == JobStatus.done  # type: ignore[union-attr]
         assert s.scalars(select(AccessCopy)).one().marks == 0
