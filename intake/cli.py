@@ -365,7 +365,7 @@ def user() -> None:
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(["reviewer", "translator", "archivist", "custodian", "admin"]),
+    type=click.Choice(["reviewer", "translator", "indexer", "archivist", "custodian", "admin"]),
     help="A role of the account; repeat for several.",
 )
 def user_add(email: str, roles: tuple[str, ...]) -> None:

@@ -495,6 +495,9 @@ class Role(enum.StrEnum):
 
     reviewer = "reviewer"
     translator = "translator"
+    # Reads approved transcripts across the archive to index them and link what they name
+    # (issue of the index and search): a reach no other role has, so it is a role of its own.
+    indexer = "indexer"
     archivist = "archivist"
     custodian = "custodian"
     admin = "admin"

@@ -53,9 +53,9 @@ def worth_offering(draft: SpanDraft, source_text: str) -> bool:
 
 def _translate(
     svc: Services, testimony: Testimony, audio_file_id: int, progress: Progress
-) -> dict[int, str]:
+) -> tuple[dict[int, str], int]:
     """Draft texts worth offering, by segment id, for one file (empty when it has no approved
-    segment or no draft passes `worth_offering`)."""
+    segment or no draft passes `worth_offering`), and how many spans' drafts were withheld."""
     with svc.db.session() as session:
         audio_row = session.get(AudioFile, audio_file_id)
         if audio_row is None:
@@ -67,7 +67,7 @@ def _translate(
         hotwords = hotwords_for(svc, session, language)
         sources = _source_texts(svc, session, testimony, spans)
     if not spans or not translation.drafts_possible(language):
-        return {}
+        return {}, 0
     with svc.store.open(key, testimony.storage_id, access_name) as reader:
         drafts = transcription.engine_for(svc).draft_spans(
             reader,
@@ -82,7 +82,7 @@ def _translate(
         if worth_offering(draft, sources[span.segment_id])
     }
     log.info("drafts: %d of %d worth offering", len(kept), len(spans))
-    return kept
+    return kept, len(spans) - len(kept)
 
 
 @shared_task(name="workers.drafts.run_translation_draft", **JOB_TASK_OPTIONS)
@@ -97,7 +97,7 @@ def run_translation_draft(job_id: int) -> None:
     progress = Progress()
     try:
         with lease_kept(svc, held, progress):
-            drafts = _translate(svc, testimony, job.audio_file_id or 0, progress)
+            drafts, withheld = _translate(svc, testimony, job.audio_file_id or 0, progress)
     except Exception:  # noqa: BLE001 - every failure is recorded on the job
         transcription._failed(svc, held, traceback.format_exc(limit=5))
         return
@@ -110,6 +110,13 @@ def run_translation_draft(job_id: int) -> None:
             session.rollback()
             return
         translation.add_drafts(
-            session, svc.keyring, fresh, job.id, drafts, svc.config.whisper_model, Actor.worker
+            session,
+            svc.keyring,
+            fresh,
+            job.id,
+            drafts,
+            svc.config.whisper_model,
+            Actor.worker,
+            withheld=withheld,
         )
         session.commit()

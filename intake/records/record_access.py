@@ -44,6 +44,19 @@ WORK: dict[Role, Work] = {
         ),
         "translate",
     ),
+    # Indexing and search reach every approved transcript (the submitter consented to
+    # transcription), whatever its translation's progress: the widest reading reach of any
+    # role, kept apart from the reviewer's, which ends at the approval (docs/security.md).
+    Role.indexer: Work(
+        (
+            TestimonyState.transcript_approved,
+            TestimonyState.in_translation,
+            TestimonyState.translation_review,
+            TestimonyState.approved,
+            TestimonyState.archived,
+        ),
+        "transcribe",
+    ),
     # What of an approved record may leave is the publication policy's decision, per
     # artefact; the archivist's own pages show states, hashes and counts.
     Role.archivist: Work((TestimonyState.approved, TestimonyState.archived), None),

@@ -653,9 +653,12 @@ def add_drafts(
     drafts: dict[int, str],
     model_name: str,
     actor: Actor,
+    withheld: int = 0,
 ) -> int:
     """Store one machine draft per segment id (sealed); segments that have a draft already,
-    or belong to another testimony, are skipped. Returns how many were stored."""
+    or belong to another testimony, are skipped. Returns how many were stored. `withheld` is
+    how many spans the worker drafted but did not offer (`intake.review.draft_quality`); the
+    event counts both, so a job that offered nothing still shows that it judged every span."""
     key = transcripts.testimony_key(keyring, testimony)
     own = set(
         session.scalars(
@@ -687,6 +690,6 @@ def add_drafts(
         testimony.id,
         actor,
         Action.machine_draft_stored,
-        detail={"job": job_id, "segments": stored},
+        detail={"job": job_id, "segments": stored, "withheld": withheld},
     )
     return stored

@@ -24,8 +24,10 @@ from sqlalchemy import func, select
 from intake import sealing
 from intake.config import Config
 from intake.crypto import Keyring
+from intake.events import Action
 from intake.models import (
     AudioFile,
+    Event,
     Job,
     JobKind,
     JobStatus,
@@ -294,12 +296,19 @@ def test_approved_persian_transcript_gets_one_draft_per_review_segment(
         drafted = [d.segment_id for d in drafts]
         # Aligned: each draft sits under a review segment's own id, one at most per segment.
         assert len(set(drafted)) == len(drafted) and set(drafted) <= set(segment_ids)
-        # A span for which the model writes nothing, or a draft `intake.review.draft_quality` finds
-        # unlikely to be useful (the model unsure of it, a length out of proportion to the
-        # source), gets no draft (the page then offers none): English speech declared as
-        # Persian and transcribed as Persian gives some of each, so several segments, not
-        # every one, are asserted here (7 of 11 when measured).
-        assert len(drafted) >= 2, (drafted, segment_ids)
+        # A span for which the model writes nothing, or a draft `intake.review.draft_quality`
+        # finds unlikely to be useful, gets no draft (the page then offers none). How many pass
+        # depends on what the model makes of English speech declared as Persian (7 of 11 on one
+        # run, 0 of 2 on another), so what is asserted is that every approved segment was
+        # judged once: the drafts stored plus those withheld, as the job's event counts them.
+        event = s.scalars(
+            select(Event).where(Event.action == Action.machine_draft_stored)
+        ).one()
+        assert event.detail["segments"] == len(drafted)
+        assert event.detail["segments"] + event.detail["withheld"] == len(segment_ids), (
+            event.detail,
+            segment_ids,
+        )
         testimony = s.scalars(select(Testimony)).one()
         assert testimony.state == TestimonyState.transcript_approved  # a draft approves nothing
         key = sealing.testimony_key(_worker_keys(svc), testimony.wrapped_key)
