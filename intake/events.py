@@ -126,6 +126,13 @@ class Action(enum.StrEnum):
     question_asked = "question_asked"
     question_answered = "question_answered"
 
+    # An index point (a titled moment of a recording, its words sealed) added, changed,
+    # approved by a second indexer, or deleted: its id, recording and versions only.
+    index_point_added = "index_point_added"
+    index_point_edited = "index_point_edited"
+    index_point_approved = "index_point_approved"
+    index_point_deleted = "index_point_deleted"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -180,6 +187,10 @@ _GROUPS: dict[Action, Group] = {
     Action.redaction_removed: Group.privacy,
     Action.segment_reopened: Group.review,
     Action.translation_reopened: Group.translation,
+    Action.index_point_added: Group.review,
+    Action.index_point_edited: Group.review,
+    Action.index_point_approved: Group.review,
+    Action.index_point_deleted: Group.review,
 
     Action.access_copy_requested: Group.privacy,
     Action.access_copy_made: Group.privacy,
@@ -281,6 +292,10 @@ _LABELS: dict[Action, str] = {
     Action.role_grant_cancelled: "A waiting role grant withdrawn",
     Action.question_asked: "Question written to the submitter",
     Action.question_answered: "The submitter answered a question",
+    Action.index_point_added: "Index point added",
+    Action.index_point_edited: "Index point changed: to approve again",
+    Action.index_point_approved: "Index point approved (four eyes)",
+    Action.index_point_deleted: "Index point deleted",
 }
 
 

@@ -954,3 +954,30 @@ class Question(Base):
     # The recordings that answered it, by audio file id (JSON list): they are the record's own
     # audio files, transcribed like any other only where consent allows.
     answer_audio: Mapped[str | None] = mapped_column(Text)
+
+
+class IndexPoint(Base):
+    """A moment in one recording that an indexer titled and described: an OHMS index point.
+
+    The words (title, synopsis, keywords, subjects, partial transcript, and the same in the
+    other language) are sealed together under the testimony's key; the time, the review state
+    and the staff ids stay in clear so the queue can count points without opening content.
+    Four eyes as segment work (`intake.review.segment_work`): only approved points are exported.
+    """
+
+    __tablename__ = "index_point"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    # A record may have several recordings; OHMS indexes one media file, so a point belongs
+    # to one recording and its time counts from that recording's start.
+    audio_file_id: Mapped[int] = mapped_column(ForeignKey("audio_file.id"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[ReviewState] = mapped_column(_enum(ReviewState))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    edited_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

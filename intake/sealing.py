@@ -355,6 +355,32 @@ def open_alignment(
     return value
 
 
+# --- index points -------------------------------------------------------------------------
+# An index point's words (title, synopsis, keywords, subjects, partial transcript, and the same
+# in the other language) are the indexer's summary of the testimony: sealed like its segments.
+
+
+def _index_point_context(testimony_id: int, audio_file_id: int) -> bytes:
+    return f"index_point:{testimony_id}:{audio_file_id}".encode()
+
+
+def seal_index_point(
+    key: bytes, testimony_id: int, audio_file_id: int, payload: dict[str, Any]
+) -> bytes:
+    """Seal an index point's words, bound to its testimony and recording."""
+    return _seal_json(key, payload, _index_point_context(testimony_id, audio_file_id))
+
+
+def open_index_point(
+    key: bytes, testimony_id: int, audio_file_id: int, sealed: bytes
+) -> dict[str, Any]:
+    """The words sealed by `seal_index_point`."""
+    value: dict[str, Any] = _open_json(
+        key, sealed, _index_point_context(testimony_id, audio_file_id)
+    )
+    return value
+
+
 # --- questions to a submitter, and their answers ---------------------------------------------
 # The archive holds no contact detail, so a question waits on the status page, sealed to a key
 # pair derived from the receipt code (`crypto.receipt_message_private_key`): the public app

@@ -40,7 +40,7 @@ from intake.models import (
 from intake.public import custodians, submissions
 from intake.public.consent import ConsentChoices
 from intake.records import accounts, erasure
-from intake.review import access_copies, questions, redaction_proof
+from intake.review import access_copies, index_points, questions, redaction_proof
 from intake.storage import Store
 from tests import audio_fixtures as fx
 
@@ -173,6 +173,10 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     session.add(question)
     question.answer = sealing.seal_answer(keyring, testimony.id, question.id, "canary answer")
     question.answered_at = question.asked_at
+    # An index point (its words sealed), as an indexer adds one.
+    words = index_points.PointText(index_points.Words("canary index title"))
+    audio_id = testimony.audio_files[0].id
+    index_points.add(session, keyring, testimony, audio_id, 0.0, words, "account:1")
     session.commit()
     return testimony.id
 

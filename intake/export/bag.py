@@ -85,7 +85,16 @@ def _parts(record: ExportRecord) -> list[Recording]:
     """The record's recordings as the bag holds them, each with only the texts the record's
     consent lets go (`consented_content` decided them for the record as a whole)."""
     if not record.recordings:
-        return [Recording(1, record.duration, record.audio, record.transcript, record.translation)]
+        return [
+            Recording(
+                1,
+                record.duration,
+                record.audio,
+                record.transcript,
+                record.translation,
+                record.index_points,
+            )
+        ]
     return [
         replace(
             part,
@@ -147,6 +156,7 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
             translation=part.translation,
             duration=part.duration,
             recordings=(),
+            index_points=part.index_points,
         )
         ohms = ohms_xml(
             own,

@@ -40,6 +40,7 @@ from intake.export.record import (
     ExportError,
     ExportRecord,
     HistoryEvent,
+    IndexPoint,
     Recording,
     Segment,
     Transcript,
@@ -57,7 +58,14 @@ from intake.models import (
 from intake.models import Segment as SegmentRow
 from intake.models import Transcript as TranscriptRow
 from intake.redaction import Category, Mark, placeholder, redact_text
-from intake.review import access_copies, alignment, redaction_marks, redaction_proof, transcripts
+from intake.review import (
+    access_copies,
+    alignment,
+    index_points,
+    redaction_marks,
+    redaction_proof,
+    transcripts,
+)
 from intake.review.alignment import AlignedWord
 from intake.storage import Store
 
@@ -436,8 +444,12 @@ def gather(
         else [None] * len(files)  # the publication policy withheld the audio
     )
     language = transcript.language if transcript else _record_language(testimony, set())
+    # The indexers' approved points leave with the transcript's text, never without it.
+    points = index_points.approved_by_recording(session, keyring, testimony) if transcript else {}
     recordings = (
-        _recordings(session, files, openers, transcript, translation) if len(files) > 1 else ()
+        _recordings(session, files, openers, transcript, translation, points)
+        if len(files) > 1
+        else ()
     )
     record = ExportRecord(
         record_id=testimony.id,
@@ -453,6 +465,7 @@ def gather(
         events=events,
         audio=openers[0],
         recordings=recordings,
+        index_points=_joined_points(files, points),
         redaction_proof=(
             redaction_proof.proof_json(proof, config or Config()) if proof is not None else None
         ),
@@ -482,6 +495,7 @@ def _recordings(
     openers: list[Callable[[], BinaryIO] | None],
     transcript: Transcript | None,
     translation: Transcript | None,
+    points: dict[int, list[index_points.PointView]],
 ) -> tuple[Recording, ...]:
     """Each of several recordings with its own audio and its share of the joined texts, timed
     from its own start (the joined texts run from the start of the first recording)."""
@@ -501,10 +515,42 @@ def _recordings(
                 audio=opener,
                 transcript=_part(transcript, first, count, offset),
                 translation=_part(translation, first, count, offset),
+                index_points=tuple(_export_point(p) for p in points.get(audio.id, [])),
             )
         )
         offset += audio.duration_s
         first += count
+    return tuple(found)
+
+
+def _export_point(point: index_points.PointView, offset: float = 0.0) -> IndexPoint:
+    """An approved index point as the export writes it, `offset` seconds later."""
+    main, alt = point.text.main, point.text.alt or index_points.Words()
+    return IndexPoint(
+        start=point.start_s + offset,
+        title=main.title,
+        partial_transcript=main.partial_transcript,
+        synopsis=main.synopsis,
+        keywords=main.keywords,
+        subjects=main.subjects,
+        title_alt=alt.title,
+        partial_transcript_alt=alt.partial_transcript,
+        synopsis_alt=alt.synopsis,
+        keywords_alt=alt.keywords,
+        subjects_alt=alt.subjects,
+    )
+
+
+def _joined_points(
+    files: list[AudioFile], points: dict[int, list[index_points.PointView]]
+) -> tuple[IndexPoint, ...]:
+    """Every recording's approved points, timed from the start of the first recording (as the
+    joined transcript is)."""
+    found: list[IndexPoint] = []
+    offset = 0.0
+    for audio in files:
+        found.extend(_export_point(p, offset) for p in points.get(audio.id, []))
+        offset += audio.duration_s
     return tuple(found)
 
 

@@ -5,6 +5,9 @@ of points to jump to, and (asked with `translate=1`) the alternate-language tran
 transcripts go in twice: as the 6.0 `vtt_transcript` / `vtt_transcript_alt`, which the viewer
 prefers, and as the legacy `transcript` / `sync` pair for viewers before 6.0.
 
+The index holds the points indexers wrote and a second indexer approved (`ExportRecord.
+index_points`); a record without any gets one made from its segments, about every two minutes.
+
 The legacy `sync` string is `INTERVAL:|LINE(WORD)|LINE(WORD)...`: the interval in minutes, then
 entry n (counting from 1) gives the line and word (both from 1) where minute n x INTERVAL falls
 in the transcript. The transcript here has one line per segment, so a line's words and the
@@ -23,7 +26,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from intake.export.record import LANGUAGE_NAMES, ExportError, ExportRecord, Segment, Transcript
+from intake.export.record import (
+    LANGUAGE_NAMES,
+    ExportError,
+    ExportRecord,
+    IndexPoint,
+    Segment,
+    Transcript,
+)
 from intake.export.rights import record_rights, usage_statement
 from intake.export.subtitles import one_line, webvtt
 from intake.export.text import clean
@@ -137,6 +147,31 @@ def _index(transcript: Transcript, translation: Transcript | None) -> ET.Element
     return index
 
 
+def _indexed(points: tuple[IndexPoint, ...]) -> ET.Element:
+    """The index an indexer wrote: each approved point with its words in both languages."""
+    index = ET.Element(_q("index"))
+    for p in sorted(points, key=lambda point: point.start):
+        point = ET.SubElement(index, _q("point"))
+        _sub(point, "time", str(int(p.start)))
+        fields = [
+            ("title", p.title),
+            ("title_alt", p.title_alt),
+            ("partial_transcript", one_line(p.partial_transcript)),
+            ("partial_transcript_alt", one_line(p.partial_transcript_alt)),
+            ("synopsis", p.synopsis),
+            ("synopsis_alt", p.synopsis_alt),
+            # OHMS separates keywords and subjects with semicolons.
+            ("keywords", ";".join(p.keywords)),
+            ("keywords_alt", ";".join(p.keywords_alt)),
+            ("subjects", ";".join(p.subjects)),
+            ("subjects_alt", ";".join(p.subjects_alt)),
+        ]
+        for name, value in fields:
+            if value:
+                _sub(point, name, value)
+    return index
+
+
 def _duration(seconds: float) -> str:
     whole = int(seconds + 0.5)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
@@ -199,7 +234,11 @@ def ohms_xml(record: ExportRecord, options: OhmsOptions) -> bytes:
             _sub(media, "host", "Other")
             _sub(media, "clip_format", "audio")
         elif name == "index":
-            if transcript is not None and transcript.segments:
+            # The indexers' approved points where there are any (they leave only with the
+            # transcript's text: `intake.export.gather`), else the index made from segments.
+            if record.index_points:
+                rec.append(_indexed(record.index_points))
+            elif transcript is not None and transcript.segments:
                 rec.append(_index(transcript, translation))
         elif value is not None:
             _sub(rec, name, value)

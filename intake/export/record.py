@@ -115,6 +115,24 @@ class HistoryEvent:
     account_id: int | None = None
 
 
+@dataclass(frozen=True)
+class IndexPoint:
+    """An approved index point: a moment of one recording with its title and description, in
+    the record's language and (`*_alt`) the other one where the indexer wrote it."""
+
+    start: float
+    title: str
+    partial_transcript: str = ""
+    synopsis: str = ""
+    keywords: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    title_alt: str = ""
+    partial_transcript_alt: str = ""
+    synopsis_alt: str = ""
+    keywords_alt: tuple[str, ...] = ()
+    subjects_alt: tuple[str, ...] = ()
+
+
 #: Opens the access audio for reading; called once per export, the stream is closed after.
 AudioOpener = Callable[[], BinaryIO]
 
@@ -129,6 +147,8 @@ class Recording:
     audio: AudioOpener | None
     transcript: Transcript | None = None
     translation: Transcript | None = None
+    #: The recording's approved index points, timed from its own start.
+    index_points: tuple[IndexPoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +178,10 @@ class ExportRecord:
     #: With several recordings, each one (the fields above then describe them joined: the
     #: transcript with times from the start of the first, the duration of all).
     recordings: tuple[Recording, ...] = ()
+    #: The approved index points (of the one recording, or with several, of all of them timed
+    #: from the start of the first); empty where none is approved or the transcript may not
+    #: leave. The OHMS index is written from them when there are any.
+    index_points: tuple[IndexPoint, ...] = ()
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None or (

@@ -12,10 +12,10 @@ translation share every rule of that machine, so it is written once, here:
   eyes again (a removed name must not ride out on an approval given before);
 - events: each transition writes one event, with ids and states only, never text.
 
-`intake.review.review` and `intake.review.translation` keep only what differs: what the text is and
-where it
-is sealed, who may act and in which testimony states, what the last approval sets moving. A
-`Kind` names, for each, the state column, the ids its events carry and its actions.
+`intake.review.review`, `intake.review.translation` and `intake.review.index_points` keep only
+what differs: what the text is and where it is sealed, who may act and in which testimony
+states, what the last approval sets moving. A `Kind` names, for each, the state column, the ids
+its events carry and its actions.
 """
 
 from __future__ import annotations
@@ -100,13 +100,16 @@ class Kind:
     error: type[WorkError]
     # The testimony's state before anyone worked on it, the one work puts it in, and the
     # event of that move (transcribed -> in_review; transcript_approved -> in_translation).
-    waiting: TestimonyState
-    working: TestimonyState
-    started: Action
+    # None for work that moves no testimony state (index points, made beside the rest).
+    waiting: TestimonyState | None
+    working: TestimonyState | None
+    started: Action | None
 
 
 def begin(session: Session, kind: Kind, testimony: Testimony, actor: str) -> None:
     """Move the testimony into its working state at the first change made to it."""
+    if kind.waiting is None or kind.working is None or kind.started is None:
+        return
     if testimony.state == kind.waiting:
         lifecycle.transition(session, testimony, kind.working, actor, kind.started)
 

@@ -7,7 +7,7 @@ pseudonym; no name, contact or file name of the submitter is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -15,15 +15,11 @@ from flask_babel import gettext as _
 
 from intake import access
 from intake.config import Config
-from intake.models import AudioFile, RedactionCategory, ReviewState, Role, Testimony, TestimonyState
+from intake.models import RedactionCategory, ReviewState, Role, Testimony, TestimonyState
 from intake.records import messages, record_access
-from intake.review import alignment, review, segmentation, timeline, transcripts
+from intake.review import alignment, review, segmentation, timeline
 from intake.services import request_session, services
-from intake.storage import Store
 from intake.views.staff import segment_pages
-
-AUDIO_BLOCK = 256 * 1024
-ACCESS_MIMETYPE = "audio/flac"
 
 
 def review_message(reason: str) -> str:
@@ -377,49 +373,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
 
     @bp.get("/review/<pseudonym>/audio/<int:position>")
     def audio(pseudonym: str, position: int) -> Response:
-        """Stream the decrypted access copy, honouring one byte range (seeking in the player
-        reads only the chunks it needs, whatever the recording's length)."""
-        testimony = _testimony(pseudonym)
-        row = next((f for f in testimony.audio_files if f.position == position), None)
-        if row is None:
-            abort(404)
-        svc = services()
-        key = transcripts.audio_key(svc.keyring, testimony, row)
-        with svc.store.open(key, testimony.storage_id, row.access_name) as reader:
-            size = reader.size
-        start, stop, status = 0, size, 200
-        wanted = request.range
-        if wanted is not None:
-            span = wanted.range_for_length(size) if wanted.units == "bytes" else None
-            if span is None:
-                response = Response(status=416)
-                response.headers["Content-Range"] = f"bytes */{size}"
-                return response
-            start, stop, status = span[0], span[1], 206
-        response = Response(
-            _read(svc.store, key, testimony.storage_id, row, start, stop),
-            status=status,
-            mimetype=ACCESS_MIMETYPE,
-            direct_passthrough=True,
-        )
-        response.headers["Accept-Ranges"] = "bytes"
-        response.headers["Content-Length"] = str(stop - start)
-        if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        return response
+        """The recording's access copy, with byte ranges (`segment_pages.stream_audio`)."""
+        return segment_pages.stream_audio(_testimony(pseudonym), position)
 
     return bp
-
-
-def _read(
-    store: Store, key: bytes, storage_id: str, row: AudioFile, start: int, stop: int
-) -> Iterator[bytes]:
-    with store.open(key, storage_id, row.access_name) as reader:
-        reader.seek(start)
-        left = stop - start
-        while left > 0:
-            block = reader.read(min(AUDIO_BLOCK, left))
-            if not block:
-                break
-            left -= len(block)
-            yield block

@@ -4,17 +4,21 @@ or a link carries. HTTP only; the rules of segment work are in `intake.review.se
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from flask import abort, request
+from flask import Response, abort, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from intake.models import Role, Testimony
+from intake.models import AudioFile, Role, Testimony
 from intake.records import accounts, record_access
-from intake.review import segment_work
-from intake.services import request_session
+from intake.review import segment_work, transcripts
+from intake.services import request_session, services
+from intake.storage import Store
+
+AUDIO_BLOCK = 256 * 1024
+ACCESS_MIMETYPE = "audio/flac"
 
 
 def testimony_or_404(find: Callable[[Session, str], Testimony], pseudonym: str) -> Testimony:
@@ -89,3 +93,50 @@ def category_labels() -> dict[str, str]:
         "date": _("date"),
         "other": _("other"),
     }
+
+
+def stream_audio(testimony: Testimony, position: int) -> Response:
+    """Stream the decrypted access copy of the record's recording at `position` (404 when it
+    has none), honouring one byte range: seeking in the player reads only the chunks it
+    needs, whatever the recording's length. The caller has opened the record for its role."""
+    row = next((f for f in testimony.audio_files if f.position == position), None)
+    if row is None:
+        abort(404)
+    svc = services()
+    key = transcripts.audio_key(svc.keyring, testimony, row)
+    with svc.store.open(key, testimony.storage_id, row.access_name) as reader:
+        size = reader.size
+    start, stop, status = 0, size, 200
+    wanted = request.range
+    if wanted is not None:
+        span = wanted.range_for_length(size) if wanted.units == "bytes" else None
+        if span is None:
+            response = Response(status=416)
+            response.headers["Content-Range"] = f"bytes */{size}"
+            return response
+        start, stop, status = span[0], span[1], 206
+    response = Response(
+        _read(svc.store, key, testimony.storage_id, row, start, stop),
+        status=status,
+        mimetype=ACCESS_MIMETYPE,
+        direct_passthrough=True,
+    )
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["Content-Length"] = str(stop - start)
+    if status == 206:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return response
+
+
+def _read(
+    store: Store, key: bytes, storage_id: str, row: AudioFile, start: int, stop: int
+) -> Iterator[bytes]:
+    with store.open(key, storage_id, row.access_name) as reader:
+        reader.seek(start)
+        left = stop - start
+        while left > 0:
+            block = reader.read(min(AUDIO_BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            yield block
