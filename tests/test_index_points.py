@@ -101,7 +101,7 @@ def test_the_page_shows_the_transcript_the_suggestions_and_the_points(desk: Desk
         assert f'id="seg-{seg.id}"' in html
     assert "ما در اوین بودیم" in html
     assert f'id="point-{point_id}"' in html and TITLE in html and SYNOPSIS in html
-    assert "اوین; زندان" in html and "Evin" in html
+    assert "اوین؛ زندان" in html and "Evin" in html
     assert 'class="suggestion" data-t="0.0"' in html
     seeking = desk.a.get(f"/staff/index/{desk.pseudonym}?t=1:05").get_data(as_text=True)
     assert 'data-start="65.0"' in seeking and "#t=65.0" in seeking
