@@ -100,3 +100,21 @@ def test_without_approved_points_the_index_is_made_from_the_segments(
     xmlschema.XMLSchema(str(SCHEMA)).validate(document.decode())
     points = _index_of(document)
     assert points and points[0]["time"] == "0" and b"Waiting" not in document
+
+
+def test_the_points_stay_home_when_the_transcript_text_may_not_leave(
+    app: Flask, migrated: Config, tmp_path: Path
+) -> None:
+    pseudonym = approved_record(app, recordings=2, consent=NAMED)
+    _index_record(app, pseudonym)
+    with app.extensions["testimony"].db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        assert testimony.consent is not None
+        testimony.consent.transcribe = False  # as a narrowed consent leaves it
+    out = tmp_path / "out"
+    assert _export(app, out)["exported"] == [pseudonym]
+    for number in ("01", "02"):
+        document = out / pseudonym / "data" / "metadata" / f"{pseudonym}-{number}.ohms.xml"
+        written = document.read_bytes()
+        assert b"Arrest" not in written and b"Second recording" not in written
+        assert _index_of(written) == []
