@@ -126,6 +126,14 @@ class Action(enum.StrEnum):
     question_asked = "question_asked"
     question_answered = "question_answered"
 
+    # The entity register (ids and counts only: names stay sealed): an entry made, edited,
+    # merged into another; an entity cited in a record, or its citation removed.
+    entity_created = "entity_created"
+    entity_edited = "entity_edited"
+    entities_merged = "entities_merged"
+    entity_cited = "entity_cited"
+    entity_uncited = "entity_uncited"
+
     @property
     def group(self) -> Group:
         """The family this action belongs to."""
@@ -209,6 +217,12 @@ _GROUPS: dict[Action, Group] = {
 
     Action.question_asked: Group.review,
     Action.question_answered: Group.intake,
+
+    Action.entity_created: Group.review,
+    Action.entity_edited: Group.review,
+    Action.entities_merged: Group.review,
+    Action.entity_cited: Group.review,
+    Action.entity_uncited: Group.review,
 }
 
 _LABELS: dict[Action, str] = {
@@ -281,6 +295,11 @@ _LABELS: dict[Action, str] = {
     Action.role_grant_cancelled: "A waiting role grant withdrawn",
     Action.question_asked: "Question written to the submitter",
     Action.question_answered: "The submitter answered a question",
+    Action.entity_created: "Entity added to the register",
+    Action.entity_edited: "Entity of the register edited",
+    Action.entities_merged: "Two entities of the register merged",
+    Action.entity_cited: "Entity cited in this record",
+    Action.entity_uncited: "Entity citation removed from this record",
 }
 
 
