@@ -194,19 +194,29 @@ def _text(value: str, limit: int = MAX_NAME_CHARS) -> str:
     return cleaned
 
 
-def _coordinate(value: str | float | None, bound: float) -> float | None:
+def _number(value: str | float | None, reason: str) -> float | None:
+    """A number typed in Latin or Persian digits (either decimal mark); None for nothing."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        number = float(str(value).strip().replace("٫", ".").translate(_DIGITS))
+        number = float(normalise(str(value).replace("\u066b", ".")))
     except ValueError:
-        raise EntityError("coordinates") from None
-    if not math.isfinite(number) or abs(number) > bound:
+        raise EntityError(reason) from None
+    if not math.isfinite(number):
+        raise EntityError(reason)
+    return number
+
+
+def _coordinate(value: str | float | None, bound: float) -> float | None:
+    number = _number(value, "coordinates")
+    if number is not None and abs(number) > bound:
         raise EntityError("coordinates")
     return number
 
 
-_DIGITS = str.maketrans({chr(0x06F0 + d): str(d) for d in range(10)})
+def seconds(value: str | float | None) -> float | None:
+    """A time in seconds as a form gives it; None for nothing, EntityError("time") else."""
+    return _number(value, "time")
 
 
 def facts_from_form(
