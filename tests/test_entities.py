@@ -231,17 +231,13 @@ def test_citing_outside_the_indexers_work_is_404_and_next_stays_in_the_staff_app
         citation_id = s.scalars(select(EntityCitation.id)).one()
         testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == approved)).one()
         testimony.state = TestimonyState.in_review
-    r = indexer.post(
-        f"/staff/entities/citations/{citation_id}/remove", data={"csrf_token": token}
-    )
+    r = indexer.post(f"/staff/entities/citations/{citation_id}/remove", data={"csrf_token": token})
     assert r.status_code == 404
     with svc.db.session() as s:
-        s.scalars(select(Testimony).where(Testimony.pseudonym == approved)).one().state = (
-            TestimonyState.transcript_approved
-        )
-    r = indexer.post(
-        f"/staff/entities/citations/{citation_id}/remove", data={"csrf_token": token}
-    )
+        s.scalars(
+            select(Testimony).where(Testimony.pseudonym == approved)
+        ).one().state = TestimonyState.transcript_approved
+    r = indexer.post(f"/staff/entities/citations/{citation_id}/remove", data={"csrf_token": token})
     assert r.status_code == 303
     with svc.db.session() as s:
         assert s.scalars(select(EntityCitation)).all() == []
@@ -274,9 +270,7 @@ def test_the_register_pages_create_edit_and_filter(app: Flask, staff_app: Flask)
     assert r.status_code == 303
     listed = indexer.get("/staff/entities/?q=علی&kind=person").get_data(as_text=True)
     assert "Aly" in listed
-    assert "no-entities" in indexer.get("/staff/entities/?q=Ali&kind=prison").get_data(
-        as_text=True
-    )
+    assert "no-entities" in indexer.get("/staff/entities/?q=Ali&kind=prison").get_data(as_text=True)
 
 
 def test_withdrawal_erases_the_citations_and_the_entities_grown_from_them(app: Flask) -> None:

@@ -115,6 +115,25 @@ class HistoryEvent:
     account_id: int | None = None
 
 
+@dataclass(frozen=True)
+class CitedEntity:
+    """An entity a record cites, as it may leave: with its names and facts, or, where the
+    publication policy withholds them (`policy.entity_withheld`), its kind and time only,
+    without even its id (an id named elsewhere would give the name back)."""
+
+    kind: str
+    start: float
+    entity_id: int | None = None
+    names: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    date_text: str = ""
+    date_start: date | None = None
+    date_end: date | None = None
+    withheld: str | None = None
+
+
 #: Opens the access audio for reading; called once per export, the stream is closed after.
 AudioOpener = Callable[[], BinaryIO]
 
@@ -158,6 +177,8 @@ class ExportRecord:
     #: With several recordings, each one (the fields above then describe them joined: the
     #: transcript with times from the start of the first, the duration of all).
     recordings: tuple[Recording, ...] = ()
+    #: The entities the record cites that its consent and marks let leave (`gather`).
+    entities: tuple[CitedEntity, ...] = ()
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None or (
