@@ -8,6 +8,8 @@ and an entity page shows a cited segment's text only where the reader may open t
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -257,7 +259,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         testimony = _open(request.form.get("pseudonym", ""))
         db = request_session()
         f = request.form
-        where = {
+        where: dict[str, Any] = {
             "segment_id": _int(f.get("segment_id")),
             "index_point_id": _int(f.get("index_point_id")),
             "redaction_mark_id": _int(f.get("redaction_mark_id")),
