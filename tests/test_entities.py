@@ -314,3 +314,69 @@ def test_withdrawal_erases_the_citations_and_the_entities_grown_from_them(app: F
         assert s.get(Entity, registered) is not None
         left = s.scalars(select(EntityCitation.testimony_id)).all()
         assert left and set(left) != {testimony.id}
+
+
+INCLUDE = (
+    "{% with cite_pseudonym=p, cite_segment_id=s, cite_index_point_id=None, cite_start_s=0.0 %}"
+    '{% include "staff/entities/_cite.html" ignore missing %}{% endwith %}'
+)
+
+
+def _form_as_indexer(staff_app: Flask, account_id: int, pseudonym: str, segment_id: int) -> str:
+    """The citation form as an index page including it would render it for this account."""
+    from flask import render_template_string
+    from flask_login import login_user
+
+    from intake.models import StaffAccount
+    from intake.services import request_session
+    from intake.views.staff.user import StaffUser
+
+    with staff_app.test_request_context("/staff/entities/"):
+        login_user(StaffUser(request_session().get(StaffAccount, account_id)))  # type: ignore[arg-type]
+        return render_template_string(INCLUDE, p=pseudonym, s=segment_id)
+
+
+def test_the_included_citation_form_lists_the_entities_cited_there(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym = approved_testimony(app, ["in Mordad 1367", "later"], language="en")
+    first, second = source_segments(app, pseudonym)
+    evin = _make(app, EntityKind.prison, name_en="Evin Prison")
+    staff = ready_account(staff_app, "indexer@example.org", [Role.indexer])
+    client = staff_client(staff_app)
+    sign_in(client, staff)
+    form = _form_as_indexer(staff_app, staff.id, pseudonym, first.id)
+    assert 'name="entity_id"' in form and f'value="{evin}"' in form and "Evin Prison" in form
+    assert f'name="segment_id" type="hidden" value="{first.id}"' in form
+    assert 'class="uncite"' not in form  # nothing cited here yet
+    token = csrf_token(client, "/staff/entities/")
+    here = f"/staff/index/{pseudonym}"
+    r = client.post(
+        "/staff/entities/cite",
+        data={
+            "csrf_token": token,
+            "pseudonym": pseudonym,
+            "segment_id": first.id,
+            "start_s": "۰٫۲",
+            "entity_id": "",
+            "name_fa": "مرداد ۱۳۶۷",
+            "kind": "date",
+            "next": here,
+        },
+    )
+    assert r.status_code == 303 and r.location.endswith(here)
+    form = _form_as_indexer(staff_app, staff.id, pseudonym, first.id)
+    assert "مرداد ۱۳۶۷" in form and 'class="uncite"' in form
+    assert 'class="uncite"' not in _form_as_indexer(staff_app, staff.id, pseudonym, second.id)
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        made = s.scalars(select(EntityCitation)).one()
+        assert made.start_s == pytest.approx(0.2)
+        entity = s.get(Entity, made.entity_id)
+        assert entity is not None and entity.kind == EntityKind.date
+        assert entity.origin_testimony_id is not None  # grown from this record
+        opened = entities.read(_keys(app), entity)
+        assert opened.facts.date_start == date(1988, 7, 23)
+    # Anyone but an indexer gets an empty list from the form's globals.
+    reviewer = ready_account(staff_app, "reviewer@example.org", [Role.reviewer])
+    assert "مرداد ۱۳۶۷" not in _form_as_indexer(staff_app, reviewer.id, pseudonym, first.id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -171,7 +171,6 @@ class _Target:
     segment: Segment | None = None
     mark: RedactionMark | None = None
     index_point_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- reading and writing the sealed facts ------------------------------------------------------

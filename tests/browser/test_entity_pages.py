@@ -50,8 +50,8 @@ def test_entity_pages_in_both_languages_and_widths(
             page = ctx.new_page()
             _sign_in(page, staff_server, indexer.email, indexer.secret)
             if first:
-                # Cite through the register's own form is the index page's; here the cite
-                # route is posted by the page's fetch of the form the index page includes.
+                # The citation form lives on the index pages (built apart): its request is
+                # sent here with the browser's session and token.
                 for pseudonym in (one, two):
                     segment = source_segments(app, pseudonym)[0]
                     token = page.locator("input[name=csrf_token]").first.get_attribute("value")

@@ -75,6 +75,14 @@ def audio_url(pseudonym: str, position: int) -> str:
         return f"{PREFIX}/index/{pseudonym}/audio/{position}"
 
 
+def record_url(pseudonym: str) -> str:
+    """The indexer's page of a record (built apart, like its audio route)."""
+    try:
+        return url_for("staff_index.record", pseudonym=pseudonym)
+    except BuildError:
+        return f"{PREFIX}/index/{pseudonym}"
+
+
 def moment_url(citation: entities.CitationView) -> str:
     """The audio of a citation with a media fragment that plays just its moment."""
     start, end = f"{citation.start_s:.2f}", f"{citation.end_s:.2f}"
@@ -221,6 +229,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             e=view,
             citations=cited,
             moment_url=moment_url,
+            record_url=record_url,
             kind_label=kind_label,
             role_label=person_role_label,
             roles=entities.PERSON_ROLES,
@@ -244,6 +253,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                 e=entities.read(services().keyring, entities.get(db, entity_id)),
                 citations=[],
                 moment_url=moment_url,
+                record_url=record_url,
                 kind_label=kind_label,
                 role_label=person_role_label,
                 roles=entities.PERSON_ROLES,
