@@ -380,3 +380,32 @@ def test_the_included_citation_form_lists_the_entities_cited_there(
     # Anyone but an indexer gets an empty list from the form's globals.
     reviewer = ready_account(staff_app, "reviewer@example.org", [Role.reviewer])
     assert "مرداد ۱۳۶۷" not in _form_as_indexer(staff_app, reviewer.id, pseudonym, first.id)
+
+
+def test_an_index_point_is_cited_at_its_time_and_played_from_the_segment_there(
+    app: Flask,
+) -> None:
+    pseudonym = approved_testimony(app, ["first words", "Evin later"], language="en")
+    evin = _make(app, EntityKind.prison, name_en="Evin")
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        with pytest.raises(entities.EntityError):  # an index point needs its time
+            entities.cite(s, testimony, evin, INDEXER, index_point_id=7)
+        with pytest.raises(entities.EntityError):  # one place only
+            entities.cite(s, testimony, evin, INDEXER, index_point_id=7, segment_id=1)
+        entities.cite(s, testimony, evin, INDEXER, index_point_id=7, start_s=0.6)
+    with svc.db.session() as s:
+        (found,) = entities.citations(s, _keys(app), evin, lambda t: True)
+        assert (found.via, found.start_s, found.audio_position) == ("index_point", 0.6, 1)
+        assert found.end_s == pytest.approx(0.6 + entities.DEFAULT_SPAN_S)
+        assert found.text == "Evin later"  # the segment that holds its start
+        cited = entities.citations_at(s, _keys(app), found_testimony_id(s, pseudonym), None, 7)
+        assert [c.entity.id for c in cited] == [evin]
+
+
+def found_testimony_id(session: object, pseudonym: str) -> int:
+    """A record's id by its pseudonym."""
+    return session.scalars(  # type: ignore[attr-defined,no-any-return]
+        select(Testimony.id).where(Testimony.pseudonym == pseudonym)
+    ).one()
