@@ -24,7 +24,7 @@ from intake.models import (
     TestimonyState,
 )
 from intake.public import submissions
-from intake.review import entities, solar_hijri
+from intake.review import entities, glossary, solar_hijri
 from tests.staff_support import ready_account, sign_in, staff_client, transcribed_testimony
 from tests.support import csrf_token, worker_keyring
 from tests.translation_support import add_terms, approved_testimony, source_segments
@@ -142,6 +142,12 @@ def test_glossary_terms_become_entities_of_their_kind(app: Flask) -> None:
         term = s.scalars(select(GlossaryTerm).where(GlossaryTerm.term_en == "Evin Prison")).one()
         made = entities.from_glossary(s, _keys(app), term, INDEXER)
         assert made.glossary_term_id == term.id
+        # An admin removing the term leaves the entity in the register, untied.
+        glossary.remove(s, term.id, "account:2")
+        s.flush()
+    with svc.db.session() as s:
+        untied = s.scalars(select(Entity).where(Entity.kind == EntityKind.prison)).one()
+        assert untied.glossary_term_id is None
 
 
 def _sign_in(staff_app: Flask, email: str, roles: list[Role]):  # type: ignore[no-untyped-def]
