@@ -132,6 +132,13 @@ class Action(enum.StrEnum):
     index_point_edited = "index_point_edited"
     index_point_approved = "index_point_approved"
     index_point_deleted = "index_point_deleted"
+    # The entity register (ids and counts only: names stay sealed): an entry made, edited,
+    # merged into another; an entity cited in a record, or its citation removed.
+    entity_created = "entity_created"
+    entity_edited = "entity_edited"
+    entities_merged = "entities_merged"
+    entity_cited = "entity_cited"
+    entity_uncited = "entity_uncited"
 
     @property
     def group(self) -> Group:
@@ -220,6 +227,12 @@ _GROUPS: dict[Action, Group] = {
 
     Action.question_asked: Group.review,
     Action.question_answered: Group.intake,
+
+    Action.entity_created: Group.review,
+    Action.entity_edited: Group.review,
+    Action.entities_merged: Group.review,
+    Action.entity_cited: Group.review,
+    Action.entity_uncited: Group.review,
 }
 
 _LABELS: dict[Action, str] = {
@@ -296,6 +309,11 @@ _LABELS: dict[Action, str] = {
     Action.index_point_edited: "Index point changed: to approve again",
     Action.index_point_approved: "Index point approved (four eyes)",
     Action.index_point_deleted: "Index point deleted",
+    Action.entity_created: "Entity added to the register",
+    Action.entity_edited: "Entity of the register edited",
+    Action.entities_merged: "Two entities of the register merged",
+    Action.entity_cited: "Entity cited in this record",
+    Action.entity_uncited: "Entity citation removed from this record",
 }
 
 

@@ -981,3 +981,72 @@ class IndexPoint(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+class EntityKind(enum.StrEnum):
+    """What an entry of the register names (SPEC.md section 9)."""
+
+    person = "person"
+    prison = "prison"
+    place = "place"
+    organisation = "organisation"
+    date = "date"
+
+
+class Entity(Base):
+    """One entry of the register of people, prisons, places, organisations and dates that
+    testimonies name (`intake.review.entities`).
+
+    Its names and facts are sealed for the archive (`sealing.seal_entity`): a person's name may
+    be one a survivor spoke, so the table shows only a kind and ids. An entity created while
+    citing a record (`origin_testimony_id`) goes with that record's withdrawal once nothing
+    cites it any more (erase "orphans", `intake.records.erasure`); one merged into another
+    points to it (`merged_into_id`) and keeps its own sealed names.
+    """
+
+    __tablename__ = "entity"
+    __table_args__ = {
+        "info": {
+            "erase": "orphans",
+            "why": "the archive's register across testimonies: only the entries grown from a "
+            "withdrawn record and cited nowhere else go with it",
+        }
+    }
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[EntityKind] = mapped_column(_enum(EntityKind), index=True)
+    sealed: Mapped[bytes] = mapped_column(
+        LargeBinary, info=keep("names sealed for the archive; the row goes when orphaned")
+    )
+    glossary_term_id: Mapped[int | None] = mapped_column(
+        ForeignKey("glossary_term.id"), unique=True
+    )
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("entity.id"), index=True)
+    # The record whose citing made this entry, if one did: read by erasure only.
+    origin_testimony_id: Mapped[int | None] = mapped_column(
+        ForeignKey("testimony.id"), index=True, info={"origin": True}
+    )
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class EntityCitation(Base):
+    """An entity cited at a moment of one testimony: by a segment, an index point, or a
+    redaction mark (a marked person linked without the name leaving the archive).
+
+    Ids and a time only.
+    """
+
+    __tablename__ = "entity_citation"
+    __table_args__ = {"info": {"erase": "rows"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entity.id"), index=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id"), index=True)
+    index_point_id: Mapped[int | None] = mapped_column(ForeignKey("index_point.id"), index=True)
+    redaction_mark_id: Mapped[int | None] = mapped_column(
+        ForeignKey("redaction_mark.id"), index=True
+    )
+    start_s: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -448,3 +448,22 @@ def open_answer(keyring: Keyring, testimony_id: int, question_id: int, sealed: b
     """An answer sealed by `seal_answer`."""
     context = f"answer:{testimony_id}:{question_id}".encode()
     return _open_for_archive(keyring, sealed, context).decode()
+
+
+# --- the entity register -----------------------------------------------------------------------
+# An entity's names and facts (a person's name may be one a survivor spoke) are sealed for the
+# archive like a released name: of no one testimony, opened by the staff app and the exporter.
+
+
+def seal_entity(keyring: Keyring, entity_id: int, payload: dict[str, Any]) -> bytes:
+    """Seal an entity's names and facts, bound to its row."""
+    data = json.dumps(payload, ensure_ascii=False).encode()
+    return _seal_for_archive(keyring, data, f"entity:{entity_id}".encode())
+
+
+def open_entity(keyring: Keyring, entity_id: int, sealed: bytes) -> dict[str, Any]:
+    """The names and facts sealed by `seal_entity`."""
+    value: dict[str, Any] = json.loads(
+        _open_for_archive(keyring, sealed, f"entity:{entity_id}".encode())
+    )
+    return value

@@ -88,6 +88,15 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_records.record": {Role.reviewer, Role.translator, Role.archivist},
     "staff_records.preview_audio": {Role.reviewer, Role.translator, Role.archivist},
     "staff_records.ask": {Role.reviewer, Role.translator, Role.archivist},
+    # The entity register: the indexer's.
+    "staff_entities.register": {Role.indexer},
+    "staff_entities.create": {Role.indexer},
+    "staff_entities.merge": {Role.indexer},
+    "staff_entities.from_glossary": {Role.indexer},
+    "staff_entities.entity": {Role.indexer},
+    "staff_entities.edit": {Role.indexer},
+    "staff_entities.cite": {Role.indexer},
+    "staff_entities.uncite": {Role.indexer},
 }
 
 
@@ -131,6 +140,8 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
 
         "run_id": "1",
         "grant_id": "1",
+        "entity_id": "1",
+        "citation_id": "1",
     }
     rules = sorted(
         staff_app.url_map.iter_rules(), key=lambda r: r.endpoint == "staff_auth.sign_out"

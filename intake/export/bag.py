@@ -38,7 +38,14 @@ from intake.export.dublin_core import dublin_core_xml, validate_dublin_core
 from intake.export.eligibility import consented_content, decide
 from intake.export.history import history_json
 from intake.export.ohms import OhmsOptions, ohms_xml, validate_ohms
-from intake.export.record import ExportError, ExportRecord, Recording, Transcript
+from intake.export.record import (
+    CitedEntity,
+    ExportError,
+    ExportRecord,
+    Recording,
+    Transcript,
+    canonical_json,
+)
 from intake.export.subtitles import plain_text, srt, transcript_json, webvtt
 
 CHUNK = 1024 * 1024
@@ -176,9 +183,45 @@ def _text_files(record: ExportRecord, options: BagOptions) -> dict[str, bytes]:
     validate_dublin_core(dublin_core)
     files[f"metadata/{p}.dc.xml"] = dublin_core
     files[f"history/{p}.events.json"] = history_json(record).encode()
+    if record.entities:
+        files[f"metadata/{p}.entities.json"] = entities_json(record).encode()
     if record.redaction_proof is not None:
         files["redaction-proof.json"] = record.redaction_proof.encode()
     return files
+
+
+def entity_json(cited: CitedEntity) -> dict[str, object]:
+    """One cited entity as the bag's JSON holds it: a withheld one by kind and time only."""
+    document: dict[str, object] = {"kind": cited.kind, "start": round(cited.start, 3)}
+    if cited.withheld is not None:
+        document["withheld"] = cited.withheld
+        return document
+    document.update(
+        {
+            "entity": cited.entity_id,
+            "names": list(cited.names),
+            "roles": list(cited.roles),
+        }
+    )
+    if cited.latitude is not None:
+        document["coordinates"] = [cited.latitude, cited.longitude]
+    if cited.date_start is not None and cited.date_end is not None:
+        document["date"] = {
+            "solar_hijri": cited.date_text,
+            "start": cited.date_start.isoformat(),
+            "end": cited.date_end.isoformat(),
+        }
+    return document
+
+
+def entities_json(record: ExportRecord) -> str:
+    """The record's cited entities (`metadata/PSEUDONYM.entities.json`), in time order."""
+    return canonical_json(
+        {
+            "pseudonym": record.pseudonym,
+            "entities": [entity_json(c) for c in record.entities],
+        }
+    )
 
 
 def _bag_info(record: ExportRecord, options: BagOptions, bagging_date: date) -> dict[str, str]:

@@ -241,3 +241,46 @@ def recall_csv(recalls: Iterable[Recall]) -> str:
             }
         )
     return out.getvalue()
+
+
+#: The columns of `entities.csv`: the entities cited, with names, by the run's records.
+ENTITY_COLUMNS = ("entity", "kind", "names", "date_start", "date_end", "citations", "records")
+
+
+def entity_catalogue_csv(entries: Iterable[CatalogueEntry]) -> str:
+    """The entities the exported records cite by name, one row each with its names (joined by
+    " | "), a date's Gregorian range, how many citations and records of this run cite it.
+    Citations whose names were withheld are not counted: they name no entity."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in _sorted(entries):
+        for cited in entry.record.entities:
+            if cited.entity_id is None:
+                continue
+            found = rows.setdefault(
+                cited.entity_id,
+                {
+                    "entity": cited.entity_id,
+                    "kind": cited.kind,
+                    "names": " | ".join(cited.names),
+                    "date_start": _iso(cited.date_start),
+                    "date_end": _iso(cited.date_end),
+                    "citations": 0,
+                    "records": set(),
+                },
+            )
+            found["citations"] += 1
+            found["records"].add(entry.record.pseudonym)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ENTITY_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for entity_id in sorted(rows):
+        values = dict(rows[entity_id])
+        values["records"] = len(values["records"])
+        values["names"] = _safe_cell(values["names"])
+        writer.writerow(values)
+    return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    # A cell starting with = + - @ is run as a formula by spreadsheets (OWASP's advice).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

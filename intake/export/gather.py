@@ -36,6 +36,7 @@ from intake.events import Action, Actor, Group, staff_ref
 from intake.export import policy
 from intake.export.record import (
     LANGUAGE_NAMES,
+    CitedEntity,
     ConsentTerms,
     ExportError,
     ExportRecord,
@@ -55,12 +56,14 @@ from intake.models import (
     TestimonyState,
     TranslationSegment,
 )
+from intake.models import IndexPoint as IndexPointRow
 from intake.models import Segment as SegmentRow
 from intake.models import Transcript as TranscriptRow
 from intake.redaction import Category, Mark, placeholder, redact_text
 from intake.review import (
     access_copies,
     alignment,
+    entities,
     index_points,
     redaction_marks,
     redaction_proof,
@@ -469,6 +472,7 @@ def gather(
         redaction_proof=(
             redaction_proof.proof_json(proof, config or Config()) if proof is not None else None
         ),
+        entities=cited_entities(session, keyring, testimony, files, verdict),
     )
     kept = [(f.original_name, key) for f, key in zip(files, keys, strict=True) if f.original_name]
     if not consent.archive:
@@ -487,6 +491,66 @@ def gather(
         original_translation=whole_translation,
         original_keys=tuple(key for _, key in kept),
     )
+
+
+def cited_entities(
+    session: Session,
+    keyring: Keyring,
+    testimony: Testimony,
+    files: list[AudioFile],
+    verdict: policy.Verdict,
+) -> tuple[CitedEntity, ...]:
+    """The entities the record cites, each as the publication policy lets it leave
+    (`policy.entity_withheld`), timed from the start of the whole recording; none where the
+    transcript's text stays behind."""
+    if not policy.entities_leave(verdict):
+        return ()
+    offsets: dict[int, float] = {}  # by segment id
+    file_offsets: dict[int, float] = {}  # by audio file id, for index points
+    offset = 0.0
+    for audio in files:
+        file_offsets[audio.id] = offset
+        for segment_id in _segment_ids_of(session, audio.id):
+            offsets[segment_id] = offset
+        offset += audio.duration_s
+    marks: dict[int, set[str]] = {}
+    for mark in access_copies.marks_for(session, testimony.id):
+        marks.setdefault(mark.segment_id, set()).add(str(mark.category))
+    everywhere = frozenset().union(*marks.values()) if marks else frozenset()
+    found = []
+    for row in entities.cited_by(session, testimony.id):
+        entity = entities.resolve(session, row.entity_id)
+        if row.segment_id is not None:
+            start = row.start_s + offsets.get(row.segment_id, 0.0)
+        else:  # an index point's time counts from its own recording's start
+            point = session.get(IndexPointRow, row.index_point_id)
+            start = row.start_s + (file_offsets.get(point.audio_file_id, 0.0) if point else 0.0)
+        where = frozenset(marks.get(row.segment_id, ())) if row.segment_id else everywhere
+        withheld = policy.entity_withheld(
+            verdict,
+            entity.kind.value,
+            through_mark=row.redaction_mark_id is not None,
+            marks_where_cited=where,
+        )
+        if withheld is not None:
+            found.append(CitedEntity(kind=entity.kind.value, start=start, withheld=withheld))
+            continue
+        facts = entities.read(keyring, entity).facts
+        found.append(
+            CitedEntity(
+                kind=entity.kind.value,
+                start=start,
+                entity_id=entity.id,
+                names=facts.names,
+                roles=facts.roles,
+                latitude=facts.latitude,
+                longitude=facts.longitude,
+                date_text=facts.date_text,
+                date_start=facts.date_start,
+                date_end=facts.date_end,
+            )
+        )
+    return tuple(found)
 
 
 def _recordings(

@@ -430,3 +430,48 @@ def facts_for(
         name_released=released is not None,
         archive_key=archive_key,
     )
+
+
+# --- the entities a record cites -----------------------------------------------------------------
+
+#: Why an entity cited by a record leaves without its names (code to sentence).
+ENTITY_WITHHELD = {
+    "marked": "cited through a redaction mark, or where a mark of its kind hides words",
+    "person_unnamed": "a person, in a record whose name may not leave",
+}
+
+#: The mark categories that may hide the words naming an entity of each kind ("other" may hide
+#: anything).
+MARKS_HIDING = {
+    "person": frozenset({"person", "other"}),
+    "prison": frozenset({"place", "other"}),
+    "place": frozenset({"place", "other"}),
+    "organisation": frozenset({"other"}),
+    "date": frozenset({"date", "other"}),
+}
+
+
+def entities_leave(verdict: Verdict) -> bool:
+    """Whether a record's cited entities go at all: only with its transcript's text, since a
+    citation says what was said at a moment."""
+    return verdict.includes("transcript_text")
+
+
+def entity_withheld(
+    verdict: Verdict, kind: str, *, through_mark: bool, marks_where_cited: frozenset[str]
+) -> str | None:
+    """None when a cited entity leaves with its names, else the code of `ENTITY_WITHHELD`.
+
+    The rule: a citation through a redaction mark never carries a name (the mark hides it in
+    the text, so the register must not give it back); nor does one where a mark of a category
+    that may hide this kind of name lies (the cited segment's marks; for an index point, the
+    record's); nor a person cited in a record whose name may not leave (no named publication
+    with a name a custodian released: `name` withheld as anything but "outside_bag"), since
+    the people around a survivor name the survivor. A withheld citation leaves its kind and
+    time only, never the entity's id, which another record may name."""
+    if through_mark or marks_where_cited & MARKS_HIDING.get(kind, frozenset({"other"})):
+        return "marked"
+    name = verdict.artefacts.get("name")
+    if kind == "person" and (name is None or name.reason != "outside_bag"):
+        return "person_unnamed"
+    return None

@@ -133,6 +133,25 @@ class IndexPoint:
     subjects_alt: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CitedEntity:
+    """An entity a record cites, as it may leave: with its names and facts, or, where the
+    publication policy withholds them (`policy.entity_withheld`), its kind and time only,
+    without even its id (an id named elsewhere would give the name back)."""
+
+    kind: str
+    start: float
+    entity_id: int | None = None
+    names: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    date_text: str = ""
+    date_start: date | None = None
+    date_end: date | None = None
+    withheld: str | None = None
+
+
 #: Opens the access audio for reading; called once per export, the stream is closed after.
 AudioOpener = Callable[[], BinaryIO]
 
@@ -182,6 +201,8 @@ class ExportRecord:
     #: from the start of the first); empty where none is approved or the transcript may not
     #: leave. The OHMS index is written from them when there are any.
     index_points: tuple[IndexPoint, ...] = ()
+    #: The entities the record cites that its consent and marks let leave (`gather`).
+    entities: tuple[CitedEntity, ...] = ()
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None or (

@@ -47,6 +47,7 @@ from intake.export.catalogue import (
     catalogue_csv,
     catalogue_json,
     catalogue_xlsx,
+    entity_catalogue_csv,
     recall_csv,
 )
 from intake.export.custody import Custody
@@ -285,6 +286,7 @@ def perform(
             progress(index + 1, len(selected), pseudonym, len(STEPS))
         _write_atomic(out_dir / "recall.csv", recall_csv(recall))
         _write_atomic(out_dir / "catalogue.csv", catalogue_csv(entries))
+        _write_atomic(out_dir / "entities.csv", entity_catalogue_csv(entries))
         _write_atomic(out_dir / "catalogue.json", catalogue_json(entries, outcome.held_back))
         _write_atomic(out_dir / "catalogue.xlsx", catalogue_xlsx(entries, outcome.held_back))
     except ExportError as exc:

@@ -22,6 +22,10 @@ from intake.models import Base, Testimony
 ROWS = "rows"
 COLUMNS = "columns"
 KEEP = "keep"
+#: A table shared by all testimonies whose rows may have grown from one (the entity register):
+#: the rows whose origin column (`info={"origin": True}`) names the testimony are deleted once
+#: no row of any table refers to them any more, and the rest forget their origin.
+ORPHANS = "orphans"
 
 
 def plan(table: Table) -> str:
@@ -57,6 +61,8 @@ def erase_testimony_content(session: Session, testimony_id: int) -> dict[str, in
                 delete(table).where(_owner_filter(table, testimony_id))  # type: ignore[arg-type]
             )
             counts[table.name] = cast(CursorResult[Any], result).rowcount
+        elif how == ORPHANS:
+            counts[table.name] = _erase_orphans(session, table, testimony_id)
         elif how == COLUMNS:
             columns = erased_columns(table)
             key = table.c.id if table.name == Testimony.__tablename__ else None
@@ -66,3 +72,40 @@ def erase_testimony_content(session: Session, testimony_id: int) -> dict[str, in
             )
             counts[table.name] = cast(CursorResult[Any], result).rowcount
     return counts
+
+
+def origin_column(table: Table) -> Column[object]:
+    """The column of an "orphans" table that names the testimony a row grew from."""
+    found = [c for c in table.columns if c.info.get("origin") is True]
+    if len(found) != 1:
+        raise LookupError(f"table {table.name} is marked orphans without one origin column")
+    return found[0]
+
+
+def _referenced(table: Table) -> list[object]:
+    """A condition per foreign key in the metadata (its own included) that points at
+    `table`: true for the rows some row still refers to."""
+    conditions: list[object] = []
+    for other in Base.metadata.sorted_tables:
+        for fk in other.foreign_keys:
+            if fk.column.table is table:
+                alias = other.alias()
+                conditions.append(
+                    select(alias.c[fk.parent.name])
+                    .where(alias.c[fk.parent.name] == fk.column)
+                    .exists()
+                )
+    return conditions
+
+
+def _erase_orphans(session: Session, table: Table, testimony_id: int) -> int:
+    """Delete the rows grown from the testimony that nothing refers to any more (after the
+    testimony's own rows went, children first); the others forget where they grew from."""
+    origin = origin_column(table)
+    mine = origin == testimony_id
+    condition = mine
+    for referenced in _referenced(table):
+        condition = condition & ~referenced  # type: ignore[operator]
+    result = session.execute(delete(table).where(condition))
+    session.execute(update(table).where(mine).values({origin.name: None}))
+    return cast(CursorResult[Any], result).rowcount

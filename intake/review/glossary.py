@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import ahocorasick
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from intake import offload
 from intake.events import Action
-from intake.models import GlossaryCategory, GlossaryTerm
+from intake.models import Entity, GlossaryCategory, GlossaryTerm
 from intake.records import audit
 from intake.review.normalise import normalise
 
@@ -131,6 +131,10 @@ def remove(session: Session, term_id: int, actor: str) -> None:
     term = session.get(GlossaryTerm, term_id)
     if term is None:
         raise GlossaryError("not_found")
+    # An entity grown from the term stays in the register, no longer tied to it.
+    session.execute(
+        update(Entity).where(Entity.glossary_term_id == term_id).values(glossary_term_id=None)
+    )
     session.delete(term)
     audit.record_event(session, None, actor, Action.glossary_changed, detail={"removed": 1})
 

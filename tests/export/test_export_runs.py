@@ -117,7 +117,7 @@ def test_approved_records_are_bagged_archived_and_the_others_held_back(
     }
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        [good, "catalogue.csv", "catalogue.json", "catalogue.xlsx", "recall.csv"]
+        [good, "catalogue.csv", "catalogue.json", "catalogue.xlsx", "entities.csv", "recall.csv"]
     )
     bag = bagit.Bag(str(out / good))
     bag.validate()
@@ -188,6 +188,7 @@ def test_named_records_that_may_not_go_are_never_exported(app: Flask, tmp_path: 
         "catalogue.csv",
         "catalogue.json",
         "catalogue.xlsx",
+        "entities.csv",
         "recall.csv",
     ]
     assert state_of(app, embargoed) == TestimonyState.approved

@@ -78,6 +78,7 @@ def init_app(app: Flask, config: Config) -> None:
         admin,
         auth,
         custodian,
+        entities,
         export,
         glossary,
         home,
@@ -99,6 +100,7 @@ def init_app(app: Flask, config: Config) -> None:
         export.make_blueprint,
         records.make_blueprint,
         index.make_blueprint,
+        entities.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(
