@@ -58,6 +58,7 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_translate.approve": {Role.translator},
     "staff_translate.mark": {Role.translator},
     "staff_translate.unmark": {Role.translator},
+    "staff_search.results": {Role.indexer, Role.reviewer, Role.translator},
     "staff_glossary.terms": {Role.admin},
     "staff_glossary.add": {Role.admin},
     "staff_glossary.remove": {Role.admin},

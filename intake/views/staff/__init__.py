@@ -83,6 +83,7 @@ def init_app(app: Flask, config: Config) -> None:
         home,
         records,
         review,
+        search,
         translate,
     )
 
@@ -97,6 +98,7 @@ def init_app(app: Flask, config: Config) -> None:
         access_copies.make_blueprint,
         export.make_blueprint,
         records.make_blueprint,
+        search.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(
