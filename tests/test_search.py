@@ -192,7 +192,9 @@ def test_an_approved_translation_is_indexed_with_its_transcript(
     (seg,) = source_segments(app, pseudonym)
     with app.extensions["testimony"].db.session() as s:
         t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
-        translation.save(s, keys, t, seg.id, "My father was in Evin", seg.version, 0, "account:1", 4000)
+        translation.save(
+            s, keys, t, seg.id, "My father was in Evin", seg.version, 0, "account:1", 4000
+        )
         translation.approve(s, t, seg.id, 1, "account:2", keys)
         assert t.state == TestimonyState.approved
     page = find(app, keys, "EVIN")
