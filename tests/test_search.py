@@ -25,7 +25,7 @@ from intake.models import (
     TestimonyState,
     Transcript,
 )
-from intake.public import submissions
+from intake.public import consent, submissions
 from intake.records import lifecycle
 from intake.review import review, search_index, transcripts, translation
 from tests import audio_fixtures as fx
@@ -142,6 +142,11 @@ def test_part_of_a_word_is_found_only_when_asked(app: Flask, staff_app: Flask) -
     page = find(app, keys, "ندا", partial=True)
     assert plain(page) == [TEXTS[0]] and "ز<mark>ندا</mark>ن" in str(page.hits[0].text)
     assert plain(find(app, keys, "كتا", partial=True)) == [TEXTS[2]]  # the kaf folds too
+    # Both pieces of "بردا" ("برد", "ردا") are in this segment, in two words: the index offers
+    # it as a candidate, the check after opening refuses it.
+    reviewed(app, keys, ["بردند و فردا آمدند"])
+    assert plain(find(app, keys, "بردا", partial=True)) == []
+    assert plain(find(app, keys, "فردا", partial=True)) == ["بردند و فردا آمدند"]
     with pytest.raises(search_index.SearchError) as short:
         search_index.parse("زن", partial=True)
     assert short.value.reason == "short"
@@ -202,6 +207,27 @@ def test_an_approved_translation_is_indexed_with_its_transcript(
     assert page.hits[0].translated and page.hits[0].language == "en"
     assert plain(find(app, keys, "اوین")) == ["پدرم در اوین بود"]  # the transcript too
     assert entries(app, pseudonym) == 2
+
+
+def test_narrowing_translation_consent_removes_the_translation_entries(
+    app: Flask, staff_app: Flask
+) -> None:
+    keys = keys_of(staff_app)
+    pseudonym = approved_testimony(app, ["پدرم در اوین بود"], consent=ALL_CONSENT)
+    (seg,) = source_segments(app, pseudonym)
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        translation.save(s, keys, t, seg.id, "In Evin", seg.version, 0, "account:1", 4000)
+        translation.approve(s, t, seg.id, 1, "account:2", keys)
+    assert entries(app, pseudonym) == 2
+    # The public side deletes the translations (it holds no key to re-index): their entries
+    # go with them (the foreign key cascades), the transcript's stay.
+    with svc.db.sessions() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        consent.narrow(s, t, {"translate"})
+    assert entries(app, pseudonym) == 1
+    assert find(app, keys, "Evin").hits == [] and len(find(app, keys, "اوین").hits) == 1
 
 
 def test_withdrawal_removes_the_entries(app: Flask, staff_app: Flask) -> None:
