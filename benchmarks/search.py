@@ -89,6 +89,16 @@ def throwaway_database(admin_url: str, keep: bool) -> Iterator[str]:
                 conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def instance_folder(keep: bool) -> Iterator[str]:
+    """A folder for the keys; kept with the database under --keep, to search it again."""
+    if keep:
+        yield tempfile.mkdtemp(prefix="bench-search-")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield tmp
+
+
 def _psycopg_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -331,9 +341,11 @@ def main() -> None:
     args = parser.parse_args()
     report: dict[str, object] = {"testimonies": args.testimonies, "segments": args.segments}
     with (
-        tempfile.TemporaryDirectory() as tmp,
+        instance_folder(args.keep) as tmp,
         throwaway_database(args.database_url, args.keep) as url,
     ):
+        if args.keep:
+            print(f"kept: database {make_url(url).database}, instance {tmp}", flush=True)
         config = Config(instance_path=Path(tmp), database_url=url)
         keyring = Keyring.load(
             archive=config.archive_keys,

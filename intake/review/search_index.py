@@ -262,6 +262,17 @@ def _readable(roles: Iterable[Role]) -> ColumnElement[bool]:
     return or_(*allowed) & or_(SearchEntry.translation_segment_id.is_(None), translated)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """An entry whose tokens hold the query's: where its text is, not yet opened."""
+
+    entry_id: int
+    testimony_id: int
+    segment_id: int | None
+    translation_segment_id: int | None
+    language: str
+
+
 def candidates(
     session: Session,
     keyring: Keyring,
@@ -269,20 +280,25 @@ def candidates(
     query: Query,
     after: int,
     limit: int,
-) -> list[SearchEntry]:
+) -> list[Candidate]:
     """Entries past `after` whose tokens hold every token of `query`, in the records `roles`
     open, in id order: a stable order, so the next page starts after the last one read."""
     tokens = sorted({token(keyring.search_key, p) for p in query.plain_tokens()})
     dialect = session.get_bind().dialect.name
-    return list(
-        session.scalars(
-            select(SearchEntry)
-            .join(Testimony, Testimony.id == SearchEntry.testimony_id)
-            .where(SearchEntry.id > after, _holds_all(dialect, tokens), _readable(roles))
-            .order_by(SearchEntry.id)
-            .limit(limit)
+    rows = session.execute(
+        select(
+            SearchEntry.id,
+            SearchEntry.testimony_id,
+            SearchEntry.segment_id,
+            SearchEntry.translation_segment_id,
+            SearchEntry.language,
         )
-    )
+        .join(Testimony, Testimony.id == SearchEntry.testimony_id)
+        .where(SearchEntry.id > after, _holds_all(dialect, tokens), _readable(roles))
+        .order_by(SearchEntry.id)
+        .limit(limit)
+    ).all()
+    return [Candidate(*row) for row in rows]
 
 
 # --- checking and showing ------------------------------------------------------------------------
@@ -354,48 +370,71 @@ class Page:
 
 
 class _Opener:
-    """Opens candidates' text, each testimony's key unsealed once per page."""
+    """Opens a batch of candidates: their rows read in three queries, each testimony's key
+    unsealed once per page."""
 
     def __init__(self, session: Session, keyring: Keyring) -> None:
         self.session = session
         self.keyring = keyring
         self.keys: dict[int, bytes] = {}
+        self.testimonies: dict[int, Testimony] = {}
+        self.segments: dict[int, Segment] = {}
+        self.translations: dict[int, TranslationSegment] = {}
+
+    def load(self, batch: Sequence[Candidate]) -> None:
+        """Read the rows of `batch` that are not read yet."""
+        wanted = {c.testimony_id for c in batch} - set(self.testimonies)
+        if wanted:
+            found = self.session.scalars(select(Testimony).where(Testimony.id.in_(wanted)))
+            self.testimonies.update((t.id, t) for t in found)
+        rows = {c.translation_segment_id for c in batch if c.translation_segment_id is not None}
+        if rows:
+            found_rows = self.session.scalars(
+                select(TranslationSegment).where(TranslationSegment.id.in_(rows))
+            )
+            self.translations.update((r.id, r) for r in found_rows)
+        segments = {c.segment_id for c in batch if c.segment_id is not None}
+        segments |= {r.segment_id for r in self.translations.values()}
+        segments -= set(self.segments)
+        if segments:
+            found_segs = self.session.scalars(select(Segment).where(Segment.id.in_(segments)))
+            self.segments.update((seg.id, seg) for seg in found_segs)
 
     def key(self, testimony: Testimony) -> bytes:
         if testimony.id not in self.keys:
             self.keys[testimony.id] = transcripts.testimony_key(self.keyring, testimony)
         return self.keys[testimony.id]
 
-    def text_and_time(self, entry: SearchEntry, testimony: Testimony) -> tuple[str, float] | None:
+    def text_and_time(self, found: Candidate, testimony: Testimony) -> tuple[str, float] | None:
         key = self.key(testimony)
-        if entry.segment_id is not None:
-            seg = self.session.get(Segment, entry.segment_id)
+        if found.segment_id is not None:
+            seg = self.segments.get(found.segment_id)
             if seg is None:
                 return None
             return transcripts.unseal_segment(key, seg).text, seg.start_s
-        row = self.session.get(TranslationSegment, entry.translation_segment_id)
-        source = self.session.get(Segment, row.segment_id) if row is not None else None
+        row = self.translations.get(found.translation_segment_id or 0)
+        source = self.segments.get(row.segment_id) if row is not None else None
         if row is None or source is None:
             return None
         text = sealing.open_translation(key, testimony.id, row.segment_id, row.sealed)
         return text, source.start_s
 
 
-def _hit(opener: _Opener, entry: SearchEntry, query: Query) -> Hit | None:
-    testimony = opener.session.get(Testimony, entry.testimony_id)
+def _hit(opener: _Opener, found: Candidate, query: Query) -> Hit | None:
+    testimony = opener.testimonies.get(found.testimony_id)
     if testimony is None or testimony.wrapped_key is None:
         return None
-    opened = opener.text_and_time(entry, testimony)
+    opened = opener.text_and_time(found, testimony)
     spans = match_spans(opened[0], query) if opened is not None else None
     if opened is None or spans is None:
         return None
     return Hit(
-        entry_id=entry.id,
+        entry_id=found.entry_id,
         testimony_id=testimony.id,
         pseudonym=testimony.pseudonym,
-        language=entry.language,
+        language=found.language,
         start_s=opened[1],
-        translated=entry.translation_segment_id is not None,
+        translated=found.translation_segment_id is not None,
         text=highlighted(opened[0], spans),
     )
 
@@ -418,10 +457,11 @@ def search(
     read = 0
     while read < MAX_CANDIDATES:
         batch = candidates(session, keyring, roles, query, after, BATCH)
-        for entry in batch:
-            after = entry.id
+        opener.load(batch)
+        for found in batch:
+            after = found.entry_id
             read += 1
-            hit = _hit(opener, entry, query)
+            hit = _hit(opener, found, query)
             if hit is not None:
                 hits.append(hit)
                 if len(hits) == page_size:
