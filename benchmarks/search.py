@@ -338,7 +338,18 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE:FOLDER",
+        help="Search again a database and key folder kept by --keep (same --seed), no loading.",
+    )
     args = parser.parse_args()
+    if args.reuse:
+        name, folder = args.reuse.split(":", 1)
+        url = make_url(args.database_url).set(database=name).render_as_string(False)
+        reused: dict[str, object] = {"testimonies": args.testimonies, "reused": name}
+        measure(args, Config(instance_path=Path(folder), database_url=url), reused)
+        return
     report: dict[str, object] = {"testimonies": args.testimonies, "segments": args.segments}
     with (
         instance_folder(args.keep) as tmp,
@@ -361,16 +372,30 @@ def main() -> None:
         steps = loader.load()
         steps["total"] = time.perf_counter() - started
         report["load_s"] = {k: round(v, 1) for k, v in steps.items()}
-        db = Database(url)
-        try:
-            whole, parts = queries(loader, args.queries)
-            time_queries(db, keyring, whole[:3])  # warm the connection pool and the caches
-            report["one_word_first_page"] = time_queries(db, keyring, whole)
-            report["partial_word_first_page"] = time_queries(db, keyring, parts)
-            report["index_one_hour_s"] = round(time_indexing(db, keyring, args.testimonies), 3)
-            report["size"] = sizes(url, args.testimonies)
-        finally:
-            db.dispose()
+        measure(args, config, report, loader)
+
+
+def measure(
+    args: argparse.Namespace,
+    config: Config,
+    report: dict[str, object],
+    loader: Loader | None = None,
+) -> None:
+    """Time the searches and the indexing of an hour, measure the index; print the report."""
+    keyring = Keyring.load(
+        archive=config.archive_keys, private=True, search=config.search_key_file, create=False
+    )
+    loader = loader or Loader(args, keyring, config.database_url)
+    db = Database(config.database_url)
+    try:
+        whole, parts = queries(loader, args.queries)
+        time_queries(db, keyring, whole[:3])  # warm the connection pool and the caches
+        report["one_word_first_page"] = time_queries(db, keyring, whole)
+        report["partial_word_first_page"] = time_queries(db, keyring, parts)
+        report["index_one_hour_s"] = round(time_indexing(db, keyring, args.testimonies), 3)
+        report["size"] = sizes(config.database_url, args.testimonies)
+    finally:
+        db.dispose()
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))

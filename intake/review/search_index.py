@@ -31,7 +31,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from intake import sealing
@@ -58,6 +69,8 @@ PAGE_SIZE = 20
 # Candidates read from the database at a time, and at most per page (each is decrypted).
 BATCH = 100
 MAX_CANDIDATES = 2000
+# Entries tested in id order before the token index is asked (see `candidates`).
+WINDOW = 5000
 # Separates this use of the search key from any other; "w" and "p" keep a word and a piece
 # of the same letters apart.
 _PURPOSE = b"testimony-search-token:v1\x00"
@@ -273,6 +286,27 @@ class Candidate:
     language: str
 
 
+_CANDIDATE_COLUMNS = (
+    SearchEntry.id,
+    SearchEntry.testimony_id,
+    SearchEntry.segment_id,
+    SearchEntry.translation_segment_id,
+    SearchEntry.language,
+)
+
+
+def _candidate_rows(
+    matching: ColumnElement[bool], roles: Iterable[Role], limit: int
+) -> Select[tuple[int, int, int | None, int | None, str]]:
+    return (
+        select(*_CANDIDATE_COLUMNS)
+        .join(Testimony, Testimony.id == SearchEntry.testimony_id)
+        .where(matching, _readable(roles))
+        .order_by(SearchEntry.id)
+        .limit(limit)
+    )
+
+
 def candidates(
     session: Session,
     keyring: Keyring,
@@ -280,25 +314,47 @@ def candidates(
     query: Query,
     after: int,
     limit: int,
+    window: int = WINDOW,
 ) -> list[Candidate]:
     """Entries past `after` whose tokens hold every token of `query`, in the records `roles`
-    open, in id order: a stable order, so the next page starts after the last one read."""
+    open, in id order: a stable order, so the next page starts after the last one read.
+
+    On PostgreSQL in two steps, since no one plan is fast for every word: the next WINDOW
+    entries in id order are tested first (a frequent word fills the batch there, in a few
+    milliseconds), and only past them is the GIN index asked for every entry holding the
+    tokens (a rare word, whose entries are few), its answer kept apart from the ordering so
+    that the planner cannot trade it for a walk along the ids.
+    """
     tokens = sorted({token(keyring.search_key, p) for p in query.plain_tokens()})
     dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        select(
-            SearchEntry.id,
-            SearchEntry.testimony_id,
-            SearchEntry.segment_id,
-            SearchEntry.translation_segment_id,
-            SearchEntry.language,
-        )
+    holds = _holds_all(dialect, tokens)
+    if dialect != "postgresql":
+        rows = session.execute(_candidate_rows((SearchEntry.id > after) & holds, roles, limit))
+        return [Candidate(*row) for row in rows]
+    ahead = (
+        select(SearchEntry.id).where(SearchEntry.id > after).order_by(SearchEntry.id).limit(window)
+    ).subquery()
+    end = session.scalar(select(func.max(ahead.c.id)))
+    if end is None:
+        return []
+    near = (SearchEntry.id > after) & (SearchEntry.id <= end) & holds
+    found = [Candidate(*row) for row in session.execute(_candidate_rows(near, roles, limit))]
+    if len(found) == limit:
+        return found
+    # MATERIALIZED: the entries holding the tokens, found through the GIN index, first; then
+    # joined in their id order.
+    held = select(SearchEntry.id).where(SearchEntry.id > end, holds).cte("held")
+    held = held.prefix_with("MATERIALIZED")
+    rest = session.execute(
+        select(*_CANDIDATE_COLUMNS)
+        .select_from(held)
+        .join(SearchEntry, SearchEntry.id == held.c.id)
         .join(Testimony, Testimony.id == SearchEntry.testimony_id)
-        .where(SearchEntry.id > after, _holds_all(dialect, tokens), _readable(roles))
-        .order_by(SearchEntry.id)
-        .limit(limit)
-    ).all()
-    return [Candidate(*row) for row in rows]
+        .where(_readable(roles))
+        .order_by(held.c.id)
+        .limit(limit - len(found))
+    )
+    return found + [Candidate(*row) for row in rest]
 
 
 # --- checking and showing ------------------------------------------------------------------------
@@ -446,6 +502,7 @@ def search(
     query: Query,
     after: int = 0,
     page_size: int = PAGE_SIZE,
+    window: int = WINDOW,
 ) -> Page:
     """The first `page_size` segments after entry `after` that match `query`, in the records
     `roles` may open: candidates from the index, each opened and checked, until the page is
@@ -456,7 +513,7 @@ def search(
     hits: list[Hit] = []
     read = 0
     while read < MAX_CANDIDATES:
-        batch = candidates(session, keyring, roles, query, after, BATCH)
+        batch = candidates(session, keyring, roles, query, after, BATCH, window)
         opener.load(batch)
         for found in batch:
             after = found.entry_id
