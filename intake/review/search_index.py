@@ -29,6 +29,7 @@ import hmac
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import (
@@ -297,7 +298,7 @@ _CANDIDATE_COLUMNS = (
 
 def _candidate_rows(
     matching: ColumnElement[bool], roles: Iterable[Role], limit: int
-) -> Select[tuple[int, int, int | None, int | None, str]]:
+) -> Select[int, int, int | None, int | None, str]:
     return (
         select(*_CANDIDATE_COLUMNS)
         .join(Testimony, Testimony.id == SearchEntry.testimony_id)
@@ -305,6 +306,10 @@ def _candidate_rows(
         .order_by(SearchEntry.id)
         .limit(limit)
     )
+
+
+def _as_candidates(rows: Iterable[Any]) -> list[Candidate]:
+    return [Candidate(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
 
 def candidates(
@@ -330,7 +335,7 @@ def candidates(
     holds = _holds_all(dialect, tokens)
     if dialect != "postgresql":
         rows = session.execute(_candidate_rows((SearchEntry.id > after) & holds, roles, limit))
-        return [Candidate(*row) for row in rows]
+        return _as_candidates(rows)
     ahead = (
         select(SearchEntry.id).where(SearchEntry.id > after).order_by(SearchEntry.id).limit(window)
     ).subquery()
@@ -338,7 +343,7 @@ def candidates(
     if end is None:
         return []
     near = (SearchEntry.id > after) & (SearchEntry.id <= end) & holds
-    found = [Candidate(*row) for row in session.execute(_candidate_rows(near, roles, limit))]
+    found = _as_candidates(session.execute(_candidate_rows(near, roles, limit)))
     if len(found) == limit:
         return found
     # MATERIALIZED: the entries holding the tokens, found through the GIN index, first; then
@@ -354,7 +359,7 @@ def candidates(
         .order_by(held.c.id)
         .limit(limit - len(found))
     )
-    return found + [Candidate(*row) for row in rest]
+    return found + _as_candidates(rest)
 
 
 # --- checking and showing ------------------------------------------------------------------------
