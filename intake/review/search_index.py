@@ -308,6 +308,11 @@ def _candidate_rows(
     )
 
 
+def _continued(found: list[Candidate], limit: int) -> tuple[list[Candidate], int | None]:
+    # A full batch may be followed by more; a short one was all there was.
+    return found, found[-1].entry_id if len(found) == limit else None
+
+
 def _as_candidates(rows: Iterable[Any]) -> list[Candidate]:
     return [Candidate(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
@@ -320,32 +325,35 @@ def candidates(
     after: int,
     limit: int,
     window: int = WINDOW,
-) -> list[Candidate]:
-    """Entries past `after` whose tokens hold every token of `query`, in the records `roles`
-    open, in id order: a stable order, so the next page starts after the last one read.
+) -> tuple[list[Candidate], int | None]:
+    """Up to `limit` entries past `after` whose tokens hold every token of `query`, in the
+    records `roles` open, in id order (a stable order, so the next page starts after the last
+    one read); and the entry to continue after, None when no entry is left to read.
 
-    On PostgreSQL in two steps, since no one plan is fast for every word: the next WINDOW
-    entries in id order are tested first (a frequent word fills the batch there, in a few
-    milliseconds), and only past them is the GIN index asked for every entry holding the
-    tokens (a rare word, whose entries are few), its answer kept apart from the ordering so
-    that the planner cannot trade it for a walk along the ids.
+    On PostgreSQL in two steps, since no one plan is fast for every word: the next `window`
+    entries in id order are tested first, and where they hold a page's worth (a frequent word)
+    they are the answer, in a few milliseconds; otherwise the GIN index is asked for every
+    entry past them holding the tokens (a rare word, whose entries are few), its answer kept
+    apart from the ordering so that the planner cannot trade it for a walk along the ids.
     """
     tokens = sorted({token(keyring.search_key, p) for p in query.plain_tokens()})
     dialect = session.get_bind().dialect.name
     holds = _holds_all(dialect, tokens)
     if dialect != "postgresql":
         rows = session.execute(_candidate_rows((SearchEntry.id > after) & holds, roles, limit))
-        return _as_candidates(rows)
+        return _continued(_as_candidates(rows), limit)
     ahead = (
         select(SearchEntry.id).where(SearchEntry.id > after).order_by(SearchEntry.id).limit(window)
     ).subquery()
     end = session.scalar(select(func.max(ahead.c.id)))
     if end is None:
-        return []
+        return [], None
     near = (SearchEntry.id > after) & (SearchEntry.id <= end) & holds
     found = _as_candidates(session.execute(_candidate_rows(near, roles, limit)))
     if len(found) == limit:
-        return found
+        return found, found[-1].entry_id
+    if len(found) >= PAGE_SIZE:
+        return found, end
     # MATERIALIZED: the entries holding the tokens, found through the GIN index, first; then
     # joined in their id order.
     held = select(SearchEntry.id).where(SearchEntry.id > end, holds).cte("held")
@@ -359,7 +367,7 @@ def candidates(
         .order_by(held.c.id)
         .limit(limit - len(found))
     )
-    return found + _as_candidates(rest)
+    return _continued(found + _as_candidates(rest), limit)
 
 
 # --- checking and showing ------------------------------------------------------------------------
@@ -518,7 +526,7 @@ def search(
     hits: list[Hit] = []
     read = 0
     while read < MAX_CANDIDATES:
-        batch = candidates(session, keyring, roles, query, after, BATCH, window)
+        batch, resume = candidates(session, keyring, roles, query, after, BATCH, window)
         opener.load(batch)
         for found in batch:
             after = found.entry_id
@@ -528,6 +536,7 @@ def search(
                 hits.append(hit)
                 if len(hits) == page_size:
                     return Page(hits, after)
-        if len(batch) < BATCH:
+        if resume is None:
             return Page(hits, None)
+        after = resume
     return Page(hits, after)
