@@ -25,13 +25,14 @@ AUDIENCES: tuple[Audience, ...] = ("public", "staff", "worker")
 # The secrets each audience holds (see `crypto.Keyring`): the public app checks receipt codes
 # and seals what it stores to the archive's public key, and holds nothing that opens it; the
 # staff app signs sessions, seals its accounts' secrets and opens content for review; a
-# worker opens content only.
+# worker opens content only. Both hold the search key, which keys the blind index of approved
+# text: the staff app searches and indexes, a worker (or `testimony search reindex`) indexes.
 _SECRETS: dict[Audience, set[str]] = {
     "public": {"session", "pepper"},
     # No session key: the staff app signs its sessions with a key derived from the staff key,
     # which the public app never holds, so a seized public host cannot forge a staff session.
-    "staff": {"private", "staff"},
-    "worker": {"private"},
+    "staff": {"private", "staff", "search"},
+    "worker": {"private", "search"},
 }
 
 
@@ -68,6 +69,7 @@ def create_app(config: Config | None = None, audience: Audience = "public") -> F
         session=config.secret_key_file if "session" in needs else None,
         pepper=config.receipt_pepper_file if "pepper" in needs else None,
         staff=config.staff_key_file if "staff" in needs else None,
+        search=config.search_key_file if "search" in needs else None,
         create=config.testing,
     )
     app.config.update(

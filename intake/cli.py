@@ -88,6 +88,7 @@ def init(audience: str) -> None:
         session=cfg.secret_key_file if public else None,
         pepper=cfg.receipt_pepper_file if public else None,
         staff=cfg.staff_key_file if staff else None,
+        search=cfg.search_key_file if staff else None,
         create=True,
     )
     Store(cfg.storage_path).ensure()
@@ -515,3 +516,32 @@ def custodian_reseal() -> None:
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()
+
+
+@main.group()
+def search() -> None:
+    """The blind search index of approved transcripts and translations."""
+
+
+@search.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the search index of every approved record under the current search key.
+
+    Run it on the staff app's (or a worker's) host after a new search key
+    (instance/secrets/search.key): entries made under the old key match no query any more.
+    Each record is committed on its own; run it again if it was interrupted."""
+    from intake.crypto import Keyring
+    from intake.db import Database
+    from intake.review import search_index
+
+    cfg = _config()
+    keyring = Keyring.load(
+        archive=cfg.archive_keys, private=True, search=cfg.search_key_file, create=False
+    )
+    db = Database(cfg.database_url)
+    try:
+        with db.session() as session:
+            records, entries = search_index.reindex(session, keyring)
+    finally:
+        db.dispose()
+    click.echo(f"search index rebuilt: {records} records, {entries} segments")

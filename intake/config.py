@@ -45,6 +45,9 @@ class Config:
     archive_public_key_file: Path = UNSET
     archive_private_key_file: Path = UNSET
     staff_key_file: Path = UNSET
+    # Keys the blind index of approved text (`intake.review.search_index`): held by the staff
+    # app and the workers, never by the public app; a new one means `testimony search reindex`.
+    search_key_file: Path = UNSET
     secret_key_file: Path = UNSET
     receipt_pepper_file: Path = UNSET
     storage_path: Path = UNSET
@@ -221,6 +224,7 @@ class Config:
             "archive_public_key_file": inst / "secrets" / "archive.pub",
             "archive_private_key_file": inst / "secrets" / "archive.key",
             "staff_key_file": inst / "secrets" / "staff.key",
+            "search_key_file": inst / "secrets" / "search.key",
             "secret_key_file": inst / "secrets" / "session.key",
             "receipt_pepper_file": inst / "secrets" / "receipt.pepper",
             "storage_path": inst / "storage",

@@ -601,6 +601,7 @@ class Keyring:
         session_key: bytes | None = None,
         receipt_pepper: bytes | None = None,
         staff_key: bytes | None = None,
+        search_key: bytes | None = None,
         public_file: Path | None = None,
         private_files: Callable[[], list[Path]] | None = None,
     ) -> None:
@@ -608,6 +609,7 @@ class Keyring:
             "session key": session_key,
             "receipt pepper": receipt_pepper,
             "staff key": staff_key,
+            "search key": search_key,
         }
         self._public = archive_public
         self._public_file = public_file
@@ -666,6 +668,12 @@ class Keyring:
         """Seals the staff accounts' own secrets (TOTP); only the staff app holds it."""
         return self._get("staff key")
 
+    @property
+    def search_key(self) -> bytes:
+        """Keys the blind search index; the staff app and the workers hold it, never the
+        public app (`intake.review.search_index`)."""
+        return self._get("search key")
+
     def holds(self) -> set[str]:
         """The names of the secrets loaded, for tests and `testimony status`."""
         held = {name for name, value in self._secrets.items() if value is not None}
@@ -684,6 +692,7 @@ class Keyring:
         session: Path | None = None,
         pepper: Path | None = None,
         staff: Path | None = None,
+        search: Path | None = None,
         create: bool,
     ) -> Keyring:
         """Read the secret files given (None: not this process's); with `create`, make those
@@ -703,6 +712,7 @@ class Keyring:
             session_key=read(session) if session else None,
             receipt_pepper=read(pepper) if pepper else None,
             staff_key=read(staff) if staff else None,
+            search_key=read(search) if search else None,
             public_file=archive.public if archive is not None else None,
             private_files=files,
         )

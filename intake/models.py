@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -637,6 +638,39 @@ class TranslationSegment(Base):
     edited_by: Mapped[str | None] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+# The blind index's tokens: an integer array under a GIN index on PostgreSQL (`tokens @> ...`
+# is answered from the index), a JSON list on SQLite (read with json_each).
+TokenList = ARRAY(Integer).with_variant(JSON(), "sqlite")
+
+
+class SearchEntry(Base):
+    """One approved segment's place in the blind search index (`intake.review.search_index`).
+
+    One row per segment, not one per word: the distinct keyed tokens of the segment's words
+    and 3-letter pieces as one array, so 4.5 M segments are 4.5 M rows, not 400 M. A token is
+    a truncated HMAC under the search key, never text; what the rows still reveal is in
+    docs/security.md. Exactly one of `segment_id` (the transcript's text) and
+    `translation_segment_id` (its approved translation) is set.
+    """
+
+    __tablename__ = "search_entry"
+    __table_args__ = (
+        Index("ix_search_entry_tokens", "tokens", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
+        {"info": {"erase": "rows"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimony.id"), index=True)
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id", ondelete="CASCADE"))
+    translation_segment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("translation_segment.id", ondelete="CASCADE")
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    tokens: Mapped[list[int]] = mapped_column(TokenList)
 
 
 class Custodian(Base):

@@ -74,8 +74,8 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
 
     expected = {
         "public": {"archive public key", "session key", "receipt pepper"},
-        "staff": {"archive public key", "archive private key", "staff key"},
-        "worker": {"archive public key", "archive private key"},
+        "staff": {"archive public key", "archive private key", "staff key", "search key"},
+        "worker": {"archive public key", "archive private key", "search key"},
     }
     for audience, held in expected.items():
         app = create_app(migrated, audience)  # type: ignore[arg-type]
@@ -85,6 +85,9 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
             if "receipt pepper" not in held:
                 with pytest.raises(MissingSecret):
                     _ = keyring.receipt_pepper
+            if "search key" not in held:
+                with pytest.raises(MissingSecret):
+                    _ = keyring.search_key
             if "archive private key" not in held:
                 with pytest.raises(MissingSecret):
                     keyring.archive_private_key(b"any")

@@ -41,6 +41,7 @@ def test_init_creates_schema_and_private_secrets(config: Config) -> None:
         config.secret_key_file,
         config.receipt_pepper_file,
         config.staff_key_file,
+        config.search_key_file,
     )
     for path in private:
         assert path.stat().st_mode & 0o077 == 0
@@ -97,6 +98,7 @@ def test_init_for_a_public_host_creates_only_what_it_needs(config: Config, tmp_p
     assert made.exit_code == 0, made.output
     staff_config = Config.from_env({**os.environ, **staff_env})
     assert staff_config.staff_key_file.exists() and staff_config.archive_private_key_file.exists()
+    assert staff_config.search_key_file.exists()
     assert not staff_config.secret_key_file.exists()
     assert not staff_config.receipt_pepper_file.exists()
     config.archive_public_key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,7 @@ def test_init_for_a_public_host_creates_only_what_it_needs(config: Config, tmp_p
     assert result.exit_code == 0, result.output
     assert config.secret_key_file.exists() and config.receipt_pepper_file.exists()
     assert not config.staff_key_file.exists()
+    assert not config.search_key_file.exists()
     assert not config.archive_private_key_file.exists()
 
 

@@ -29,6 +29,7 @@ from intake.models import (
     RedactionMark,
     ReviewState,
     Role,
+    SearchEntry,
     Segment,
     SegmentAlignment,
     SegmentDraft,
@@ -41,7 +42,14 @@ from intake.models import (
 from intake.public import custodians, submissions
 from intake.public.consent import ConsentChoices
 from intake.records import accounts, erasure
-from intake.review import access_copies, entities, index_points, questions, redaction_proof
+from intake.review import (
+    access_copies,
+    entities,
+    index_points,
+    questions,
+    redaction_proof,
+    search_index,
+)
 from intake.storage import Store
 from tests import audio_fixtures as fx
 
@@ -151,6 +159,10 @@ def _accept(session: Session, store: Store, keyring: Keyring, config: Config) ->
     )
     session.add(translated)
     session.flush()
+    # The search index's entries of the segment and of its translation (keyed tokens).
+    tokens = search_index.tokens_of(b"k" * 32, "canary")
+    for ids in ({"segment_id": segment.id}, {"translation_segment_id": translated.id}):
+        session.add(SearchEntry(testimony_id=testimony.id, language="en", tokens=tokens, **ids))
     session.add(
         TranslationMark(
             testimony_id=testimony.id,

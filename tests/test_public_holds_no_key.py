@@ -46,6 +46,10 @@ def test_public_flow_without_a_private_key_then_the_worker_opens_it(
     try:
         keyring = app.extensions["testimony"].keyring
         assert "archive private key" not in keyring.holds()
+        # Nor the search key: with it, the blind index could be tested for any word.
+        assert "search key" not in keyring.holds()
+        with pytest.raises(crypto.MissingSecret):
+            _ = keyring.search_key
         client = app.test_client()
         client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
@@ -78,7 +82,9 @@ def test_public_flow_without_a_private_key_then_the_worker_opens_it(
     finally:
         app.extensions["testimony"].db.dispose()
 
-    # Nothing under the instance folder is the private key: the public app never made one.
+    # Nothing under the instance folder is the private key: the public app never made one,
+    # nor a search key.
+    assert not migrated.search_key_file.exists()
     private = worker_side.private.read_bytes()
     for path in migrated.instance_path.rglob("*"):
         assert not path.is_file() or private not in path.read_bytes(), path

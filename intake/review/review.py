@@ -37,6 +37,7 @@ from intake.review import (
     access_copies,
     alignment,
     redaction_marks,
+    search_index,
     segment_work,
     transcripts,
     translation,
@@ -445,20 +446,29 @@ def unmark(
 
 
 def approve(
-    session: Session, testimony: Testimony, segment_id: int, version: int, actor: str
+    session: Session,
+    testimony: Testimony,
+    segment_id: int,
+    version: int,
+    actor: str,
+    keyring: Keyring | None = None,
 ) -> Segment:
     """Approve one segment as it stands at `version`; never by the one who last edited it.
 
-    When it was the last segment not yet approved, the transcript is approved with it.
+    When it was the last segment not yet approved, the transcript is approved with it and,
+    given the `keyring` (the staff app's), put in the search index; without one (the state
+    machine's own tests) the index waits for `testimony search reindex`.
     """
     seg = segment_for_change(session, testimony, segment_id)
     change = _change(session, testimony, seg, actor)
     if change.approve(version):
-        _finish_if_approved(session, testimony, actor)
+        _finish_if_approved(session, testimony, actor, keyring)
     return seg
 
 
-def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> None:
+def _finish_if_approved(
+    session: Session, testimony: Testimony, actor: str, keyring: Keyring | None
+) -> None:
     files = session.scalar(
         select(func.count()).select_from(AudioFile).where(AudioFile.testimony_id == testimony.id)
     )
@@ -487,3 +497,5 @@ def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> N
         alignment.request_alignment(session, testimony.id, actor)
         # The marks are final now: make the redacted public access copy from them.
         access_copies.request_access_copy(session, testimony.id, actor)
+        if keyring is not None:
+            search_index.index_testimony(session, keyring, testimony)

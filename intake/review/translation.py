@@ -52,7 +52,14 @@ from intake.models import (
     TranslationSegment,
 )
 from intake.records import audit, jobs, lifecycle, record_access
-from intake.review import glossary, normalise, redaction_marks, segment_work, transcripts
+from intake.review import (
+    glossary,
+    normalise,
+    redaction_marks,
+    search_index,
+    segment_work,
+    transcripts,
+)
 
 # Testimonies listed for translators (with translation consent), and those whose
 # translations can still change.
@@ -397,10 +404,16 @@ def accept_draft(
 
 
 def approve(
-    session: Session, testimony: Testimony, segment_id: int, version: int, actor: str
+    session: Session,
+    testimony: Testimony,
+    segment_id: int,
+    version: int,
+    actor: str,
+    keyring: Keyring | None = None,
 ) -> TranslationSegment:
     """Approve a segment's translation as it stands at `version`; never by the one who last
-    edited it, never when its source changed since. The last approval approves the testimony."""
+    edited it, never when its source changed since. The last approval approves the testimony
+    and, given the `keyring` (the staff app's), indexes its translation for search."""
     seg, _ = _source(session, testimony, segment_id)
     row = _row(session, seg.id)
     if row is None:
@@ -411,7 +424,7 @@ def approve(
     if row.state != ReviewState.approved and unmarked_categories(session, seg.id, row.id):
         raise TranslationError("unmarked")
     if segment_work.Change(session, KIND, testimony, row, actor).approve(version):
-        _finish_if_approved(session, testimony, actor)
+        _finish_if_approved(session, testimony, actor, keyring)
     return row
 
 
@@ -561,7 +574,9 @@ def unmark(
     segment_work.Change(session, KIND, testimony, row, actor).remove_mark(version, found)
 
 
-def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> None:
+def _finish_if_approved(
+    session: Session, testimony: Testimony, actor: str, keyring: Keyring | None
+) -> None:
     waiting = session.scalar(
         select(func.count())
         .select_from(Segment)
@@ -586,6 +601,8 @@ def _finish_if_approved(session: Session, testimony: Testimony, actor: str) -> N
     lifecycle.transition(
         session, testimony, TestimonyState.approved, actor, Action.translation_approved
     )
+    if keyring is not None:
+        search_index.index_testimony(session, keyring, testimony)
 
 
 # --- machine drafts ---------------------------------------------------------------------------

@@ -85,6 +85,7 @@ def init_app(app: Flask, config: Config) -> None:
         index,
         records,
         review,
+        search,
         translate,
     )
 
@@ -101,6 +102,7 @@ def init_app(app: Flask, config: Config) -> None:
         records.make_blueprint,
         index.make_blueprint,
         entities.make_blueprint,
+        search.make_blueprint,
     ):
         app.register_blueprint(make(config, current_roles), url_prefix=PREFIX)
     app.jinja_env.globals.update(

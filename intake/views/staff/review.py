@@ -219,7 +219,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         testimony = _testimony(pseudonym)
         db = request_session()
         try:
-            seg = review.approve(db, testimony, segment_id, _version(), _me())
+            seg = review.approve(db, testimony, segment_id, _version(), _me(), services().keyring)
         except review.ReviewError as exc:
             db.rollback()
             status = 403 if exc.reason == "own_edit" else 409 if exc.reason == "stale" else 400

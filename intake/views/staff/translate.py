@@ -196,7 +196,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         testimony = _testimony(pseudonym)
         db = request_session()
         try:
-            translation.approve(db, testimony, segment_id, _number("version"), _me())
+            translation.approve(
+                db, testimony, segment_id, _number("version"), _me(), services().keyring
+            )
         except translation.TranslationError as exc:
             return _refused(testimony, exc, segment_id)
         db.commit()
