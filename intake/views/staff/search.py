@@ -9,9 +9,7 @@ before the page is sent, as every content route does.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -25,13 +23,12 @@ from intake.services import request_session, services
 INDEX_ENDPOINT = "staff_index.record"
 
 
-def moment_url(pseudonym: str, seconds: float) -> str:
-    """The link to a moment of a record on its index page (built on the index-point branch:
-    `staff_index.record` when that endpoint exists, else the same path written out)."""
-    t = int(seconds)
-    if INDEX_ENDPOINT in current_app.view_functions:
-        return url_for(INDEX_ENDPOINT, pseudonym=pseudonym, t=t)
-    return f"/staff/index/{quote(pseudonym, safe='')}?t={t}"
+def moment_url(pseudonym: str, seconds: float, roles: frozenset[Role]) -> str:
+    """The link to a moment of a record: on the index page for an indexer (the player starts
+    there), else on the translator's page, the other page a hit's record opens on."""
+    if Role.indexer in roles:
+        return url_for(INDEX_ENDPOINT, pseudonym=pseudonym, t=int(seconds))
+    return url_for("staff_translate.workbench", pseudonym=pseudonym)
 
 
 def search_message(reason: str) -> str:
@@ -100,7 +97,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             page=page,
             found=found,
             error=error,
-            moment_url=moment_url,
+            moment_url=lambda pseudonym, seconds: moment_url(
+                pseudonym, seconds, current_roles() or frozenset()
+            ),
         )
 
     return bp
