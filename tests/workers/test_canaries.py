@@ -3,7 +3,9 @@
 One testimony goes through the real public flow with a distinctive canary in each place a
 submitter can put something identifying: the name, the contact, the removal notes, the ID3
 tags of the MP3 and the words spoken in it, and later a question from the archive and the
-submitter's written answer on the status page. A real worker process transcribes it. Then every
+submitter's written answer on the status page. A real worker process transcribes it; two
+reviewers approve it, which puts it in the keyed search index, and an indexer adds an index
+point and cites a new entity of the register, each with a canary of its own. Then every
 place an adversary could read is searched for every canary: each table and column of the
 database (reflected from the database itself, so a table the models forgot is searched too;
 SQLite or PostgreSQL), every file under the instance folder (storage, spool, temporary files,
@@ -14,7 +16,8 @@ suite runs on Redis) and the task results, of which there must be none.
 A search that finds nothing proves nothing unless it could have found something, so the test
 first opens, with the worker's keys, the sealed name, contact, removal notes and transcript and
 asserts each canary is really in them: the spoken word reached the transcript, so a leak of the
-transcript anywhere would be caught.
+transcript anywhere would be caught; and the spoken word is found through the search index, so
+the index holds it (keyed), not in plaintext.
 """
 
 from __future__ import annotations
@@ -32,12 +35,23 @@ from urllib.parse import quote_plus
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, MetaData, create_engine, select
+from sqlalchemy import Engine, MetaData, create_engine, func, select
 
 from intake import sealing
 from intake.config import Config
-from intake.models import Base, Identity, Job, JobStatus, Segment, Testimony, TestimonyState
-from intake.review import questions
+from intake.models import (
+    Base,
+    EntityKind,
+    Identity,
+    Job,
+    JobStatus,
+    Role,
+    SearchEntry,
+    Segment,
+    Testimony,
+    TestimonyState,
+)
+from intake.review import entities, index_points, questions, review, search_index
 from tests import audio_fixtures as fx
 from tests.conftest import espeak_wav
 from tests.support import csrf_token, receipt_code, submit, worker_keyring
@@ -60,7 +74,20 @@ SENTENCE = "The secret word is marmalade. Please remember the marmalade."
 QUESTION_CANARY = "Quillfeather Oswyn"
 ANSWER_CANARY = "Marrowdune Ithrel"
 
-CANARIES = [NAME, CONTACT, NOTES_CANARY, TAG_CANARY, SPOKEN_CANARY, QUESTION_CANARY, ANSWER_CANARY]
+#: Written by an indexer: an index point's title and an entity of the register.
+POINT_CANARY = "Brindlecove Ustamere"
+ENTITY_CANARY = "Ostrevick Quendamor"
+CANARIES = [
+    NAME,
+    CONTACT,
+    NOTES_CANARY,
+    TAG_CANARY,
+    SPOKEN_CANARY,
+    QUESTION_CANARY,
+    ANSWER_CANARY,
+    POINT_CANARY,
+    ENTITY_CANARY,
+]
 
 
 def _needles() -> dict[bytes, str]:
@@ -280,8 +307,42 @@ def _controls(app: Flask) -> str:
         )
 
 
+def _index_and_cite(app: Flask, staff_app: Flask) -> None:
+    """Approve every segment as a reviewer (indexing the transcript), then add an index point
+    and cite a new prison as an indexer, all with the staff app's keys."""
+    keys = staff_app.extensions["testimony"].keyring
+    with app.extensions["testimony"].db.session() as s:
+        testimony = s.scalars(select(Testimony)).one()
+        review.start_review(s, testimony, "account:1")
+        for seg in s.scalars(select(Segment).order_by(Segment.position)).all():
+            review.approve(s, testimony, seg.id, seg.version, "account:2", keys)
+        assert testimony.state == TestimonyState.transcript_approved
+        words = index_points.Words(title=POINT_CANARY, synopsis=f"{POINT_CANARY} again")
+        index_points.add(
+            s,
+            keys,
+            testimony,
+            testimony.audio_files[0].id,
+            0.0,
+            index_points.PointText(words),
+            "account:3",
+        )
+        first = s.scalars(select(Segment).order_by(Segment.position)).first()
+        assert first is not None
+        entities.cite_new(
+            s,
+            keys,
+            testimony,
+            EntityKind.prison,
+            entities.Facts(name_en=ENTITY_CANARY),
+            "account:3",
+            segment_id=first.id,
+        )
+
+
 def test_no_canary_is_found_in_plaintext_anywhere(
     app: Flask,
+    staff_app: Flask,
     client: FlaskClient,
     config: Config,
     tmp_path: Path,
@@ -341,8 +402,18 @@ def test_no_canary_is_found_in_plaintext_anywhere(
     )
     assert answered.status_code == 200, answered.get_data(as_text=True)
 
+    # Two reviewers' approval puts the transcript in the search index (the staff app's keys);
+    # an indexer adds a point and cites a new entity on the spoken canary's segment.
+    _index_and_cite(app, staff_app)
+
     # CONTROL: each canary is really in what was sealed, so the search below could find it.
     text = _controls(app)
+    staff_keys = staff_app.extensions["testimony"].keyring
+    with svc.db.session() as s:
+        query = search_index.parse(SPOKEN_CANARY, False)
+        found = search_index.search(s, staff_keys, frozenset({Role.indexer}), query)
+        assert found.hits, "the spoken canary should be found through the keyed index"
+        assert s.scalar(select(func.count()).select_from(SearchEntry)) >= 1
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony)).one()
         shown = questions.exchanges(s, worker_keyring(app), testimony)
