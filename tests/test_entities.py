@@ -426,3 +426,54 @@ def found_testimony_id(session: object, pseudonym: str) -> int:
     return session.scalars(  # type: ignore[attr-defined,no-any-return]
         select(Testimony.id).where(Testimony.pseudonym == pseudonym)
     ).one()
+
+
+def test_a_marked_person_is_cited_through_the_mark_from_the_form(
+    app: Flask, staff_app: Flask
+) -> None:
+    pseudonym = approved_testimony(app, ["Hamid was taken", "later"], language="en")
+    first, second = source_segments(app, pseudonym)
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        mark = RedactionMark(
+            testimony_id=testimony.id,
+            segment_id=first.id,
+            char_start=0,
+            char_end=5,
+            start_s=0.1,
+            end_s=0.5,
+            category=RedactionCategory.person,
+            created_by=INDEXER,
+        )
+        s.add(mark)
+        s.flush()
+        mark_id = mark.id
+    staff = ready_account(staff_app, "indexer@example.org", [Role.indexer])
+    client = staff_client(staff_app)
+    sign_in(client, staff)
+    # The form offers the segment's mark (and only there), by its category, never its words.
+    form = _form_as_indexer(staff_app, staff.id, pseudonym, first.id)
+    assert 'name="redaction_mark_id"' in form and f'value="{mark_id}"' in form
+    assert "Hamid" not in form
+    assert 'name="redaction_mark_id"' not in _form_as_indexer(
+        staff_app, staff.id, pseudonym, second.id
+    )
+    r = client.post(
+        "/staff/entities/cite",
+        data={
+            "csrf_token": csrf_token(client, "/staff/entities/"),
+            "pseudonym": pseudonym,
+            "segment_id": first.id,
+            "redaction_mark_id": mark_id,
+            "entity_id": "",
+            "name_en": "Hamid",
+            "kind": "person",
+            "next": f"/staff/index/{pseudonym}",
+        },
+    )
+    assert r.status_code == 303
+    with svc.db.session() as s:
+        made = s.scalars(select(EntityCitation)).one()
+        assert (made.redaction_mark_id, made.segment_id) == (mark_id, first.id)
+        assert made.start_s == pytest.approx(0.1)  # the mark's time

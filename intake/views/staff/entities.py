@@ -19,9 +19,9 @@ from intake import access, security
 from intake.config import Config
 from intake.models import EntityKind, Role, Testimony
 from intake.records import accounts, record_access
-from intake.review import entities
+from intake.review import entities, redaction_marks
 from intake.services import request_session, services
-from intake.views.staff import PREFIX
+from intake.views.staff import PREFIX, segment_pages
 
 #: The role whose work the register is.
 ROLE = Role.indexer
@@ -326,6 +326,17 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         if ROLE not in (current_roles() or frozenset()):
             return []
         return entities.register(request_session(), services().keyring)
+
+    @bp.app_template_global()
+    def marks_at(pseudonym: str, segment_id: int | None) -> list[tuple[int, str, float]]:
+        """(id, category label, time) of each redaction mark in a segment, so the citation
+        form can cite an entity through a marked span: the entity is linked, and the export
+        leaves the name behind (`policy.entity_withheld`). Indexers only."""
+        if segment_id is None or ROLE not in (current_roles() or frozenset()):
+            return []
+        labels = segment_pages.category_labels()
+        marks = redaction_marks.of_segments(request_session(), [segment_id]).get(segment_id, [])
+        return [(m.id, labels.get(str(m.category), str(m.category)), m.start_s) for m in marks]
 
     @bp.app_template_global()
     def entity_kinds() -> list[tuple[str, str]]:
