@@ -25,14 +25,16 @@ AUDIENCES: tuple[Audience, ...] = ("public", "staff", "worker")
 # The secrets each audience holds (see `crypto.Keyring`): the public app checks receipt codes
 # and seals what it stores to the archive's public key, and holds nothing that opens it; the
 # staff app signs sessions, seals its accounts' secrets and opens content for review; a
-# worker opens content only. Both hold the search key, which keys the blind index of approved
-# text: the staff app searches and indexes, a worker (or `testimony search reindex`) indexes.
+# worker opens content only. Only the staff app holds the search key, which keys the blind
+# index of approved text: it indexes at the last approval and searches; `testimony search
+# reindex` loads the key itself on the host that runs it. A worker indexes nothing, so it holds
+# one secret fewer.
 _SECRETS: dict[Audience, set[str]] = {
     "public": {"session", "pepper"},
     # No session key: the staff app signs its sessions with a key derived from the staff key,
     # which the public app never holds, so a seized public host cannot forge a staff session.
     "staff": {"private", "staff", "search"},
-    "worker": {"private", "search"},
+    "worker": {"private"},
 }
 
 

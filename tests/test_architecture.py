@@ -75,7 +75,7 @@ def test_each_audience_loads_only_the_secrets_it_needs(migrated: Config) -> None
     expected = {
         "public": {"archive public key", "session key", "receipt pepper"},
         "staff": {"archive public key", "archive private key", "staff key", "search key"},
-        "worker": {"archive public key", "archive private key", "search key"},
+        "worker": {"archive public key", "archive private key"},
     }
     for audience, held in expected.items():
         app = create_app(migrated, audience)  # type: ignore[arg-type]

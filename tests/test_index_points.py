@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
 from intake.events import Action
-from intake.models import Event, IndexPoint, ReviewState, Role, Testimony
+from intake.models import EntityKind, Event, IndexPoint, ReviewState, Role, Testimony
 from intake.public import submissions
-from intake.review import index_points
+from intake.review import entities, index_points
 from intake.views.staff.index import parse_time
 from tests.staff_support import Staff, ready_account, sign_in, staff_client, transcribed_testimony
 from tests.support import csrf_token, worker_keyring
@@ -259,5 +259,37 @@ def test_typed_times() -> None:
     assert parse_time("1:23") == 83.0
     assert parse_time("1:02:03") == 3723.0
     assert parse_time("۱:۲۳") == 83.0
-    for bad in ("", "a", "1:75", "-3", "1:2:3:4"):
+    for bad in ("", "a", "1:75", "-3", "1:2:3:4", "inf", "nan", "1e400", "1:inf"):
         assert parse_time(bad) is None, bad
+
+
+def test_a_time_that_is_no_number_answers_the_page_not_an_error(desk: Desk) -> None:
+    for bad in ("inf", "1e400", "nan"):
+        response = desk.a.get(f"/staff/index/{desk.pseudonym}?at={bad}&t={bad}")
+        assert response.status_code == 200, (bad, response.status_code)
+
+
+def test_a_cited_point_is_not_deleted_until_its_citations_are_removed(desk: Desk) -> None:
+    point_id = _add(desk, desk.a)
+    with desk.app.extensions["testimony"].db.session() as s:
+        record = s.scalars(select(Testimony).where(Testimony.pseudonym == desk.pseudonym)).one()
+        keys = desk.app.extensions["testimony"].keyring
+        made = entities.cite_new(
+            s,
+            keys,
+            record,
+            EntityKind.prison,
+            entities.Facts(name_en="Evin"),
+            "account:1",
+            index_point_id=point_id,
+        )
+        citation_id = made.id
+    assert _post(desk, desk.a, f"{point_id}/delete", version="1") == 400
+    assert _point(desk.app, point_id) is not None
+    token = csrf_token(desk.a, f"/staff/index/{desk.pseudonym}")
+    removed = desk.a.post(
+        f"/staff/entities/citations/{citation_id}/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code in (302, 303)
+    assert _post(desk, desk.a, f"{point_id}/delete", version="1") == 303
+    assert _point(desk.app, point_id) is None

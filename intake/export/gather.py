@@ -20,6 +20,7 @@ A name a custodian released for publication is never gathered into the access ba
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -447,8 +448,19 @@ def gather(
         else [None] * len(files)  # the publication policy withheld the audio
     )
     language = transcript.language if transcript else _record_language(testimony, set())
-    # The indexers' approved points leave with the transcript's text, never without it.
-    points = index_points.approved_by_recording(session, keyring, testimony) if transcript else {}
+    # The indexers' approved points leave with the transcript's text, never without it, with
+    # every marked word replaced as in the texts, and their other language only where the
+    # submitter consented to translation.
+    points = (
+        _redacted_points(
+            index_points.approved_by_recording(session, keyring, testimony),
+            _marked_words(session, keyring, testimony),
+            language,
+            keep_other=consent.translate,
+        )
+        if transcript
+        else {}
+    )
     recordings = (
         _recordings(session, files, openers, transcript, translation, points)
         if len(files) > 1
@@ -517,13 +529,17 @@ def cited_entities(
     for mark in access_copies.marks_for(session, testimony.id):
         marks.setdefault(mark.segment_id, set()).add(str(mark.category))
     everywhere = frozenset().union(*marks.values()) if marks else frozenset()
-    found = []
+    rows = []
     for row in entities.cited_by(session, testimony.id):
+        point = session.get(IndexPointRow, row.index_point_id) if row.index_point_id else None
+        if row.index_point_id is not None and (
+            point is None or point.state != ReviewState.approved
+        ):
+            continue  # a point's citations leave with the point, once a second indexer approved it
         entity = entities.resolve(session, row.entity_id)
         if row.segment_id is not None:
             start = row.start_s + offsets.get(row.segment_id, 0.0)
         else:  # an index point's time counts from its own recording's start
-            point = session.get(IndexPointRow, row.index_point_id)
             start = row.start_s + (file_offsets.get(point.audio_file_id, 0.0) if point else 0.0)
         where = frozenset(marks.get(row.segment_id, ())) if row.segment_id else everywhere
         withheld = policy.entity_withheld(
@@ -532,6 +548,13 @@ def cited_entities(
             through_mark=row.redaction_mark_id is not None,
             marks_where_cited=where,
         )
+        rows.append((entity, start, withheld))
+    # An entity withheld at one of its citations is withheld at all of them in this record:
+    # named elsewhere in the bag, it would give back what the mark hid.
+    hidden = {entity.id: w for entity, _, w in rows if w is not None}
+    found = []
+    for entity, start, withheld in rows:
+        withheld = withheld or hidden.get(entity.id)
         if withheld is not None:
             found.append(CitedEntity(kind=entity.kind.value, start=start, withheld=withheld))
             continue
@@ -564,8 +587,7 @@ def _recordings(
     """Each of several recordings with its own audio and its share of the joined texts, timed
     from its own start (the joined texts run from the start of the first recording)."""
     counts = [
-        len(_segment_ids_of(session, audio.id)) if transcript is not None else 0
-        for audio in files
+        len(_segment_ids_of(session, audio.id)) if transcript is not None else 0 for audio in files
     ]
     found = []
     offset, first = 0.0, 0
@@ -585,6 +607,82 @@ def _recordings(
         offset += audio.duration_s
         first += count
     return tuple(found)
+
+
+def _marked_words(
+    session: Session, keyring: Keyring, testimony: Testimony
+) -> list[tuple[str, Category]]:
+    """The words the reviewers and translators marked in the record, with their categories,
+    longest first: what an index point written from the unredacted text must not carry."""
+    key = transcripts.testimony_key(keyring, testimony)
+    found: dict[str, Category] = {}
+    by_segment = _marks_by_segment(session, testimony.id)
+    for seg in session.scalars(select(SegmentRow).where(SegmentRow.id.in_(list(by_segment)))):
+        text = transcripts.unseal_segment(key, seg).text
+        for mark in by_segment[seg.id]:
+            found.setdefault(text[mark.char_start : mark.char_end].strip(), mark.category)
+    for row_id, marks in redaction_marks.of_translations(session, testimony.id).items():
+        row = session.get(TranslationSegment, row_id)
+        if row is None:
+            continue
+        text = sealing.open_translation(key, testimony.id, row.segment_id, row.sealed)
+        for m in marks:
+            found.setdefault(text[m.char_start : m.char_end].strip(), Category(m.category))
+    return sorted(((w, c) for w, c in found.items() if w), key=lambda wc: -len(wc[0]))
+
+
+#: Letters written two ways in Persian text (Arabic and Persian yeh and kaf): a marked word is
+#: found in a point however the indexer typed it.
+_SAME_LETTER = {"ي": "[يی]", "ی": "[يی]", "ك": "[كک]", "ک": "[كک]"}
+
+
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile("".join(_SAME_LETTER.get(ch, re.escape(ch)) for ch in word), re.IGNORECASE)
+
+
+def _clean_point_words(
+    words: index_points.Words, marked: list[tuple[str, Category]], language: str
+) -> index_points.Words:
+    def clean(text: str) -> str:
+        for word, category in marked:
+            text = _word_pattern(word).sub(placeholder(category, language), text)
+        return text
+
+    return index_points.Words(
+        title=clean(words.title),
+        synopsis=clean(words.synopsis),
+        partial_transcript=clean(words.partial_transcript),
+        keywords=tuple(clean(k) for k in words.keywords),
+        subjects=tuple(clean(k) for k in words.subjects),
+    )
+
+
+def _redacted_points(
+    points: dict[int, list[index_points.PointView]],
+    marked: list[tuple[str, Category]],
+    language: str,
+    *,
+    keep_other: bool,
+) -> dict[int, list[index_points.PointView]]:
+    """The points with every marked word replaced by its category's placeholder (an indexer
+    copies from the unredacted transcript), without their other language unless `keep_other`
+    (the submitter consented to translation)."""
+    out: dict[int, list[index_points.PointView]] = {}
+    for audio_id, views in points.items():
+        out[audio_id] = []
+        for view in views:
+            text = view.text
+            main = _clean_point_words(text.main, marked, language)
+            alt = (
+                _clean_point_words(text.alt, marked, text.alt_language or "en")
+                if keep_other and text.alt is not None
+                else None
+            )
+            other = text.alt_language if alt is not None else None
+            out[audio_id].append(
+                replace(view, text=replace(text, main=main, alt=alt, alt_language=other))
+            )
+    return out
 
 
 def _export_point(point: index_points.PointView, offset: float = 0.0) -> IndexPoint:

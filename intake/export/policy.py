@@ -330,6 +330,15 @@ def consented_content(record: ExportRecord) -> ExportRecord:
         translation = None
     if transcript is record.transcript and translation is record.translation:
         return record
+    if transcript is None:  # the index points and the citations leave only with the text
+        return replace(
+            record,
+            transcript=None,
+            translation=None,
+            index_points=(),
+            entities=(),
+            recordings=tuple(replace(r, index_points=()) for r in record.recordings),
+        )
     return replace(record, transcript=transcript, translation=translation)
 
 
@@ -363,9 +372,7 @@ def facts_for(
     if testimony is None:
         return None
     marks = access_copies.marks_for(session, testimony_id)
-    files = session.scalars(
-        select(AudioFile).where(AudioFile.testimony_id == testimony_id)
-    ).all()
+    files = session.scalars(select(AudioFile).where(AudioFile.testimony_id == testimony_id)).all()
     copies = {
         c.audio_file_id: c
         for c in session.scalars(select(AccessCopy).where(AccessCopy.testimony_id == testimony_id))

@@ -503,7 +503,10 @@ def cite(
         testimony.id,
         actor,
         Action.entity_cited,
-        detail={"entity": entity.id, "citation": citation.id},
+        # The citation only, never the entity: the record's history leaves with its bag, and
+        # an entity's id, named with its names in other bags and in entities.csv, would give
+        # back a name the export withholds (a citation through a mark).
+        detail={"citation": citation.id},
     )
     return citation
 
@@ -539,7 +542,7 @@ def uncite(session: Session, citation_id: int, actor: str) -> None:
         found.testimony_id,
         actor,
         Action.entity_uncited,
-        detail={"entity": found.entity_id, "citation": found.id},
+        detail={"citation": found.id},  # as for entity_cited: no entity id in a record's history
     )
     session.delete(found)
     session.flush()
@@ -558,17 +561,17 @@ def _place(session: Session, row: EntityCitation) -> tuple[float, int, Segment |
     """(end in seconds, audio file position, segment) of a citation: the mark's or the
     segment's end; for an index point, the segment that holds its start."""
     segment = session.get(Segment, row.segment_id) if row.segment_id is not None else None
-    if segment is None:
+    point = session.get(IndexPoint, row.index_point_id) if row.index_point_id else None
+    if segment is None and point is not None:
+        # The point's own recording: its time counts from that recording's start.
         segment = session.scalar(
             select(Segment)
             .join(Transcript, Transcript.id == Segment.transcript_id)
-            .join(AudioFile, AudioFile.id == Transcript.audio_file_id)
             .where(
-                Transcript.testimony_id == row.testimony_id,
+                Transcript.audio_file_id == point.audio_file_id,
                 Segment.start_s <= row.start_s,
                 Segment.end_s > row.start_s,
             )
-            .order_by(AudioFile.position)
             .limit(1)
         )
     position = 1
@@ -581,6 +584,9 @@ def _place(session: Session, row: EntityCitation) -> tuple[float, int, Segment |
             )
             or 1
         )
+    if point is not None:  # even in a pause no segment covers
+        audio = session.get(AudioFile, point.audio_file_id)
+        position = audio.position if audio is not None else position
     end = row.start_s + DEFAULT_SPAN_S
     if row.redaction_mark_id is not None:
         mark = session.get(RedactionMark, row.redaction_mark_id)

@@ -31,6 +31,7 @@ from intake.crypto import Keyring
 from intake.events import Action
 from intake.models import (
     AudioFile,
+    EntityCitation,
     IndexPoint,
     ReviewState,
     Role,
@@ -294,11 +295,14 @@ def approve(
 
 def delete(session: Session, testimony: Testimony, point_id: int, version: int, actor: str) -> None:
     """Delete a point not approved, at `version`; an approved point is refused ("approved"):
-    change it first, so its approval is withdrawn in the history before it goes."""
+    change it first, so its approval is withdrawn in the history before it goes. A point that
+    entities cite is refused too ("cited"): its citations are removed first."""
     point = _point(session, testimony, point_id)
     segment_work.check_version(KIND, point, version)
     if point.state == ReviewState.approved:
         raise IndexPointError("approved")
+    if session.scalar(select(EntityCitation.id).where(EntityCitation.index_point_id == point.id)):
+        raise IndexPointError("cited")  # the citations go first, each with its own event
     detail = {**KIND.ids(point), "version": point.version}
     audit.record_event(session, testimony.id, actor, Action.index_point_deleted, detail=detail)
     session.delete(point)

@@ -3,8 +3,8 @@
 The database holds no word of a testimony in plaintext, so it cannot search text. It holds a
 blind index instead (`SearchEntry`): for each approved segment (and approved translation of
 one), the set of its tokens, each token the HMAC-SHA256 of a normalised word or of a 3-letter
-piece of one under the search key, which the staff app and the workers hold and the public
-app and the database never do. A query is turned into tokens the same way; the database finds
+piece of one under the search key, which the staff app holds (never the workers, the public
+app or the database). A query is turned into tokens the same way; the database finds
 the segments whose token set holds them all (`tokens @> ARRAY[...]`, answered from a GIN index
 on PostgreSQL); the staff app then opens each candidate with the testimony's key and checks it
 against the normalised query, which removes the false positives of truncated tokens.
@@ -483,8 +483,8 @@ class _Opener:
             return transcripts.unseal_segment(key, seg).text, seg.start_s
         row = self.translations.get(found.translation_segment_id or 0)
         source = self.segments.get(row.segment_id) if row is not None else None
-        if row is None or source is None:
-            return None
+        if row is None or source is None or row.state != ReviewState.approved:
+            return None  # a translation being corrected again shows once it is approved
         text = sealing.open_translation(key, testimony.id, row.segment_id, row.sealed)
         return text, source.start_s
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from intake.export import policy
 from intake.export.record import ConsentTerms
 from intake.models import EntityKind, RedactionMark, Segment, Testimony, Transcript
-from intake.review import entities
+from intake.review import entities, index_points
 from tests.export.approved import APPROVER, approved_record
 from tests.export.test_export_runs import _export
 from tests.support import worker_keyring
@@ -165,3 +165,47 @@ def test_the_bag_and_the_entity_catalogue_carry_what_may_leave(app: Flask, tmp_p
     for path in out.rglob("*"):
         if path.is_file():
             assert b"Canary" not in path.read_bytes(), path
+
+
+def test_an_entity_withheld_once_is_withheld_throughout_and_a_points_citations_wait_for_it(
+    app: Flask, tmp_path: Path
+) -> None:
+    pseudonym = approved_record(app, marked=["Evin"])  # a place mark on its first segment
+    first, second = _segments(app, pseudonym)
+    keys = worker_keyring(app)
+    with app.extensions["testimony"].db.session() as s:
+        record = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        evin = entities.create(
+            s, keys, EntityKind.prison, entities.Facts(name_en="Evin Prison"), APPROVER
+        ).id
+        summer = entities.create(
+            s, keys, EntityKind.date, entities.Facts(name_en="Summer 1988"), APPROVER
+        ).id
+        entities.cite(s, record, evin, APPROVER, segment_id=first.id)  # where it is marked
+        entities.cite(s, record, evin, APPROVER, segment_id=second.id)  # and where it is not
+        waiting = index_points.add(
+            s,
+            keys,
+            record,
+            record.audio_files[0].id,
+            0.5,
+            index_points.PointText(index_points.Words(title="That summer")),
+            "account:31",
+        )
+        entities.cite(s, record, summer, APPROVER, index_point_id=waiting.id)
+    out = tmp_path / "out"
+    _export(app, out)
+    written = (out / pseudonym / "data" / "metadata" / f"{pseudonym}.entities.json").read_text()
+    cited = json.loads(written)["entities"]
+    # Named at the unmarked segment, the prison would give back what the mark hid.
+    assert cited == [
+        {"kind": "prison", "start": 0.0, "withheld": "marked"},
+        {"kind": "prison", "start": second.start_s, "withheld": "marked"},
+    ]
+    assert "Evin" not in written and "Summer" not in written  # the point is not approved
+    # Nor does the record's history name the entity: its events carry the citation only.
+    events = json.loads(
+        (out / pseudonym / "data" / "history" / f"{pseudonym}.events.json").read_text()
+    )["events"]
+    cites = [e for e in events if e["action"] == "entity_cited"]
+    assert len(cites) == 3 and all(set(e["detail"]) == {"citation"} for e in cites), cites

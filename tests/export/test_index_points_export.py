@@ -118,3 +118,33 @@ def test_the_points_stay_home_when_the_transcript_text_may_not_leave(
         written = document.read_bytes()
         assert b"Arrest" not in written and b"Second recording" not in written
         assert _index_of(written) == []
+
+
+def test_a_marked_word_is_replaced_in_the_points_and_their_other_language_needs_consent(
+    app: Flask, migrated: Config, tmp_path: Path
+) -> None:
+    no_translation = {**NAMED, "translate": ""}
+    pseudonym = approved_record(
+        app, consent=no_translation, texts=["They held him in Qezel Hesar"], marked=["Hesar"]
+    )
+    keys = worker_keyring(app)
+    with app.extensions["testimony"].db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        # The indexer copied the marked word from the unredacted transcript (in another case).
+        text = PointText(
+            Words("Held at hesar", "He was in HESAR.", "They held him", ("Hesar",), ()),
+            Words("Otherwise said", "", "", (), ()),
+            "fa",
+        )
+        point = index_points.add(s, keys, testimony, testimony.audio_files[0].id, 0.0, text, A)
+        index_points.approve(s, testimony, point.id, point.version, B)
+    out = tmp_path / "out"
+    assert _export(app, out)["exported"] == [pseudonym]
+    document = (out / pseudonym / "data" / "metadata" / f"{pseudonym}.ohms.xml").read_bytes()
+    xmlschema.XMLSchema(str(SCHEMA)).validate(document.decode())
+    (written,) = _index_of(document)
+    assert b"esar" not in document.lower().replace(b"qezel", b"")  # in no field, any case
+    assert written["title"] == "Held at [place]" and written["keywords"] == "[place]"
+    assert written["synopsis"] == "He was in [place]."
+    # No consent to translate: the indexer's other language stays home.
+    assert not written.get("title_alt") and b"Otherwise" not in document

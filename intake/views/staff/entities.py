@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -325,7 +325,10 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         """The register's live entries, for the citation form's list (indexers only)."""
         if ROLE not in (current_roles() or frozenset()):
             return []
-        return entities.register(request_session(), services().keyring)
+        # Opened once a request: an index page includes the form under every segment.
+        if "entity_choices" not in g:
+            g.entity_choices = entities.register(request_session(), services().keyring)
+        return list(g.entity_choices)
 
     @bp.app_template_global()
     def marks_at(pseudonym: str, segment_id: int | None) -> list[tuple[int, str, float]]:

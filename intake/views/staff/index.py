@@ -9,6 +9,8 @@ seeks the player and copies its current time into the form. Records are opened t
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -36,6 +38,10 @@ def index_message(reason: str) -> str:
             "An approved index point cannot be deleted. Change it first (its approval is "
             "withdrawn), then delete it."
         ),
+        "cited": _(
+            "Entities are cited at this index point. Remove their citations first, then "
+            "delete it."
+        ),
         "not_found": _("This index point does not exist."),
     }.get(reason, _("This could not be done."))
 
@@ -49,6 +55,9 @@ def parse_time(typed: str) -> float | None:
     try:
         numbers = [float(p) for p in parts]
     except ValueError:
+        return None
+    # float() reads "inf" and "nan" too: not a time (and "inf" would break the page's clock).
+    if not all(math.isfinite(n) for n in numbers):
         return None
     if any(n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]):
         return None
