@@ -589,13 +589,7 @@ def _finish_if_approved(
         )
         .where(Transcript.testimony_id == testimony.id, TranslationSegment.id.is_(None))
     )
-    if waiting:
-        return
-    if testimony.state != TestimonyState.in_translation:
-        # A translation corrected and approved again after the record's approval: the index
-        # follows the approved text, so new words are found and old ones no longer are.
-        if keyring is not None and testimony.state in search_index.INDEXED_STATES:
-            search_index.index_testimony(session, keyring, testimony)
+    if waiting or testimony.state != TestimonyState.in_translation:
         return
     lifecycle.transition(
         session,
