@@ -5,39 +5,22 @@ Persian and English pages are shot at 390 and 1280 px, the Persian one right to 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from intake.models import Role
 from tests.browser.test_intake_pages import playwright_browser  # noqa: F401 - a fixture
 from tests.browser.test_staff_review import _sign_in
+from tests.browser.test_translation_pages import _direction
+from tests.browser.test_translation_pages import server as server  # noqa: F401 - a fixture
 from tests.staff_support import ready_account
 from tests.translation_support import approved_testimony, source_segments
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots-index")
-
-
-@pytest.fixture
-def server(staff_app: Flask) -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, staff_app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=10)
-    httpd.server_close()
-
-
-def _direction(page: object, selector: str) -> str:
-    expression = f"getComputedStyle(document.querySelector({selector!r})).direction"
-    return str(page.evaluate(expression))  # type: ignore[attr-defined]
 
 
 def test_indexers_add_a_point_from_the_player_and_another_approves(
