@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from intake.events import Action
 from intake.models import Event, Role, Testimony, TestimonyState
+from intake.review import index_points
 from tests.staff_support import (
     Staff,
     ready_account,
@@ -25,7 +26,7 @@ from tests.staff_support import (
     staff_client,
     transcribed_testimony,
 )
-from tests.support import csrf_token
+from tests.support import csrf_token, worker_keyring
 
 REVIEW_ROUTES = {
     "staff_review.editor",
@@ -46,6 +47,14 @@ TRANSLATE_ROUTES = {
     "staff_translate.mark",
     "staff_translate.unmark",
 }
+INDEX_ROUTES = {
+    "staff_index.record",
+    "staff_index.audio",
+    "staff_index.add",
+    "staff_index.edit",
+    "staff_index.approve",
+    "staff_index.delete",
+}
 # The record page and its preview: open where any of the account's roles works on the record.
 RECORD_ROUTES = {"staff_records.record", "staff_records.preview_audio", "staff_records.ask"}
 # Routes that name a record but serve none of its content (pseudonyms, hashes, counts).
@@ -54,6 +63,7 @@ NO_CONTENT = {"staff_access.disguise"}
 S = TestimonyState
 REVIEWABLE = {S.transcribed, S.in_review}
 TRANSLATABLE = {S.transcript_approved, S.in_translation, S.translation_review}
+INDEXABLE = TRANSLATABLE | {S.approved, S.archived}
 # (transcribe, translate) consents; archive-only is the last.
 CONSENTS = [(True, True), (True, False), (False, False)]
 
@@ -89,17 +99,28 @@ def _opened(
     return opened
 
 
+def _a_point(app: Flask, pseudonym: str) -> int:
+    """An index point on the record, so the point routes have one to name."""
+    with app.extensions["testimony"].db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        words = index_points.PointText(index_points.Words(title="A moment"))
+        point = index_points.add(
+            s, worker_keyring(app), t, t.audio_files[0].id, 0.0, words, "account:1"
+        )
+        return point.id
+
+
 def _content_rules(app: Flask) -> list[tuple[str, str, bool]]:
     return [
         (r.endpoint, r.rule, "POST" in (r.methods or ()))
         for r in app.url_map.iter_rules()
-        if r.endpoint in REVIEW_ROUTES | TRANSLATE_ROUTES
+        if r.endpoint in REVIEW_ROUTES | TRANSLATE_ROUTES | INDEX_ROUTES
     ]
 
 
 def test_every_route_naming_a_record_is_classified(staff_app: Flask) -> None:
     naming = {r.endpoint for r in staff_app.url_map.iter_rules() if "<pseudonym>" in r.rule}
-    assert naming == REVIEW_ROUTES | TRANSLATE_ROUTES | RECORD_ROUTES | NO_CONTENT
+    assert naming == REVIEW_ROUTES | TRANSLATE_ROUTES | INDEX_ROUTES | RECORD_ROUTES | NO_CONTENT
 
 
 def test_content_routes_and_queues_open_exactly_the_records_of_the_role(
@@ -112,17 +133,23 @@ def test_content_routes_and_queues_open_exactly_the_records_of_the_role(
         "segment_id": str(segment.id),
         "position": "1",
         "mark_id": "1",
+        "point_id": str(_a_point(app, pseudonym)),
     }
     people: dict[Role, Staff] = {
         role: ready_account(staff_app, f"{role.value}@example.org", [role])
-        for role in (Role.reviewer, Role.translator)
+        for role in (Role.reviewer, Role.translator, Role.indexer)
     }
     clients: dict[Role, FlaskClient] = {}
     for role, person in people.items():
         clients[role] = staff_client(staff_app)
         sign_in(clients[role], person)
     rules = _content_rules(staff_app)
-    assert {e for e, _, _ in rules} == REVIEW_ROUTES | TRANSLATE_ROUTES
+    assert {e for e, _, _ in rules} == REVIEW_ROUTES | TRANSLATE_ROUTES | INDEX_ROUTES
+    queues = {
+        Role.reviewer: "/staff/review/",
+        Role.translator: "/staff/translate/",
+        Role.indexer: "/staff/index/",
+    }
 
     for state in TestimonyState:
         for transcribe, translate in CONSENTS:
@@ -132,12 +159,12 @@ def test_content_routes_and_queues_open_exactly_the_records_of_the_role(
                 Role.translator: (
                     TRANSLATE_ROUTES if state in TRANSLATABLE and translate else set()
                 ),
+                Role.indexer: INDEX_ROUTES if state in INDEXABLE and transcribe else set(),
             }
             for role, client in clients.items():
                 where = (state.value, transcribe, translate, role.value)
                 assert _opened(client, staff_app, rules, values) == expected[role], where
-                queue = "/staff/review/" if role is Role.reviewer else "/staff/translate/"
-                listed = pseudonym in client.get(queue).get_data(as_text=True)
+                listed = pseudonym in client.get(queues[role]).get_data(as_text=True)
                 assert listed == bool(expected[role]), where
 
 
