@@ -153,6 +153,10 @@ def test_the_form_is_checked(desk: Desk) -> None:
         assert desk.a.post(url, data=data).status_code == 400, (start, title)
     with desk.app.extensions["testimony"].db.session() as s:
         assert s.scalars(select(IndexPoint)).first() is None
+    # What was typed comes back in the form: a late time loses no synopsis.
+    data = {"csrf_token": token, "start": "99:00", "title": "Late", "synopsis": "Kept words"}
+    page = desk.a.post(url, data=data).get_data(as_text=True)
+    assert 'value="99:00"' in page and 'value="Late"' in page and "Kept words" in page
 
 
 def test_events_name_ids_only(desk: Desk) -> None:

@@ -110,6 +110,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         message: str | None = None,
         error: str | None = None,
         status: int = 200,
+        typed: bool = False,
     ) -> tuple[str, int]:
         db, keyring = request_session(), services().keyring
         try:
@@ -131,6 +132,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             prefill=at,
             message=message,
             error=error,
+            typed=form_text(shown.language) if typed else None,
+            typed_start=request.form.get("start", "")[:20] if typed else None,
         )
         return page, status
 
@@ -149,7 +152,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     def _refused(testimony: Testimony, exc: index_points.IndexPointError) -> tuple[str, int]:
         request_session().rollback()
         status = {"own_edit": 403, "stale": 409, "not_found": 404}.get(exc.reason, 400)
-        return _page(testimony, error=index_message(exc.reason), status=status)
+        # A refused new point comes back in its form as typed: nothing the indexer wrote is lost.
+        typed = request.endpoint == "staff_index.add"
+        return _page(testimony, error=index_message(exc.reason), status=status, typed=typed)
 
     @bp.get("/index/")
     def queue() -> str:
