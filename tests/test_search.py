@@ -26,7 +26,7 @@ from intake.models import (
     Transcript,
 )
 from intake.public import consent, submissions
-from intake.records import lifecycle
+from intake.records import lifecycle, record_access
 from intake.review import review, search_index, transcripts, translation
 from tests import audio_fixtures as fx
 from tests.staff_support import ready_account, result_of, sign_in, staff_client
@@ -321,3 +321,25 @@ def test_the_page_shows_hits_and_records_the_open(app: Flask, staff_app: Flask) 
     sign_in(outsider, admin)
     assert 'class="nav-search"' not in outsider.get("/staff/").get_data(as_text=True)
     assert outsider.get("/staff/search", query_string={"q": "اوین"}).status_code == 403
+    # A reviewer's records end where the index begins: it is offered no box that can never
+    # find anything, and the page is closed to it.
+    reviewer = ready_account(staff_app, "reviewer@example.org", [Role.reviewer])
+    alone = staff_client(staff_app)
+    sign_in(alone, reviewer)
+    assert 'class="nav-search"' not in alone.get("/staff/").get_data(as_text=True)
+    assert alone.get("/staff/search", query_string={"q": "اوین"}).status_code == 403
+
+
+def test_every_role_offered_search_can_find_something() -> None:
+    """Each role given the box works on some state the index holds text of, and with the
+    consent that text needs; no role that opens approved transcripts is left without it."""
+    for role in search_index.SEARCH_ROLES:
+        work = record_access.WORK[role]
+        assert set(work.states) & set(search_index.INDEXED_STATES), role
+        assert work.consent in {"transcribe", "translate"}, role
+    readers = {
+        role
+        for role, work in record_access.WORK.items()
+        if work.consent is not None and set(work.states) & set(search_index.INDEXED_STATES)
+    }
+    assert readers == set(search_index.SEARCH_ROLES)

@@ -77,10 +77,13 @@ WINDOW = 5000
 _PURPOSE = b"testimony-search-token:v1\x00"
 _ZWNJ = "\u200c"
 _WORD = re.compile(r"\w+")
-# Roles whose records' text search may show: those that open transcripts.
-SEARCH_ROLES = (Role.indexer, Role.reviewer, Role.translator)
 # A transcript is in the index while the record is in one of these states.
 INDEXED_STATES = record_access.WORK[Role.indexer].states
+# Roles whose records' text search may show: those that open approved transcripts. The
+# reviewer is not one: its records end at the approval, where the index begins, so it would
+# be offered a box that can never find anything. The archivist's records are approved but it
+# reads no transcript (record_access.WORK).
+SEARCH_ROLES = (Role.indexer, Role.translator)
 
 
 class SearchError(Exception):
