@@ -1015,6 +1015,8 @@ class IndexPoint(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
 class EntityKind(enum.StrEnum):
     """What an entry of the register names (SPEC.md section 9)."""
 
@@ -1058,6 +1060,9 @@ class Entity(Base):
     origin_testimony_id: Mapped[int | None] = mapped_column(
         ForeignKey("testimony.id"), index=True, info={"origin": True}
     )
+    # Raised by every change of what the entry shows (an edit, a merge into it): an edit made
+    # from an older version is refused ("stale"), never saved over another's.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -4,6 +4,8 @@ erasure on withdrawal. Real database and staff app, real forms with their CSRF t
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -272,7 +274,13 @@ def test_the_register_pages_create_edit_and_filter(app: Flask, staff_app: Flask)
     assert r.status_code == 400 and "Solar Hijri" in r.get_data(as_text=True)
     r = indexer.post(
         f"{entity_page}/edit",
-        data={"csrf_token": token, "name_fa": "علی", "name_en": "Ali", "spellings": "Aly"},
+        data={
+            "csrf_token": token,
+            "version": "1",
+            "name_fa": "علی",
+            "name_en": "Ali",
+            "spellings": "Aly",
+        },
     )
     assert r.status_code == 303
     listed = indexer.get("/staff/entities/?q=علی&kind=person").get_data(as_text=True)
@@ -321,6 +329,188 @@ def test_withdrawal_erases_the_citations_and_the_entities_grown_from_them(app: F
         assert s.get(Entity, registered) is not None
         left = s.scalars(select(EntityCitation.testimony_id)).all()
         assert left and set(left) != {testimony.id}
+
+
+def _names_left(app: Flask) -> set[str]:
+    """Every name and spelling the register's rows still hold, merged entries' own included."""
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        return {
+            n
+            for row in s.scalars(select(Entity))
+            for n in (
+                *entities.read(_keys(app), row).facts.names,
+                *entities._own(_keys(app), row).names,
+            )
+        }
+
+
+def test_two_entities_grown_from_a_record_and_merged_go_with_its_withdrawal(app: Flask) -> None:
+    gone = approved_testimony(app, ["Canary was in Evin", "the Evin jail"], language="en")
+    svc = app.extensions["testimony"]
+    keys = _keys(app)
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == gone)).one()
+        first, second = source_segments(app, gone)
+        keep = entities.cite_new(
+            s,
+            keys,
+            testimony,
+            EntityKind.prison,
+            entities.facts_from_form(EntityKind.prison, name_en="Evin qv1"),
+            INDEXER,
+            segment_id=first.id,
+        ).entity_id
+        other = entities.cite_new(
+            s,
+            keys,
+            testimony,
+            EntityKind.prison,
+            entities.facts_from_form(EntityKind.prison, name_en="Evin jail qv2"),
+            INDEXER,
+            segment_id=second.id,
+        ).entity_id
+        entities.merge(s, keys, keep, other, INDEXER)
+        s.commit()
+    assert {"Evin qv1", "Evin jail qv2"} <= _names_left(app)
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == gone)).one()
+        submissions.withdraw(s, svc.store, testimony)
+    with svc.db.session() as s:
+        assert s.get(Entity, keep) is None and s.get(Entity, other) is None
+        assert s.scalars(select(Entity)).first() is None
+        assert s.scalars(select(EntityCitation)).first() is None
+    assert not _names_left(app)
+
+
+def test_names_a_withdrawn_record_gave_a_survivor_go_with_it(app: Flask) -> None:
+    """An entity grown from a record, merged into one another record cites: the survivor keeps
+    its own names and those typed later, and loses every one that came from the record."""
+    gone = approved_testimony(app, ["Canary was in Evin"], language="en")
+    kept = approved_testimony(app, ["Evin again"], language="en")
+    svc = app.extensions["testimony"]
+    keys = _keys(app)
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == gone)).one()
+        other_record = s.scalars(select(Testimony).where(Testimony.pseudonym == kept)).one()
+        survivor = entities.cite_new(
+            s,
+            keys,
+            other_record,
+            EntityKind.person,
+            entities.facts_from_form(EntityKind.person, name_en="Mr Kept zp1", roles=["official"]),
+            INDEXER,
+            segment_id=source_segments(app, kept)[0].id,
+        ).entity_id
+        grown = entities.cite_new(
+            s,
+            keys,
+            testimony,
+            EntityKind.person,
+            entities.facts_from_form(
+                EntityKind.person,
+                name_fa="کاناری",
+                name_en="Canary zp2",
+                spellings="Kanari zp3",
+                roles=["prisoner"],
+                note="spoke of zp4",
+            ),
+            INDEXER,
+            segment_id=source_segments(app, gone)[0].id,
+        ).entity_id
+        merged = entities.merge(s, keys, survivor, grown, INDEXER)
+        shown = entities.read(keys, merged).facts
+        assert {"Canary zp2", "Kanari zp3", "کاناری"} <= set(shown.spellings)
+        assert shown.roles == ("prisoner", "official") and "zp4" in shown.note
+        # An edit that keeps the merged names and adds one does not copy them into the
+        # survivor's own row; one merged name removed by the edit is removed where it is.
+        typed = replace(shown, spellings=(*shown.spellings[1:], "Typed zp5"))
+        entities.edit(s, keys, survivor, typed, INDEXER, version=merged.version)
+        s.commit()
+    with svc.db.session() as s:
+        edited = entities.read(keys, entities.get(s, survivor)).facts
+        assert set(edited.names) == {"Mr Kept zp1", *shown.spellings[1:], "Typed zp5"}
+        assert "zp4" in edited.note
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == gone)).one()
+        submissions.withdraw(s, svc.store, testimony)
+    with svc.db.session() as s:
+        assert s.get(Entity, grown) is None
+        left = entities.read(keys, entities.get(s, survivor)).facts
+        assert set(left.names) == {"Mr Kept zp1", "Typed zp5"}
+        assert left.roles == ("official",) and "zp4" not in left.note
+    names = _names_left(app)
+    for word in ("Canary zp2", "Kanari zp3", "کاناری"):
+        assert word not in names
+
+
+def test_an_edit_made_from_an_older_version_is_refused_and_keeps_what_was_typed(
+    app: Flask, staff_app: Flask
+) -> None:
+    entity_id = _make(app, EntityKind.person, name_en="Stored zr1")
+    first = _sign_in(staff_app, "indexer@example.org", [Role.indexer])
+    second = _sign_in(staff_app, "indexer2@example.org", [Role.indexer])
+    page = f"/staff/entities/{entity_id}"
+    opened = []
+    for client in (first, second):
+        html = client.get(page).get_data(as_text=True)
+        version = re.search(r'name="version" type="hidden" value="(\d+)"', html)
+        assert version, html
+        opened.append((csrf_token(client, page), version.group(1)))
+    r = first.post(
+        f"{page}/edit",
+        data={"csrf_token": opened[0][0], "version": opened[0][1], "name_en": "First zr2"},
+    )
+    assert r.status_code == 303
+    for language, says in (
+        ("en", "Someone changed this entity since you opened it."),
+        ("fa", "کس دیگری این مدخل را پس از باز کردن شما تغییر داده است."),
+    ):
+        r = second.post(
+            f"{page}/edit",
+            data={
+                "csrf_token": opened[1][0],
+                "version": opened[1][1],
+                "name_en": "Second zr3",
+                "spellings": "Typed zr4",
+                "note": "kept note zr5",
+            },
+            headers={"Accept-Language": language},
+        )
+        assert r.status_code == 409
+        html = r.get_data(as_text=True)
+        assert says in html
+        facts = html.split('class="facts"')[1].split("</dl>")[0]
+        assert "First zr2" in facts and "Second zr3" not in facts  # what is stored now
+        form = html.split('class="entity-form"')[1].split("</form>")[0]
+        assert 'value="Second zr3"' in form and "Typed zr4" in form and "kept note zr5" in form
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        stored = entities.get(s, entity_id)
+        assert entities.read(_keys(app), stored).facts.name_en == "First zr2"
+        assert stored.version == 2
+    # Saved again from the version now shown, it is saved.
+    current = re.search(r'name="version" type="hidden" value="(\d+)"', html)
+    assert current and current.group(1) == "2"
+    r = second.post(
+        f"{page}/edit",
+        data={"csrf_token": opened[1][0], "version": current.group(1), "name_en": "Second zr3"},
+    )
+    assert r.status_code == 303
+    with svc.db.session() as s:
+        assert entities.read(_keys(app), entities.get(s, entity_id)).facts.name_en == "Second zr3"
+
+
+def test_a_merge_makes_an_open_edit_of_the_survivor_stale(app: Flask) -> None:
+    keep = _make(app, EntityKind.place, name_en="Kept place")
+    other = _make(app, EntityKind.place, name_en="Other place")
+    svc = app.extensions["testimony"]
+    with svc.db.session() as s:
+        seen = entities.read(_keys(app), entities.get(s, keep))
+        entities.merge(s, _keys(app), keep, other, INDEXER)
+        with pytest.raises(entities.EntityError) as refused:
+            entities.edit(s, _keys(app), keep, seen.facts, INDEXER, version=seen.version)
+        assert refused.value.reason == "stale"
 
 
 INCLUDE = (

@@ -159,6 +159,39 @@ def test_the_form_is_checked(desk: Desk) -> None:
     assert 'value="99:00"' in page and 'value="Late"' in page and "Kept words" in page
 
 
+def test_a_refused_change_of_a_point_comes_back_as_typed(desk: Desk) -> None:
+    point_id = _add(desk, desk.a, synopsis=SYNOPSIS)
+    before = _point(desk.app, point_id)
+    assert before is not None
+    token = csrf_token(desk.a, f"/staff/index/{desk.pseudonym}")
+    url = f"/staff/index/{desk.pseudonym}/points/{point_id}"
+    for start, title in (("99:00", "Late change"), ("0:00:02", "")):
+        data = {
+            "csrf_token": token,
+            "version": str(before.version),
+            "start": start,
+            "title": title,
+            "synopsis": "Changed words zk4",
+            "keywords": "kw1; kw2",
+        }
+        response = desk.a.post(url, data=data)
+        assert response.status_code == 400, (start, title)
+        page = response.get_data(as_text=True)
+        form = re.search(rf'<form[^>]*id="edit-{point_id}".*?</form>', page, re.S)
+        assert form, page[:3000]
+        typed = form.group(0)
+        assert f'value="{start}"' in typed and f'value="{title}"' in typed, typed
+        assert "Changed words zk4" in typed and 'value="kw1; kw2"' in typed
+        assert '<details class="edit" open>' in page
+        # The point itself is unchanged, shown as stored above its form; the new point's form
+        # stays empty.
+        added = re.search(r'<form[^>]*id="add-point".*?</form>', page, re.S)
+        assert added and "Changed words zk4" not in added.group(0)
+        assert SYNOPSIS in page
+    stored = _point(desk.app, point_id)
+    assert stored is not None and stored.version == before.version and stored.start_s == 1.0
+
+
 def test_events_name_ids_only(desk: Desk) -> None:
     point_id = _add(desk, desk.a, synopsis=SYNOPSIS)
     _post(desk, desk.b, f"{point_id}/approve", version="1")

@@ -100,12 +100,22 @@ def _referenced(table: Table) -> list[object]:
 
 def _erase_orphans(session: Session, table: Table, testimony_id: int) -> int:
     """Delete the rows grown from the testimony that nothing refers to any more (after the
-    testimony's own rows went, children first); the others forget where they grew from."""
+    testimony's own rows went, children first); the others forget where they grew from.
+
+    Deleting goes on until nothing more goes: a row referred to only by rows that go with the
+    same testimony (an entry merged into another, both grown from it) is an orphan once they
+    are gone. All in the caller's transaction, so a crash leaves every row as it was."""
     origin = origin_column(table)
     mine = origin == testimony_id
     condition = mine
     for referenced in _referenced(table):
         condition = condition & ~referenced  # type: ignore[operator]
-    result = session.execute(delete(table).where(condition))
+    deleted = 0
+    while True:
+        result = session.execute(delete(table).where(condition))
+        count = cast(CursorResult[Any], result).rowcount
+        if not count:
+            break
+        deleted += count
     session.execute(update(table).where(mine).values({origin.name: None}))
-    return cast(CursorResult[Any], result).rowcount
+    return deleted

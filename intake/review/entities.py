@@ -9,9 +9,13 @@ or a redaction mark: a marked person linked without the name leaving the archive
 made while citing a record remembers that record, so that withdrawing it erases the entity too
 when nothing else cites it (`intake.records.erasure`, "orphans").
 
-Merging keeps the survivor's names and adds the other's as spellings; the citations move and
-the other points to the survivor, so a link to it still lands somewhere. Events carry ids and
-counts, never a name.
+Merging keeps the survivor's names and shows the other's as spellings; the citations move and
+the other points to the survivor, so a link to it still lands somewhere. The other's names stay
+sealed in its own row and the survivor shows them from there (`read`), never copied into its
+own: withdrawing the record the other grew from erases that row, and with it every name that
+came from the record, from the survivor too. An edit is made on the version the indexer saw
+("stale" otherwise, as for index points); a merge raises the survivor's version.
+Events carry ids and counts, never a name.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from intake import sealing
 from intake.crypto import Keyring
@@ -135,6 +139,7 @@ class EntityView:
     facts: Facts
     merged_into_id: int | None = None
     glossary_term_id: int | None = None
+    version: int = 1
 
     def label(self, language: str = "en") -> str:
         """The name to show in `language`, else any name it has."""
@@ -176,10 +181,57 @@ class _Target:
 # --- reading and writing the sealed facts ------------------------------------------------------
 
 
+def _own(keyring: Keyring, entity: Entity) -> Facts:
+    """The facts sealed in an entity's own row, without those of the entries merged into it."""
+    return Facts.from_json(sealing.open_entity(keyring, entity.id, entity.sealed))
+
+
+def _merged(session: Session | None, entity: Entity) -> list[Entity]:
+    """The entries merged into a live entity, oldest first (none for a merged one)."""
+    if session is None or entity.merged_into_id is not None:
+        return []
+    return list(
+        session.scalars(
+            select(Entity).where(Entity.merged_into_id == entity.id).order_by(Entity.id)
+        )
+    )
+
+
+def _combine(mine: Facts, theirs: Facts) -> Facts:
+    """`mine` with `theirs` merged in: their names as spellings, their roles, their
+    coordinates and date where mine has none, both notes."""
+    spellings = tuple(
+        dict.fromkeys(
+            n for n in (*mine.spellings, *theirs.names) if n not in (mine.name_fa, mine.name_en)
+        )
+    )
+    return replace(
+        mine,
+        spellings=spellings,
+        roles=tuple(r for r in PERSON_ROLES if r in {*mine.roles, *theirs.roles}),
+        latitude=mine.latitude if mine.latitude is not None else theirs.latitude,
+        longitude=mine.longitude if mine.latitude is not None else theirs.longitude,
+        date_text=mine.date_text or theirs.date_text,
+        date_start=mine.date_start or theirs.date_start,
+        date_end=mine.date_end or theirs.date_end,
+        note="\n".join(n for n in (mine.note, theirs.note) if n)[:MAX_NOTE_CHARS],
+    )
+
+
 def read(keyring: Keyring, entity: Entity) -> EntityView:
-    """An entity row opened."""
-    facts = Facts.from_json(sealing.open_entity(keyring, entity.id, entity.sealed))
-    return EntityView(entity.id, entity.kind, facts, entity.merged_into_id, entity.glossary_term_id)
+    """An entity row opened: a live one with the names and facts of the entries merged into
+    it, each read from its own row."""
+    facts = _own(keyring, entity)
+    for other in _merged(object_session(entity), entity):
+        facts = _combine(facts, _own(keyring, other))
+    return EntityView(
+        entity.id,
+        entity.kind,
+        facts,
+        entity.merged_into_id,
+        entity.glossary_term_id,
+        entity.version or 1,
+    )
 
 
 def _seal(keyring: Keyring, entity: Entity, facts: Facts) -> None:
@@ -324,12 +376,79 @@ def resolve(session: Session, entity_id: int) -> Entity:
     return entity
 
 
-def edit(session: Session, keyring: Keyring, entity_id: int, facts: Facts, actor: str) -> Entity:
-    """Replace an entity's facts."""
+def edit(
+    session: Session,
+    keyring: Keyring,
+    entity_id: int,
+    facts: Facts,
+    actor: str,
+    *,
+    version: int,
+) -> Entity:
+    """Make an entity show `facts`, if it is still at `version` (EntityError("stale") else:
+    someone changed it since the indexer opened it).
+
+    What the entries merged into it gave stays in their rows, so that it still goes with the
+    record they grew from: a name kept stays there, a name removed is removed there, and only
+    what the indexer typed anew is sealed in the entity's own row."""
     entity = get(session, entity_id)
-    _seal(keyring, entity, facts)
+    if (entity.version or 1) != version:
+        raise EntityError("stale")
+    shown = read(keyring, entity).facts
+    own = _own(keyring, entity)
+    typed = set(facts.names)
+    others = _merged(session, entity)
+    given: set[str] = set()
+    given_roles: set[str] = set()
+    for other in others:
+        theirs = _own(keyring, other)
+        kept = replace(
+            theirs,
+            name_fa=theirs.name_fa if theirs.name_fa in typed else "",
+            name_en=theirs.name_en if theirs.name_en in typed else "",
+            spellings=tuple(n for n in theirs.spellings if n in typed),
+            roles=tuple(r for r in theirs.roles if r in facts.roles),
+        )
+        if _located(facts) != _located(shown):
+            kept = replace(kept, latitude=None, longitude=None)
+        if _dating(facts) != _dating(shown):
+            kept = replace(kept, date_text="", date_start=None, date_end=None)
+        if not _same_note(facts, shown):
+            kept = replace(kept, note="")
+        given.update(kept.names)
+        given_roles.update(kept.roles)
+        if kept != theirs:
+            _seal(keyring, other, kept)
+    mine = replace(
+        facts,
+        spellings=tuple(n for n in facts.spellings if n not in given),
+        roles=tuple(r for r in facts.roles if r in own.roles or r not in given_roles),
+        latitude=own.latitude if _located(facts) == _located(shown) else facts.latitude,
+        longitude=own.longitude if _located(facts) == _located(shown) else facts.longitude,
+        note=own.note if _same_note(facts, shown) else facts.note,
+    )
+    if _dating(facts) == _dating(shown):
+        mine = replace(
+            mine, date_text=own.date_text, date_start=own.date_start, date_end=own.date_end
+        )
+    _seal(keyring, entity, mine)
+    entity.version = (entity.version or 1) + 1
+    session.flush()
     audit.record_event(session, None, actor, Action.entity_edited, detail={"entity": entity.id})
     return entity
+
+
+def _same_note(typed: Facts, shown: Facts) -> bool:
+    """Whether the typed note is the one shown (a form gives it back with its lines joined)."""
+    return typed.note == " ".join(shown.note.split())
+
+
+def _located(facts: Facts) -> tuple[float | None, float | None]:
+    return facts.latitude, facts.longitude
+
+
+def _dating(facts: Facts) -> tuple[str, date | None, date | None]:
+    return facts.date_text, facts.date_start, facts.date_end
 
 
 def register(
@@ -351,9 +470,10 @@ def register(
 
 
 def merge(session: Session, keyring: Keyring, keep_id: int, other_id: int, actor: str) -> Entity:
-    """Merge `other_id` into `keep_id`: the survivor keeps its names and gains the other's as
-    spellings (and its roles, and its coordinates or dates where it had none); the citations
-    move; the other points to the survivor."""
+    """Merge `other_id` into `keep_id`: the survivor keeps its names and shows the other's as
+    spellings (and its roles, and its coordinates or dates where it had none), read from the
+    other's own row (`read`); the citations move; the other points to the survivor, and so do
+    the entries merged into it before."""
     if keep_id == other_id:
         raise EntityError("same")
     keep, other = resolve(session, keep_id), resolve(session, other_id)
@@ -361,24 +481,7 @@ def merge(session: Session, keyring: Keyring, keep_id: int, other_id: int, actor
         raise EntityError("same")
     if keep.kind != other.kind:
         raise EntityError("kinds")
-    mine, theirs = read(keyring, keep).facts, read(keyring, other).facts
-    spellings = tuple(
-        dict.fromkeys(
-            n for n in (*mine.spellings, *theirs.names) if n not in (mine.name_fa, mine.name_en)
-        )
-    )
-    merged = replace(
-        mine,
-        spellings=spellings,
-        roles=tuple(r for r in PERSON_ROLES if r in {*mine.roles, *theirs.roles}),
-        latitude=mine.latitude if mine.latitude is not None else theirs.latitude,
-        longitude=mine.longitude if mine.latitude is not None else theirs.longitude,
-        date_text=mine.date_text or theirs.date_text,
-        date_start=mine.date_start or theirs.date_start,
-        date_end=mine.date_end or theirs.date_end,
-        note="\n".join(n for n in (mine.note, theirs.note) if n)[:MAX_NOTE_CHARS],
-    )
-    _seal(keyring, keep, merged)
+    keep.version = (keep.version or 1) + 1  # what it shows changes: an open edit is stale
     moved = session.execute(
         update(EntityCitation).where(EntityCitation.entity_id == other.id).values(entity_id=keep.id)
     )

@@ -8,6 +8,7 @@ and an entity page shows a cited segment's text only where the reader may open t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -41,6 +42,10 @@ def entity_message(reason: str) -> str:
         "target": _("Choose a segment, an index point or a redaction mark of this record."),
         "time": _("The time is not a number of seconds."),
         "kind": _("Choose what the entity is."),
+        "stale": _(
+            "Someone changed this entity since you opened it. What is stored now is shown "
+            "above; your changes are still in the form: compare them and save again."
+        ),
     }.get(reason, _("This could not be done."))
 
 
@@ -100,6 +105,34 @@ def _facts(kind: EntityKind) -> entities.Facts:
         roles=f.getlist("roles"),
         latitude=f.get("latitude"),
         longitude=f.get("longitude"),
+        date_text=f.get("date_text", ""),
+        note=f.get("note", ""),
+    )
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What the indexer typed in an entity's form, as typed, to give back with a refusal."""
+
+    name_fa: str
+    name_en: str
+    spellings: list[str]
+    roles: list[str]
+    latitude: str
+    longitude: str
+    date_text: str
+    note: str
+
+
+def _typed() -> Typed:
+    f = request.form
+    return Typed(
+        name_fa=f.get("name_fa", ""),
+        name_en=f.get("name_en", ""),
+        spellings=f.get("spellings", "").splitlines(),
+        roles=f.getlist("roles"),
+        latitude=f.get("latitude", ""),
+        longitude=f.get("longitude", ""),
         date_text=f.get("date_text", ""),
         note=f.get("note", ""),
     )
@@ -230,18 +263,22 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             survivor=entities.resolve(db, row.id).id if row.merged_into_id else None,
             done=request.args.get("done"),
             error=None,
+            typed=None,
         )
 
     @bp.post("/entities/<int:entity_id>/edit")
     def edit(entity_id: int) -> ResponseReturnValue:
         db = request_session()
+        version = segment_pages.form_number("version")
         try:
             row = entities.get(db, entity_id)
-            entities.edit(db, services().keyring, row.id, _facts(row.kind), _me())
+            entities.edit(db, services().keyring, row.id, _facts(row.kind), _me(), version=version)
         except entities.EntityError as exc:
             db.rollback()
             if exc.reason == "not_found":
                 abort(404)
+            # What is stored now above, what the indexer typed in the form: nothing typed is
+            # lost, and a stale edit is saved again from the version shown.
             return render_template(
                 "staff/entities/entity.html",
                 e=entities.read(services().keyring, entities.get(db, entity_id)),
@@ -254,7 +291,8 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
                 survivor=None,
                 done=None,
                 error=entity_message(exc.reason),
-            ), 400
+                typed=_typed(),
+            ), 409 if exc.reason == "stale" else 400
         db.commit()
         return redirect(url_for("staff_entities.entity", entity_id=entity_id, done="saved"), 303)
 

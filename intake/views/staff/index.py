@@ -39,8 +39,7 @@ def index_message(reason: str) -> str:
             "withdrawn), then delete it."
         ),
         "cited": _(
-            "Entities are cited at this index point. Remove their citations first, then "
-            "delete it."
+            "Entities are cited at this index point. Remove their citations first, then delete it."
         ),
         "not_found": _("This index point does not exist."),
     }.get(reason, _("This could not be done."))
@@ -111,6 +110,7 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
         error: str | None = None,
         status: int = 200,
         typed: bool = False,
+        typed_point: int | None = None,
     ) -> tuple[str, int]:
         db, keyring = request_session(), services().keyring
         try:
@@ -132,8 +132,9 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
             prefill=at,
             message=message,
             error=error,
-            typed=form_text(shown.language) if typed else None,
-            typed_start=request.form.get("start", "")[:20] if typed else None,
+            typed=form_text(shown.language) if typed or typed_point else None,
+            typed_start=request.form.get("start", "")[:20] if typed or typed_point else None,
+            typed_point=typed_point,
         )
         return page, status
 
@@ -152,9 +153,18 @@ def make_blueprint(config: Config, current_roles: access.RoleLookup) -> Blueprin
     def _refused(testimony: Testimony, exc: index_points.IndexPointError) -> tuple[str, int]:
         request_session().rollback()
         status = {"own_edit": 403, "stale": 409, "not_found": 404}.get(exc.reason, 400)
-        # A refused new point comes back in its form as typed: nothing the indexer wrote is lost.
+        # A refused new point, or a refused change of a point, comes back in its form as typed:
+        # nothing the indexer wrote is lost (the point's stored words stay shown above it).
         typed = request.endpoint == "staff_index.add"
-        return _page(testimony, error=index_message(exc.reason), status=status, typed=typed)
+        changed = request.view_args or {}
+        typed_point = changed.get("point_id") if request.endpoint == "staff_index.edit" else None
+        return _page(
+            testimony,
+            error=index_message(exc.reason),
+            status=status,
+            typed=typed,
+            typed_point=typed_point,
+        )
 
     @bp.get("/index/")
     def queue() -> str:
