@@ -305,3 +305,26 @@ def test_a_bucket_waits_its_delay_and_forgets_after_a_quiet_day(staff_app: Flask
         assert throttle.fail(s, key, quiet) == 1
         throttle.clear(s, key)
         assert throttle.failures(s, key) == 0 and throttle.failures(s, other) == 1
+
+
+def test_a_device_cookie_on_an_unknown_email_is_an_ordinary_wrong_attempt(
+    staff_app: Flask,
+) -> None:
+    owner = ready_account(staff_app, "holder@example.org", [])
+    browser = staff_client(staff_app)
+    sign_in(browser, owner, step_offset=-1)
+    _sign_out(browser)
+    assert _post_password(browser, "nobody@example.org", WRONG)[0] == 401
+
+
+def test_a_full_sign_in_clears_the_count_of_its_own_bucket(staff_app: Flask) -> None:
+    owner = ready_account(staff_app, "clears@example.org", [])
+    browser = staff_client(staff_app)
+    sign_in(browser, owner, step_offset=-1)
+    _sign_out(browser)
+    for _ in range(throttle.FREE_FAILURES):
+        assert _post_password(browser, owner.email, WRONG)[0] == 401
+    sign_in(browser, owner, step_offset=0)  # password and code: the count starts again
+    _sign_out(browser)
+    assert _post_password(browser, owner.email, WRONG)[0] == 401
+    assert _post_password(browser, owner.email, owner.password)[0] == 302
