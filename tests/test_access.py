@@ -74,17 +74,14 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_custodian.index": {Role.custodian},
     "staff_custodian.reveal": {Role.custodian},
     "staff_custodian.release": {Role.custodian},
-
     "staff_admin.retention_page": {Role.admin},
     "staff_admin.retention_save": {Role.admin},
     "staff_access.records": {Role.archivist},
     "staff_access.disguise": {Role.archivist},
-
     "staff_export.index": {Role.archivist},
     "staff_export.start": {Role.archivist},
     "staff_export.progress": {Role.archivist},
     "staff_export.download": {Role.archivist},
-
     # The record page shows content: those whose work is the record's content.
     "staff_records.record": {Role.reviewer, Role.translator, Role.archivist},
     "staff_records.preview_audio": {Role.reviewer, Role.translator, Role.archivist},
@@ -138,7 +135,6 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
         "filename": "style.css",
         "term_id": "1",
         "point_id": "1",
-
         "run_id": "1",
         "grant_id": "1",
         "entity_id": "1",
@@ -176,3 +172,18 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
 def _any_token(client: FlaskClient) -> str:
     # Any signed-in page carries the sign-out form and so a token of this session.
     return csrf_token(client, "/staff/")
+
+
+def test_a_rule_allows_exactly_the_holders_it_names() -> None:
+    # Not signed in (None) is never a holder of a signed-in rule, whatever the rule's roles.
+    assert access.ANYONE.allows(None) and access.ANYONE.allows(frozenset())
+    assert not access.SIGNED_IN.allows(None)
+    assert access.SIGNED_IN.allows(frozenset())
+    rule = access.roles(Role.reviewer, Role.translator)
+    assert not rule.allows(None)
+    assert not rule.allows(frozenset())
+    assert not rule.allows(frozenset({Role.archivist, Role.admin}))
+    assert rule.allows(frozenset({Role.translator, Role.admin}))
+    assert rule.describe() == "reviewer, translator"
+    assert access.ANYONE.describe() == "anyone"
+    assert access.SIGNED_IN.describe() == "any signed-in staff"

@@ -319,6 +319,18 @@ def test_withdrawal_erases_the_citations_and_the_entities_grown_from_them(app: F
         ).entity_id
         entities.cite(s, other, shared, INDEXER, segment_id=source_segments(app, kept)[0].id)
         registered = entities.create(s, keys, EntityKind.place, prison, INDEXER).id
+        # An entity grown from the other record: the withdrawal leaves it, and where it grew.
+        witness = entities.facts_from_form(EntityKind.person, name_en="Witness")
+        theirs = entities.cite_new(
+            s,
+            keys,
+            other,
+            EntityKind.person,
+            witness,
+            INDEXER,
+            segment_id=source_segments(app, kept)[0].id,
+        ).entity_id
+        other_id = other.id
     with svc.db.session() as s:
         testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == gone)).one()
         submissions.withdraw(s, svc.store, testimony)
@@ -327,6 +339,8 @@ def test_withdrawal_erases_the_citations_and_the_entities_grown_from_them(app: F
         survivor = s.get(Entity, shared)
         assert survivor is not None and survivor.origin_testimony_id is None
         assert s.get(Entity, registered) is not None
+        grown = s.get(Entity, theirs)
+        assert grown is not None and grown.origin_testimony_id == other_id
         left = s.scalars(select(EntityCitation.testimony_id)).all()
         assert left and set(left) != {testimony.id}
 

@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake.events import Action
+from intake.events import Action, staff_ref
 from intake.models import Event, Role, Testimony, TestimonyState
+from intake.records import audit
 from intake.review import index_points
 from tests.staff_support import (
     Staff,
@@ -257,3 +258,49 @@ def test_the_record_page_opens_by_the_same_rule_as_the_work(app: Flask, staff_ap
     # Archive-only consent closes the page to the reviewer even in review.
     _set(staff_app, pseudonym, S.in_review, False, False)
     assert clients[Role.reviewer].get(page).status_code == 404
+
+
+def test_a_record_whose_key_is_gone_opens_to_no_role(app: Flask, staff_app: Flask) -> None:
+    # A record without its wrapped key (destroyed) has nothing left to read: no queue lists it
+    # and no content route opens it, whatever its state says.
+    pseudonym = transcribed_testimony(app, ["one two three"])
+    work = {
+        Role.reviewer: (S.in_review, f"/staff/review/{pseudonym}", "/staff/review/"),
+        Role.translator: (S.in_translation, f"/staff/translate/{pseudonym}", "/staff/translate/"),
+        Role.indexer: (S.approved, f"/staff/index/{pseudonym}", "/staff/index/"),
+    }
+    for role, (state, page, queue) in work.items():
+        client = staff_client(staff_app)
+        sign_in(client, ready_account(staff_app, f"keyless-{role.value}@example.org", [role]))
+        _set(staff_app, pseudonym, state, True, True)
+        assert client.get(page).status_code == 200, role
+        assert pseudonym in client.get(queue).get_data(as_text=True), role
+        with staff_app.extensions["testimony"].db.session() as s:
+            t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+            kept, t.wrapped_key = t.wrapped_key, None
+        assert client.get(page).status_code == 404, role
+        assert client.get(f"/staff/records/{pseudonym}").status_code in (403, 404), role
+        assert pseudonym not in client.get(queue).get_data(as_text=True), role
+        with staff_app.extensions["testimony"].db.session() as s:
+            t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+            t.wrapped_key = kept
+
+
+def test_an_accounts_other_events_on_a_record_do_not_stand_for_its_first_open(
+    app: Flask, staff_app: Flask
+) -> None:
+    # The archivist set the voice disguise (an event by the account on the record) before ever
+    # reading the record: the first read is still written.
+    pseudonym = transcribed_testimony(app, ["one two three"])
+    _set(staff_app, pseudonym, S.approved, True, True)
+    archivist = ready_account(staff_app, "reads-late@example.org", [Role.archivist])
+    with staff_app.extensions["testimony"].db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        audit.record_event(
+            s, t.id, staff_ref(archivist.id), Action.voice_disguise_set, detail={"disguise": True}
+        )
+    assert _opens(staff_app) == []
+    client = staff_client(staff_app)
+    sign_in(client, archivist)
+    assert client.get(f"/staff/records/{pseudonym}").status_code == 200
+    assert _opens(staff_app) == [(archivist.id, {"role": "archivist"})]

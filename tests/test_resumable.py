@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import sealing
+from intake import create_app, sealing
 from intake.config import Config
 from intake.models import AudioFile, Testimony
+from intake.public import resumable
 from tests import audio_fixtures as fx
 from tests.support import ALL_CONSENT, csrf_token, form_token, post_multipart, worker_keyring
 from workers import upkeep
@@ -243,6 +245,104 @@ def test_a_form_naming_an_unfinished_upload_is_refused(client: FlaskClient) -> N
     refused = post_multipart(client, "/submit", fields)
     assert refused.status_code == 400
     assert "did not finish uploading" in refused.get_data(as_text=True)
+
+
+def test_malformed_metadata_checksums_and_bodies_are_refused(client: FlaskClient) -> None:
+    form = Form(client)
+    name = base64.b64encode(b"a.wav").decode()
+    twice = client.post(
+        "/uploads",
+        headers=form.headers(
+            Upload_Length="100", Upload_Metadata=f"filename {name},filename {name}"
+        ),
+    )
+    assert twice.status_code == 400
+    where = form.create(1000).headers["Location"]
+    # A sha256 checksum must carry a whole digest: a shorter one is malformed, nothing kept.
+    short = "sha256 " + base64.b64encode(hashlib.sha256(b"y" * 100).digest()[:16]).decode()
+    assert form.patch(where, 0, b"y" * 100, Upload_Checksum=short).status_code == 400
+    assert form.head(where).headers["Upload-Offset"] == "0"
+    plain = form.client.patch(
+        where,
+        data=b"y" * 100,
+        headers=form.headers(Upload_Offset="0", Content_Type="application/octet-stream"),
+    )
+    assert plain.status_code == 415
+    assert form.head(where).headers["Upload-Offset"] == "0"
+    # Only sha256 is offered: another name is refused, even before a digest that would match.
+    md5 = "md5 " + base64.b64encode(hashlib.sha256(b"y" * 100).digest()).decode()
+    assert form.patch(where, 0, b"y" * 100, Upload_Checksum=md5).status_code == 400
+    assert form.head(where).headers["Upload-Offset"] == "0"
+    assert form.patch(where, 0, b"y" * 100).status_code == 204
+
+
+def test_an_upload_is_reached_by_its_whole_id_at_its_own_offset_only(
+    client: FlaskClient, config: Config
+) -> None:
+    form = Form(client)
+    data = fx.tone_wav(1.0, rate=16000, channels=1)
+    where = form.create(len(data)).headers["Location"]
+    assert form.patch(where, 0, data[:1000]).status_code == 204
+    # A part of the id, or the id with more, names no upload.
+    assert form.head(where[:-1]).status_code == 404
+    assert form.head(where[:-8]).status_code == 404
+    assert form.client.delete(where[:-1], headers=form.headers()).status_code == 404
+    upload_id = where.rsplit("/", 1)[-1]
+    named = f"{where[:-1]} {where} /uploads/{upload_id.upper()} {upload_id}0"
+    assert resumable.read_names(named) == [upload_id]
+    # An offset behind the upload's is refused as one ahead of it is: nothing written twice.
+    behind = form.patch(where, 500, data[500:1500])
+    assert behind.status_code == 409
+    assert behind.headers["Upload-Offset"] == "1000"
+    assert form.head(where).headers["Upload-Offset"] == "1000"
+    # A checksum refused leaves no part of the request behind.
+    assert form.patch(where, 1000, data[1000:], Upload_Checksum=_checksum(b"")).status_code == 460
+    parts = [p for p in _files_under(config.spool_path) if p.name.startswith("upload-part")]
+    assert len(parts) == 1
+    assert form.patch(where, 1000, data[1000:]).status_code == 204
+    # Finished: a late PATCH learns that everything arrived, and changes nothing.
+    late = form.patch(where, 0, data[:1000])
+    assert late.status_code == 409
+    assert late.headers["Upload-Offset"] == str(len(data))
+    assert form.head(where).headers["Upload-Offset"] == str(len(data))
+
+
+def test_an_upload_of_exactly_the_limit_is_accepted(client: FlaskClient, config: Config) -> None:
+    form = Form(client)
+    assert form.create(config.max_upload_bytes).status_code == 201
+    assert form.create(config.max_upload_bytes + 1).status_code == 413
+    with pytest.raises(resumable.UploadError):
+        resumable.create(config, form.token, -1)
+    # One byte more than the upload announced is refused, and nothing of the request kept.
+    where = form.create(1000).headers["Location"]
+    assert form.patch(where, 0, b"y" * 600).status_code == 204
+    assert form.patch(where, 600, b"y" * 401).status_code == 413
+    assert form.head(where).headers["Upload-Offset"] == "600"
+
+
+def test_a_form_holds_at_most_the_files_one_submission_may_have(migrated: Config) -> None:
+    # Finished files and uploads under way count together; the same recording twice is one.
+    app = create_app(replace(migrated, max_files_per_submission=2))
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        form = Form(client)
+        data = fx.tone_wav(1.0, rate=16000, channels=1)
+        first = form.create(len(data)).headers["Location"]
+        assert form.patch(first, 0, data).status_code == 204
+        again = form.create(len(data)).headers["Location"]
+        assert form.patch(again, 0, data).status_code == 204  # the same file: kept once
+        kept = sorted(p.name for p in _files_under(app.extensions["testimony"].config.spool_path))
+        assert kept == ["kept-audio-01.flac", "kept-info-01.json", "kept-original-01.bin"]
+        under_way = form.create(100)
+        assert under_way.status_code == 201
+        assert form.create(100).status_code == 413  # one kept and one under way: full
+        assert (
+            client.delete(under_way.headers["Location"], headers=form.headers()).status_code == 204
+        )
+        assert form.create(100).status_code == 201
+    finally:
+        app.extensions["testimony"].db.dispose()
 
 
 @pytest.mark.parametrize("reason", ["unfinished_upload"])

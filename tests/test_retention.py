@@ -232,3 +232,125 @@ def test_retention_never_deletes_an_original_the_submitter_agreed_to_keep(
         row = s.scalars(select(AudioFile).where(AudioFile.testimony_id == kept)).one()
         assert row.original_name == name
     assert [e.testimony_id for e in _events(svc, Action.original_deleted)] == [dropped]
+
+
+def test_a_retention_setting_is_whole_days_from_0_to_36500(app: Flask) -> None:
+    svc: Services = app.extensions["testimony"]
+    with svc.db.session() as s:
+        for bad in ("-1", "36501", "1.5", "", None):
+            try:
+                retention.save(s, svc.config, bad, True, 90, Actor.operator)
+            except retention.RetentionError as refused:
+                assert refused.reason == "original_days"
+            else:
+                raise AssertionError(f"{bad!r} was accepted")
+            try:
+                retention.save(s, svc.config, 30, True, bad, Actor.operator)
+            except retention.RetentionError as refused:
+                assert refused.reason == "tombstone_days"
+            else:
+                raise AssertionError(f"{bad!r} was accepted")
+        assert retention.save(s, svc.config, "0", False, "36500", Actor.operator) == (
+            retention.Retention(0, False, 36500)
+        )
+
+
+def _with_draft(app: Flask, testimony_id: int) -> None:
+    """A machine translation draft of one segment of the record (what the worker writes)."""
+    svc: Services = app.extensions["testimony"]
+    with svc.db.session() as s:
+        testimony = s.get(Testimony, testimony_id)
+        assert testimony is not None
+        key = sealing.testimony_key(worker_keyring(app), testimony.wrapped_key or b"")
+        transcript = Transcript(
+            testimony_id=testimony_id,
+            audio_file_id=testimony.audio_files[0].id,
+            language="fa",
+            duration_s=1.0,
+            model_name="base",
+        )
+        s.add(transcript)
+        s.flush()
+        segment = Segment(
+            transcript_id=transcript.id,
+            position=0,
+            start_s=0.0,
+            end_s=1.0,
+            sealed=sealing.seal_segment(key, transcript.id, 0, {"text": "سلام", "words": []}),
+            avg_logprob=-0.2,
+            no_speech_prob=0.1,
+            review_state=ReviewState.approved,
+        )
+        s.add(segment)
+        s.flush()
+        s.add(
+            SegmentDraft(
+                testimony_id=testimony_id,
+                segment_id=segment.id,
+                target_language="en",
+                sealed=sealing.seal_segment_draft(key, testimony_id, segment.id, "hello"),
+                model_name="base",
+            )
+        )
+
+
+def _drafts(svc: Services, testimony_id: int) -> int:
+    with svc.db.session() as s:
+        found = s.scalar(
+            select(func.count())
+            .select_from(SegmentDraft)
+            .where(SegmentDraft.testimony_id == testimony_id)
+        )
+        return int(found or 0)
+
+
+def test_each_rule_waits_for_its_state_its_setting_and_its_day(app: Flask) -> None:
+    svc: Services = app.extensions["testimony"]
+    approved, translating, archived = _submitted(app), _submitted(app), _submitted(app)
+    with svc.db.session() as s:
+        for testimony_id in (approved, archived):
+            consent = s.scalar(select(Consent).where(Consent.testimony_id == testimony_id))
+            assert consent is not None
+            consent.archive = False
+    for testimony_id in (approved, translating, archived):
+        _with_draft(app, testimony_id)
+    _forward_to(svc, approved, TestimonyState.approved)
+    _forward_to(svc, translating, TestimonyState.translation_review)
+    _forward_to(svc, archived, TestimonyState.archived)
+    with svc.db.session() as s:
+        archived_at = s.scalar(
+            select(func.max(Event.at)).where(
+                Event.testimony_id == archived, Event.to_state == TestimonyState.archived.value
+            )
+        )
+        assert archived_at is not None
+    rules = retention.Retention(original_days=30, drop_drafts=False, tombstone_days=365)
+    # Drafts stay while the setting says so; then they go once the translation is approved
+    # (approved or archived), never before.
+    with svc.db.session() as s:
+        assert retention.save(s, svc.config, 30, False, 365, Actor.operator).drop_drafts is False
+    svc.config = svc.config.with_overrides(retention_interval_s=0.0)
+    with svc.db.session() as s:
+        assert retention.apply(s, svc.store, svc.config)["drafts"] == 0  # type: ignore[index]
+    assert [_drafts(svc, t) for t in (approved, translating, archived)] == [1, 1, 1]
+    with svc.db.session() as s:
+        retention.save(s, svc.config, 30, True, 365, Actor.operator)
+    with svc.db.session() as s:
+        assert retention.apply(s, svc.store, svc.config)["drafts"] == 2  # type: ignore[index]
+    assert [_drafts(svc, t) for t in (approved, translating, archived)] == [0, 1, 0]
+
+    # The original of an archived record goes on its day exactly, not a second before; an
+    # approved record not yet archived keeps its original whatever the time.
+    with svc.db.session() as s:
+        early = archived_at + timedelta(days=30) - timedelta(seconds=1)
+        assert retention.delete_originals(s, svc.store, rules, early) == 0
+    with svc.db.session() as s:
+        assert (
+            retention.delete_originals(s, svc.store, rules, archived_at + timedelta(days=30)) == 1
+        )
+    with svc.db.session() as s:
+        far = archived_at + timedelta(days=3650)
+        assert retention.delete_originals(s, svc.store, rules, far) == 0
+        kept = s.scalars(select(AudioFile).where(AudioFile.testimony_id == approved)).one()
+        assert kept.original_name is not None
+        assert kept.original_name in svc.store.names(s.get(Testimony, approved).storage_id)  # type: ignore[union-attr]

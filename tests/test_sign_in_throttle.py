@@ -272,3 +272,59 @@ def test_the_admin_page_refuses_a_look_alike_email(staff_app: Flask) -> None:
     assert r.status_code == 400 and "not an email address" in r.get_data(as_text=True)
     with staff_app.extensions["testimony"].db.session() as s:
         assert s.scalars(select(StaffAccount)).all() == [s.get(StaffAccount, admin.id)]
+
+
+def test_the_delay_schedule_is_three_free_failures_then_doubling_to_a_quarter_hour() -> None:
+    # Written out, not computed from the module's constants, so that a changed number shows.
+    expected = [0, 0, 0, 0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+    assert [throttle.delay_s(n) for n in range(15)] == expected
+    assert throttle.delay_s(100) == 900
+
+
+def test_a_bucket_waits_its_delay_and_forgets_after_a_quiet_day(staff_app: Flask) -> None:
+    key = throttle.bucket(b"k" * 64, "email", "someone@example.org")
+    other = throttle.bucket(b"k" * 64, "email", "other@example.org")
+    now = utcnow()
+    with staff_app.extensions["testimony"].db.session() as s:
+        for n in range(1, 4):
+            assert throttle.fail(s, key, now) == n
+            assert throttle.wait_s(s, key, now) == 0  # the free failures
+        assert throttle.fail(s, key, now) == 4
+        # Two seconds from now: the wait rounds up, and ends exactly at the time it names.
+        assert throttle.wait_s(s, key, now) == 3
+        assert throttle.wait_s(s, key, now + timedelta(seconds=1.5)) == 1
+        assert throttle.wait_s(s, key, now + timedelta(seconds=2)) == 0
+        # Failures within the day keep counting, however far apart.
+        later = now + timedelta(hours=23)
+        assert throttle.fail(s, key, later) == 5
+        assert throttle.wait_s(s, key, later) == 5
+        # A bucket quiet for more than a day is dropped by the next failure anywhere.
+        quiet = later + timedelta(days=1, seconds=1)
+        assert throttle.fail(s, other, quiet) == 1
+        assert throttle.failures(s, key) == 0
+        assert throttle.fail(s, key, quiet) == 1
+        throttle.clear(s, key)
+        assert throttle.failures(s, key) == 0 and throttle.failures(s, other) == 1
+
+
+def test_a_device_cookie_on_an_unknown_email_is_an_ordinary_wrong_attempt(
+    staff_app: Flask,
+) -> None:
+    owner = ready_account(staff_app, "holder@example.org", [])
+    browser = staff_client(staff_app)
+    sign_in(browser, owner, step_offset=-1)
+    _sign_out(browser)
+    assert _post_password(browser, "nobody@example.org", WRONG)[0] == 401
+
+
+def test_a_full_sign_in_clears_the_count_of_its_own_bucket(staff_app: Flask) -> None:
+    owner = ready_account(staff_app, "clears@example.org", [])
+    browser = staff_client(staff_app)
+    sign_in(browser, owner, step_offset=-1)
+    _sign_out(browser)
+    for _ in range(throttle.FREE_FAILURES):
+        assert _post_password(browser, owner.email, WRONG)[0] == 401
+    sign_in(browser, owner, step_offset=0)  # password and code: the count starts again
+    _sign_out(browser)
+    assert _post_password(browser, owner.email, WRONG)[0] == 401
+    assert _post_password(browser, owner.email, owner.password)[0] == 302

@@ -146,3 +146,36 @@ def test_withdrawal_erases_transcripts_segments_and_drafts(
         assert "transcript_stored" in actions and "machine_draft_stored" in actions
         statuses = s.scalars(select(Job.status)).all()
         assert sorted(statuses) == [JobStatus.done, JobStatus.done]
+
+
+def test_withdrawal_cancels_the_records_jobs_and_marks_its_consent_withdrawn(
+    app: Flask, client: FlaskClient
+) -> None:
+    # Right after sending: the transcription job is queued, and the consent is in force.
+    response = submit(client, [(fx.tone_wav(1.0), "a.wav")], language="fa")
+    assert response.status_code == 200
+    code = receipt_code(response)
+    other = submit(app.test_client(), [(fx.tone_wav(1.0), "b.wav")], language="fa")
+    assert other.status_code == 200
+    with app.extensions["testimony"].db.session() as s:
+        queued = s.scalars(select(Job.status)).all()
+        assert queued and set(queued) == {JobStatus.queued}
+    token = csrf_token(client, "/receipt")
+    withdrawn = client.post(
+        "/receipt/withdraw", data={"csrf_token": token, "code": code, "confirm": "y"}
+    )
+    assert withdrawn.status_code == 200
+    with app.extensions["testimony"].db.session() as s:
+        gone, kept = s.scalars(select(Testimony).order_by(Testimony.id)).all()
+        assert gone.state == TestimonyState.withdrawn
+        assert gone.consent is not None and gone.consent.withdrawn_at == gone.withdrawn_at
+        assert kept.consent is not None and kept.consent.withdrawn_at is None
+        mine = s.scalars(select(Job.status).where(Job.testimony_id == gone.id)).all()
+        assert mine and set(mine) == {JobStatus.cancelled}
+        theirs = s.scalars(select(Job.status).where(Job.testimony_id == kept.id)).all()
+        assert theirs and set(theirs) == {JobStatus.queued}
+        event = s.scalars(
+            select(Event).where(Event.testimony_id == gone.id).order_by(Event.id.desc())
+        ).first()
+        assert event is not None and event.action == "consent_withdrawn"
+        assert event.detail == {"jobs_cancelled": len(mine)}

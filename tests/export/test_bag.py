@@ -17,7 +17,7 @@ import bagit
 import pytest
 
 from intake.export.bag import CHUNK, BagOptions, write_bag
-from intake.export.record import ExportError
+from intake.export.record import CitedEntity, ExportError, IndexPoint, Recording
 from tests.audio_fixtures import encode_pcm, pcm_noise
 from tests.export.records import TODAY, audio_file, consent, make_record
 
@@ -200,6 +200,43 @@ def test_only_what_consent_allows_goes_into_the_bag(tmp_path: Path) -> None:
     names = set(_payload(write_bag(draft, tmp_path / "c", OPTIONS, TODAY).path))
     assert not any(n.startswith("translation/") for n in names)
 
+    # A text still under review is not the archive's text yet: it stays, and its translation.
+    in_review = replace(record, transcript=replace(record.transcript, review_state="in_review"))  # type: ignore[type-var]
+    names = set(_payload(write_bag(in_review, tmp_path / "d", OPTIONS, TODAY).path))
+    assert not any(n.startswith(("transcript/", "translation/")) for n in names)
+    reviewing = replace(record, translation=replace(record.translation, review_state="in_review"))  # type: ignore[type-var]
+    names = set(_payload(write_bag(reviewing, tmp_path / "e", OPTIONS, TODAY).path))
+    assert any(n.startswith("transcript/") for n in names)
+    assert not any(n.startswith("translation/") for n in names)
+
+
+def test_without_the_text_no_index_point_or_citation_leaves_with_the_bag(tmp_path: Path) -> None:
+    # The bag writer's own second line: a record handed to it with points and citations but
+    # no consent to transcribe writes neither (they say what was said at a moment).
+    audio = audio_file(tmp_path)
+    point = IndexPoint(start=1.0, title="Arrest at dawn", synopsis="Taken from home")
+    cited = CitedEntity(kind="place", start=1.0, entity_id=7, names=("Qezel Hesar",))
+    record = make_record(audio, consent=consent(transcribe=False))
+    single = replace(record, index_points=(point,), entities=(cited,))
+    several = replace(
+        single,
+        recordings=(
+            Recording(1, 95.0, None, record.transcript, record.translation, (point,)),
+            Recording(2, 95.0, None, record.transcript, record.translation, (point,)),
+        ),
+    )
+    for name, given in (("single", single), ("several", several)):
+        payload = _payload(write_bag(given, tmp_path / name, OPTIONS, TODAY).path)
+        assert not any(n.endswith(".entities.json") for n in payload), name
+        for file_name, data in payload.items():
+            assert b"Arrest at dawn" not in data, (name, file_name)
+            assert b"Qezel Hesar" not in data, (name, file_name)
+    # The same record with its text carries both: the check above can fail.
+    told = replace(single, consent=consent())
+    payload = _payload(write_bag(told, tmp_path / "told", OPTIONS, TODAY).path)
+    assert any(n.endswith(".entities.json") for n in payload)
+    assert any(b"Arrest at dawn" in data for data in payload.values())
+
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
@@ -252,7 +289,9 @@ def test_bag_is_bagit_1_0_and_follows_the_published_profile(tmp_path: Path) -> N
     assert profile.validate(bag), profile.report.errors
     # A bag without the contact the profile requires does not pass.
     bare = write_bag(
-        make_record(audio_file(tmp_path)), tmp_path / "bare", BagOptions("A", profile_url=url),
+        make_record(audio_file(tmp_path)),
+        tmp_path / "bare",
+        BagOptions("A", profile_url=url),
         TODAY,
     )
     assert not profile.validate(bagit.Bag(str(bare.path)))

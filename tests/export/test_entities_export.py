@@ -16,7 +16,14 @@ from sqlalchemy import select
 
 from intake.export import policy
 from intake.export.record import ConsentTerms
-from intake.models import EntityKind, RedactionMark, Segment, Testimony, Transcript
+from intake.models import (
+    EntityKind,
+    RedactionCategory,
+    RedactionMark,
+    Segment,
+    Testimony,
+    Transcript,
+)
 from intake.review import entities, index_points
 from tests.export.approved import APPROVER, approved_record
 from tests.export.test_export_runs import _export
@@ -76,6 +83,39 @@ def test_the_policy_withholds_marked_citations_and_unnamed_persons() -> None:
     # No text consent: no entity leaves at all.
     silent = _verdict(ConsentTerms(True, False, False, True, False, wording_version="2026-11-26"))
     assert not policy.entities_leave(silent)
+
+
+# Which mark categories may hide the words naming each kind of entity, written out here.
+HIDDEN_BY = {
+    EntityKind.person: {"person", "other"},
+    EntityKind.prison: {"place", "other"},
+    EntityKind.place: {"place", "other"},
+    EntityKind.organisation: {"other"},
+    EntityKind.date: {"date", "other"},
+}
+
+
+def test_a_mark_withholds_exactly_the_kinds_of_name_it_may_hide() -> None:
+    # Named publication with a released name, so that only the marks decide.
+    named = _verdict(NAMED, released=True)
+    assert set(HIDDEN_BY) == set(EntityKind)
+    for kind, hiding in HIDDEN_BY.items():
+        for category in RedactionCategory:
+            found = policy.entity_withheld(
+                named, kind.value, through_mark=False, marks_where_cited=frozenset({category})
+            )
+            assert found == ("marked" if category.value in hiding else None), (kind, category)
+    # A person is named only where the record's own name is released for publication.
+    unreleased = _verdict(NAMED, released=False)
+    none: frozenset[str] = frozenset()
+    assert (
+        policy.entity_withheld(unreleased, "person", through_mark=False, marks_where_cited=none)
+        == "person_unnamed"
+    )
+    assert (
+        policy.entity_withheld(unreleased, "place", through_mark=False, marks_where_cited=none)
+        is None
+    )
 
 
 def _segments(app: Flask, pseudonym: str) -> list[Segment]:

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pytest
 from faster_whisper.audio import decode_audio
 from flask import Flask
 from sqlalchemy import select
@@ -24,10 +25,13 @@ from intake.export.record import ConsentTerms
 from intake.models import (
     AccessCopy,
     ExportRun,
+    RedactionCategory,
+    RedactionMark,
     ReviewState,
     Role,
     Segment,
     Testimony,
+    TestimonyState,
     TranslationSegment,
 )
 from intake.models import Transcript as TranscriptRow
@@ -126,6 +130,164 @@ def test_name_translation_original_and_unknown_wordings() -> None:
     assert not released.includes("name")  # a released name never goes inside a bag
     unknown = policy.decide(_facts(consent=_terms(wording_version="1999-01-01")), TODAY)
     assert unknown.decision.reason == "unknown_wording"
+
+
+@pytest.mark.parametrize("state", list(TestimonyState))
+def test_only_an_approved_or_archived_record_leaves_whatever_its_state(
+    state: TestimonyState,
+) -> None:
+    verdict = policy.decide(_facts(state=state.value), TODAY)
+    leaves = state in (TestimonyState.approved, TestimonyState.archived)
+    assert verdict.exportable is leaves, state
+    if not leaves:
+        reason = "withdrawn" if state is TestimonyState.withdrawn else "not_approved"
+        assert verdict.decision.reason == reason
+        assert not verdict.includes("transcript_text") and verdict.audio is None
+
+
+def test_the_archivists_chosen_disguise_keeps_the_own_voice_in() -> None:
+    # Named publication in the own voice; the archivist turned voice disguise on all the same:
+    # the plain copy stays, and the record waits for its disguised copy.
+    named = _terms(publish_named=True)
+    waiting = policy.decide(_facts(consent=named, disguise_chosen=True), TODAY)
+    assert waiting.decision.reason == "disguise_pending"
+    made = policy.decide(_facts(consent=named, disguise_chosen=True, copy_disguised=True), TODAY)
+    assert made.audio == "disguised_audio"
+    assert made.columns()["access_audio"] == "withheld: the archivist chose voice disguise"
+    # A promised disguise is owed until the archivist turned it on, whatever copy lies about.
+    promised = _terms(publish_anonymised_audio=True)
+    off = policy.decide(_facts(consent=promised, copy_disguised=True), TODAY)
+    assert off.decision.reason == "disguise_pending"
+
+
+def test_the_disguised_audio_leaves_only_from_a_current_proven_copy() -> None:
+    disguised = {
+        "consent": _terms(publish_anonymised_audio=True),
+        "disguise_chosen": True,
+        "copy_disguised": True,
+        "marks": 1,
+    }
+    stale = policy.decide(_facts(**disguised, copy_current=False), TODAY)
+    assert stale.decision.reason == "redaction_pending"
+    failed = policy.decide(_facts(**disguised, proof_passed=False), TODAY)
+    assert failed.decision.reason == "proof_failed"
+    unproven = policy.decide(_facts(**disguised, proof_passed=None), TODAY)
+    assert unproven.decision.reason == "proof_pending"
+    assert policy.decide(_facts(**disguised), TODAY).audio == "disguised_audio"
+
+
+def test_each_artefact_follows_its_own_consent_and_approval() -> None:
+    def columns(**changes: object) -> dict[str, str]:
+        return policy.decide(_facts(**changes), TODAY).columns()
+
+    everything = columns(
+        consent=_terms(publish_named=True), name_released=True, marks=0, proof_passed=True
+    )
+    assert everything["transcript_text"] == everything["word_list"] == "included"
+    assert everything["translation"] == everything["original"] == "included"
+    assert everything["event_history"] == "included"
+
+    no_text = columns(consent=_terms(transcribe=False))
+    assert no_text["transcript_text"] == "withheld: no consent to transcribe"
+    assert no_text["word_list"] == "withheld: no consent to transcribe"
+    # Consent to translate, but no text leaves: neither does its translation.
+    assert no_text["translation"] == "withheld: no transcript leaves"
+
+    draft = columns(transcript_approved=False)
+    assert draft["transcript_text"] == draft["word_list"] == "withheld: not approved"
+    assert draft["translation"] == "withheld: no transcript leaves"
+
+    untranslated = columns(translation_approved=False)
+    assert untranslated["transcript_text"] == "included"
+    assert untranslated["translation"] == "withheld: not approved"
+
+    unreleased = columns(consent=_terms(publish_named=True), name_released=False)
+    assert unreleased["name"] == "withheld: no custodian released the name"
+
+    no_original = columns(consent=_terms(archive=False))
+    assert no_original["original"] == "withheld: no consent to keep the original"
+
+
+def test_the_anonymised_audio_needs_the_anonymised_publication_too() -> None:
+    # The audio box ticked without publication of the anonymised record: no audio rule at all.
+    alone = _terms(publish_anonymised=False, publish_anonymised_audio=True)
+    assert policy.audio_rule(alone) == "none"
+    assert policy.audio_rule(_terms(publish_anonymised_audio=True)) == "disguise_required"
+    assert policy.audio_rule(_terms(publish_named=True)) == "own_voice"
+    assert policy.audio_rule(_terms()) == "none"
+
+
+def test_the_facts_see_a_copy_older_than_the_marks_the_disguise_or_the_translation(
+    app: Flask,
+) -> None:
+    # An access copy made before a new mark, or before the archivist changed the disguise, is
+    # not the copy to publish; a translation leaves only when every segment's is approved.
+    pseudonym = approved_record(app, consent=NAMED, marked=["Evin"])
+    svc = app.extensions["testimony"]
+
+    def verdict() -> policy.Verdict:
+        with svc.db.session() as s:
+            testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+            facts = policy.facts_for(s, testimony.id)
+            assert facts is not None
+            return policy.decide(facts, TODAY)
+
+    assert verdict().audio == "access_audio"
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        segments = s.scalars(
+            select(Segment)
+            .join(TranscriptRow)
+            .where(TranscriptRow.testimony_id == testimony.id)
+            .order_by(Segment.position)
+        ).all()
+        late = RedactionMark(
+            testimony_id=testimony.id,
+            segment_id=segments[1].id,
+            char_start=0,
+            char_end=5,
+            start_s=segments[1].start_s,
+            end_s=segments[1].end_s,
+            category=RedactionCategory.date,
+            created_by=APPROVER,
+        )
+        s.add(late)
+    assert verdict().decision.reason == "redaction_pending"
+    with svc.db.session() as s:
+        s.delete(s.get(RedactionMark, late.id))
+    assert verdict().exportable  # the marks are those of the copy again
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        testimony.disguise_voice = True
+    assert verdict().decision.reason == "disguise_pending"
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        for copy in s.scalars(select(AccessCopy).where(AccessCopy.testimony_id == testimony.id)):
+            copy.disguised = True  # made disguised; then the archivist turned disguise off
+        testimony.disguise_voice = False
+    assert verdict().decision.reason == "redaction_pending"
+    with svc.db.session() as s:
+        testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        testimony.disguise_voice = True
+    assert verdict().audio == "disguised_audio"
+
+    assert verdict().columns()["translation"] == "withheld: not approved"
+    key = transcripts.testimony_key(worker_keyring(app), testimony)
+    for number, segment in enumerate(segments):
+        with svc.db.session() as s:
+            s.add(
+                TranslationSegment(
+                    testimony_id=testimony.id,
+                    segment_id=segment.id,
+                    target_language="fa",
+                    sealed=sealing.seal_translation(key, testimony.id, segment.id, "متن"),
+                    source_version=segment.version,
+                    state=ReviewState.approved,
+                    approved_by=APPROVER,
+                )
+            )
+        expected = "included" if number == len(segments) - 1 else "withheld: not approved"
+        assert verdict().columns()["translation"] == expected, number
 
 
 # --- end to end ---------------------------------------------------------------------------------
@@ -228,7 +390,7 @@ def test_a_promised_disguise_is_kept_and_the_bag_holds_the_redacted_disguised_co
     assert exported != plain
     got, before = _levels(exported), _levels(plain)
     assert np.abs(before[:8000]).max() > 0.05  # the plain copy speaks at the marked span
-    assert np.abs(got[: 8000]).max() == 0  # the exported one is silent there
+    assert np.abs(got[:8000]).max() == 0  # the exported one is silent there
     # Past the marked span the voice is there, but moved: no longer the plain copy's samples.
     tail = slice(16000, 24000)
     assert np.abs(got[tail]).max() > 0.05
@@ -280,7 +442,9 @@ def test_the_preservation_bag_holds_the_unredacted_translation_the_access_bag_it
         testimony = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
         key = transcripts.testimony_key(worker_keyring(app), testimony)
         segments = s.scalars(
-            select(Segment).join(TranscriptRow).where(TranscriptRow.testimony_id == testimony.id)
+            select(Segment)
+            .join(TranscriptRow)
+            .where(TranscriptRow.testimony_id == testimony.id)
             .order_by(Segment.position)
         ).all()
         for segment, text in zip(segments, said, strict=True):
