@@ -65,7 +65,7 @@ EXPECTED: dict[str, set[str | Role]] = {
     "staff_index.edit": {Role.indexer},
     "staff_index.approve": {Role.indexer},
     "staff_index.delete": {Role.indexer},
-    "staff_search.results": {Role.indexer, Role.reviewer, Role.translator},
+    "staff_search.results": {Role.indexer, Role.translator},
     "staff_glossary.terms": {Role.admin},
     "staff_glossary.add": {Role.admin},
     "staff_glossary.remove": {Role.admin},
