@@ -44,7 +44,7 @@ def entity_message(reason: str) -> str:
         "kind": _("Choose what the entity is."),
         "stale": _(
             "Someone changed this entity since you opened it. What is stored now is shown "
-            "above; your changes are still in the form: compare them and save again."
+            "below; your changes are still in the form: compare them and save again."
         ),
     }.get(reason, _("This could not be done."))
 
