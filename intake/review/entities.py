@@ -218,11 +218,14 @@ def _combine(mine: Facts, theirs: Facts) -> Facts:
     )
 
 
-def read(keyring: Keyring, entity: Entity) -> EntityView:
+def read(keyring: Keyring, entity: Entity, merged: list[Entity] | None = None) -> EntityView:
     """An entity row opened: a live one with the names and facts of the entries merged into
-    it, each read from its own row."""
+    it, each read from its own row (`merged` when the caller has them already, as the register
+    does for all entries in one query)."""
     facts = _own(keyring, entity)
-    for other in _merged(object_session(entity), entity):
+    if merged is None:
+        merged = _merged(object_session(entity), entity)
+    for other in merged:
         facts = _combine(facts, _own(keyring, other))
     return EntityView(
         entity.id,
@@ -460,9 +463,15 @@ def register(
     if kind is not None:
         rows = rows.where(Entity.kind == kind)
     wanted = normalise(query)
+    # The merged entries of all the register's rows in one query, not one a row.
+    merged: dict[int, list[Entity]] = {}
+    for other in session.scalars(
+        select(Entity).where(Entity.merged_into_id.is_not(None)).order_by(Entity.id)
+    ):
+        merged.setdefault(other.merged_into_id or 0, []).append(other)
     found = []
     for entity in session.scalars(rows):
-        view = read(keyring, entity)
+        view = read(keyring, entity, merged.get(entity.id, []))
         if wanted and not any(wanted in normalise(n) for n in view.facts.names):
             continue
         found.append(view)
