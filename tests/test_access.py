@@ -7,6 +7,7 @@ rule other than the one meant) makes the test fail.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -102,12 +103,17 @@ def _url(rule: str, values: dict[str, str]) -> str:
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: values[m.group(1)], rule)
 
 
-def _denied(response_status: int, location: str | None) -> bool:
-    # The guard's answers: 403 for a missing role, a redirect to sign-in (with `next`) for an
-    # anonymous visitor. A page's own redirect to sign-in carries no `next`.
-    if response_status == 403:
-        return True
-    return response_status == 302 and "/staff/sign-in?next=" in (location or "")
+def _denied(who: str | Role, url: str, response_status: int, location: str | None) -> bool:
+    # The guard's answers, exactly: a redirect to sign-in that comes back to this very URL for
+    # an anonymous visitor (never a bare 403, which would leave them nowhere), and 403 for a
+    # signed-in person without the role. A page's own redirect to sign-in carries no `next`.
+    if who == ANON:
+        assert response_status != 403, url
+        if response_status != 302:
+            return False
+        where = urlsplit(location or "")
+        return where.path == "/staff/sign-in" and parse_qs(where.query) == {"next": [url]}
+    return response_status == 403
 
 
 def test_public_app_has_no_staff_route_and_every_route_has_a_rule(app: Flask) -> None:
@@ -163,7 +169,7 @@ def test_every_staff_route_allows_exactly_the_expected_roles(app: Flask, staff_a
             else:
                 response = client.get(url)
             assert response.status_code != 400 or "POST" in (rule.methods or ()), url
-            if not _denied(response.status_code, response.location):
+            if not _denied(who, url, response.status_code, response.location):
                 allowed[rule.endpoint].add(who)
             response.close()
     assert allowed == EXPECTED

@@ -10,7 +10,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake.models import Consent, ConsentVersion, Event, Job, JobKind, JobStatus, Testimony
+from intake.models import (
+    Consent,
+    ConsentVersion,
+    Event,
+    Job,
+    JobKind,
+    JobStatus,
+    Testimony,
+    TestimonyState,
+)
 from intake.public.consent import NarrowingRefused, narrow
 from tests import audio_fixtures as fx
 from tests.support import ALL_CONSENT, csrf_token, receipt_code, submit
@@ -96,6 +105,11 @@ def test_embargo_only_moves_later(app: Flask, client: FlaskClient) -> None:
     status, html = _narrow(client, code, embargo_until="2030-01-01")
     assert status == 400 and "only be moved later" in html
     assert _consent(app).embargo_until == date(2031, 1, 2)
+    # The same date again is no change: refused alike, no new version.
+    status, html = _narrow(client, code, embargo_until="2031-01-02")
+    assert status == 400 and "only be moved later" in html
+    with app.extensions["testimony"].db.session() as s:
+        assert s.scalars(select(ConsentVersion)).all() == []
     status, html = _narrow(client, code, embargo_until="2032-05-06")
     assert status == 200, html
     assert _consent(app).embargo_until == date(2032, 5, 6)
@@ -158,3 +172,18 @@ def test_keeping_and_transcribing_are_withdrawn_only_whole(app: Flask, client: F
                 narrow(s, testimony, {use})
             assert refused.value.reason == "not_narrowable"
     assert _consent(app).archive and _consent(app).transcribe
+
+
+def test_a_withdrawn_testimony_cannot_be_narrowed_further(app: Flask, client: FlaskClient) -> None:
+    """Withdrawal is the end of the record's consent: nothing is narrowed after it, even
+    where the consent row is still there to be read."""
+    receipt_code(submit(client, [(fx.tone_wav(1.0), "a.wav")]))
+    with app.extensions["testimony"].db.session() as s:
+        t = s.scalars(select(Testimony)).one()
+        assert t.consent is not None and t.consent.translate
+        t.state = TestimonyState.withdrawn
+        with pytest.raises(NarrowingRefused) as refused:
+            narrow(s, t, {"translate"})
+        assert refused.value.reason == "withdrawn"
+        assert t.consent.translate and t.consent.version == 1
+        assert s.scalars(select(ConsentVersion)).all() == []

@@ -19,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 
 from intake.config import Config
 from intake.models import AudioFile, Job, SentForm, Testimony
+from intake.public import submissions
+from intake.public.consent import ConsentChoices
 from tests import audio_fixtures as fx
 from tests.support import ALL_CONSENT, csrf_token, form_token, post_multipart, receipt_code
 from workers import upkeep
@@ -287,3 +289,27 @@ def test_switching_language_on_the_form_keeps_what_was_typed_and_sent(
     assert done.status_code == 303
     assert _count(app, AudioFile) == 1
     assert _files_under(config.spool_path) == []
+
+
+def test_the_forms_rules_each_name_their_own_problem(config: Config) -> None:
+    """Every rule of the form at its edge: some use consented, translation only with a
+    transcription, at least one file and at most the configured number."""
+    most = config.max_files_per_submission
+
+    def choices(**ticked: bool) -> ConsentChoices:
+        fields = dict.fromkeys(
+            ("archive", "transcribe", "translate", "publish_anonymised", "publish_named"), False
+        )
+        return ConsentChoices(**{**fields, **ticked}, embargo_until=None)
+
+    keep = choices(archive=True)
+    assert submissions.problems(keep, 1, config) == []
+    assert submissions.problems(keep, most, config) == []
+    assert submissions.problems(keep, most + 1, config) == ["too_many_files"]
+    assert submissions.problems(keep, 0, config) == ["no_audio"]
+    assert submissions.problems(choices(), 1, config) == ["no_consent"]
+    assert submissions.problems(choices(translate=True), 1, config) == [
+        "translate_needs_transcribe"
+    ]
+    assert submissions.problems(choices(transcribe=True, translate=True), 1, config) == []
+    assert submissions.problems(choices(), 0, config) == ["no_consent", "no_audio"]

@@ -173,6 +173,26 @@ def test_added_audio_counts_what_the_testimony_already_holds(make_app: object) -
     assert _count(app, AudioFile) == 1
 
 
+def test_added_audio_counts_the_files_the_testimony_already_holds(make_app: object) -> None:
+    config, app, client = make_app(max_files_per_submission=2)  # type: ignore[operator]
+    code = receipt_code(submit(client, [(fx.tone_wav(1.0, rate=8000, channels=1), "a.wav")]))
+    token = csrf_token(client, "/receipt")
+    # Two more alone would be within the limit; with the one already held they are not.
+    two = [(io.BytesIO(fx.tone_wav(1.0, rate=8000, channels=1)), f"{n}.wav") for n in "bc"]
+    response = post_multipart(
+        client, "/receipt/add", {"csrf_token": token, "code": code, "audio": two}
+    )
+    assert response.status_code == 400
+    assert "Too many files" in response.get_data(as_text=True)
+    assert _count(app, AudioFile) == 1
+    one = [(io.BytesIO(fx.tone_wav(1.0, rate=8000, channels=1)), "b.wav")]
+    response = post_multipart(
+        client, "/receipt/add", {"csrf_token": token, "code": code, "audio": one}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _count(app, AudioFile) == 2
+
+
 # --------------------------------------------------------------------------------------------
 # The store's room
 

@@ -128,6 +128,45 @@ def test_a_mark_that_no_longer_fits_its_text_is_refused() -> None:
         redact_text("short", [Mark(1, 3, 3, 0, 0, Category.person)], "en")
 
 
+def test_a_mark_must_lie_inside_its_text_and_may_reach_its_end() -> None:
+    for start, end in ((-1, 2), (2, 6), (0, 0)):
+        with pytest.raises(MarkError):
+            redact_text("short", [Mark(1, start, end, 0, 0, Category.person)], "en")
+    assert redact_text("short", [Mark(1, 0, 5, 0, 0, Category.place)], "en") == "[place]"
+
+
+def test_touching_and_contained_marks_leave_no_letter_between_them() -> None:
+    # Two marks that meet are one span: no seam that says where one word ended.
+    touching = [Mark(1, 0, 3, 0, 0, Category.person), Mark(1, 3, 7, 0, 0, Category.person)]
+    assert redact_text("AliReza came", touching, "en") == "[name] came"
+    # A mark inside a longer one does not shorten it.
+    inside = [Mark(1, 0, 10, 0, 0, Category.person), Mark(1, 4, 6, 0, 0, Category.person)]
+    assert redact_text("Ali Karimi, here", inside, "en") == "[name], here"
+    # The same category overlapping keeps its own placeholder; different ones say "removed".
+    same = [Mark(1, 0, 6, 0, 0, Category.place), Mark(1, 4, 11, 0, 0, Category.place)]
+    assert redact_text("Hassan Abad street", same, "en") == "[place] street"
+    mixed = [Mark(1, 0, 6, 0, 0, Category.place), Mark(1, 4, 11, 0, 0, Category.date)]
+    assert redact_text("Hassan Abad street", mixed, "fa") == "[حذف شده] street"
+
+
+def test_audio_spans_refuse_nonsense_and_merge_touching_and_contained_spans() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        audio_spans([], -0.01)
+    assert audio_spans([], 0.0) == []
+    for start, end in ((float("nan"), 1.0), (float("inf"), 1.0), (0.0, float("inf"))):
+        with pytest.raises(MarkError):
+            audio_spans([Mark(1, 0, 1, start, end, Category.person)], 0.1)
+    with pytest.raises(MarkError):
+        audio_spans([Mark(1, 0, 1, 2.0, 1.5, Category.person)], 0.1)
+    # Spans that meet after widening are one; a span inside another does not shorten it.
+    meeting = [Mark(1, 0, 1, 1.0, 1.5, Category.person), Mark(1, 0, 1, 1.5, 2.0, Category.place)]
+    assert audio_spans(meeting, 0.0) == [(1.0, 2.0)]
+    nested = [Mark(1, 0, 1, 1.0, 5.0, Category.person), Mark(1, 0, 1, 2.0, 3.0, Category.place)]
+    assert audio_spans(nested, 0.0) == [(1.0, 5.0)]
+    # A mark at the very end of the recording leaves no empty span behind.
+    assert audio_spans([Mark(1, 0, 1, 10.0, 10.2, Category.date)], 0.0, duration_s=10.0) == []
+
+
 def test_audio_spans_are_widened_clipped_and_merged() -> None:
     marks = [
         Mark(1, 0, 1, 1.0, 1.5, Category.person),

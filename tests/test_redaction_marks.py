@@ -4,6 +4,9 @@ times only, suggested from the removal notes, moved with a corrected text, read 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -146,3 +149,80 @@ def test_marks_through_the_plain_forms(app: Flask, staff_app: Flask) -> None:
     assert r.status_code == 303
     with staff_app.extensions["testimony"].db.session() as s:
         assert s.scalars(select(RedactionMark)).all() == []
+
+
+# --- the pure parts: spans, overlaps, moved words ---------------------------------------------
+
+TEXT = "we met Ali at the gate"
+WORDS = [
+    [0.0, 0.4, "we"],
+    [0.4, 0.8, "met"],
+    [0.8, 1.2, "Ali"],
+    [1.2, 1.6, "at"],
+    [1.6, 2.0, "the"],
+    [2.0, 2.4, "gate"],
+]
+
+
+def _mark(start: int, end: int, category: RedactionCategory = RedactionCategory.person) -> Any:
+    return SimpleNamespace(char_start=start, char_end=end, category=category)
+
+
+def test_a_span_takes_the_times_of_the_words_it_covers_and_not_of_those_it_touches() -> None:
+    times = redaction_marks.span_times
+    assert times(TEXT, WORDS, 0.0, 2.4, 7, 10) == (0.8, 1.2)
+    # "met" ends where the span starts and "at" starts where it ends: neither is inside.
+    assert times(TEXT, WORDS, 0.0, 2.4, 6, 11) == (0.8, 1.2)
+    assert times(TEXT, WORDS, 0.0, 2.4, 4, 12) == (0.4, 1.6)
+
+
+def test_marks_that_meet_do_not_overlap_and_those_that_share_a_letter_do() -> None:
+    text = "AliRezaKarimi at the gate"
+    reza = [_mark(3, 7)]
+    assert redaction_marks.checked_span(text, 0, 3, reza) == (0, 3)
+    assert redaction_marks.checked_span(text, 7, 14, reza) == (7, 13)  # trimmed
+    for start, end in ((0, 4), (6, 13), (4, 5)):
+        with pytest.raises(redaction_marks.MarkError, match="overlap"):
+            redaction_marks.checked_span(text, start, end, reza)
+    # The span may reach the end of the text but not past it, and must hold a letter.
+    assert redaction_marks.checked_span(text, 21, len(text), reza) == (21, 25)
+    for start, end in ((21, len(text) + 1), (-1, 3), (5, 5), (13, 14)):
+        with pytest.raises(redaction_marks.MarkError, match="no_span"):
+            redaction_marks.checked_span(text, start, end, reza)
+
+
+def test_locate_trusts_a_selection_only_while_it_holds_the_words() -> None:
+    locate = redaction_marks.locate
+    text = "Ali said Ali"
+    assert locate(text, "Ali", [], 9, 12) == (9, 12)
+    # Offsets that no longer hold the words: the first unmarked occurrence instead.
+    assert locate(text, "Ali", [], 4, 8) == (0, 3)
+    assert locate(text, "Ali", [_mark(0, 3)]) == (9, 12)
+    with pytest.raises(redaction_marks.MarkError, match="overlap"):
+        locate(text, "Ali", [_mark(0, 3), _mark(9, 12)])
+    with pytest.raises(redaction_marks.MarkError, match="not_in_text"):
+        locate(text, "Evin", [])
+    with pytest.raises(redaction_marks.MarkError, match="no_span"):
+        locate(text, "  ", [])
+    with pytest.raises(redaction_marks.MarkError, match="no_span"):
+        locate(text, " ", [], 3, 4)
+
+
+def test_a_moved_mark_goes_to_the_nearest_same_words() -> None:
+    old = "Ali and Ali"
+    new = "x Ali and Ali"
+    assert redaction_marks.relocate(old, new, 8, 11) == (10, 13)
+    assert redaction_marks.relocate(old, new, 0, 3) == (2, 5)
+    assert redaction_marks.relocate(old, "nobody", 0, 3) is None
+
+
+def test_suggestions_skip_marked_words_and_missing_categories_are_named() -> None:
+    text = "Ali met Ali in Evin"
+    assert redaction_marks.suggest(text, ["Ali", "Evin"], [_mark(0, 3)]) == [(8, 11), (15, 19)]
+    source = [_mark(0, 3), _mark(15, 19, RedactionCategory.place), _mark(8, 11)]
+    assert redaction_marks.unmatched(source, [_mark(0, 6)]) == (RedactionCategory.place,)
+    assert redaction_marks.unmatched(source, source) == ()
+    assert redaction_marks.unmatched(source, []) == (
+        RedactionCategory.person,
+        RedactionCategory.place,
+    )

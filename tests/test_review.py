@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake.models import Event, ReviewState, Role, Testimony, TestimonyState
+from intake.models import (
+    Event,
+    RedactionCategory,
+    RedactionMark,
+    ReviewState,
+    Role,
+    Segment,
+    Testimony,
+    TestimonyState,
+)
 from intake.review import review, transcripts
 from tests.staff_support import (
     ready_account,
@@ -201,3 +211,38 @@ def test_editor_pages_hold_a_window_of_segments_and_saving_returns_to_its_page(
     first, _second = _reviewers(staff_app)
     r = _save(first, pseudonym, segs[4].id, "segment four", segs[4].version)
     assert f"page=1#seg-{segs[4].id}" in r.location  # type: ignore[attr-defined]
+
+
+def test_changes_reach_only_the_testimonys_own_segments_while_its_review_is_open(
+    app: Flask, staff_app: Flask
+) -> None:
+    mine = transcribed_testimony(app, ["we met Ali at the gate"])
+    other = transcribed_testimony(app, ["another story"])
+    svc = staff_app.extensions["testimony"]
+    (seg,) = segments_of(staff_app, mine)
+    (foreign,) = segments_of(staff_app, other)
+    a, b = "account:1", "account:2"
+    with svc.db.session() as s:
+        t = review.find(s, mine)
+        attempts = (
+            lambda sid, v: review.save(s, svc.keyring, t, sid, "changed", v, a, 4000),
+            lambda sid, v: review.approve(s, t, sid, v, b),
+            lambda sid, v: review.mark_span(
+                s, svc.keyring, t, sid, v, RedactionCategory.person, a, "story"
+            ),
+        )
+        # Another testimony's segment, named through this one: as if it did not exist.
+        for attempt in attempts:
+            with pytest.raises(review.ReviewError, match="not_found"):
+                attempt(foreign.id, foreign.version)
+        row = s.get(Segment, foreign.id)
+        assert row is not None and row.review_state == ReviewState.machine
+        assert row.version == foreign.version and row.edited_by is None
+        # Once the transcript is approved the review is closed to every change.
+        t.state = TestimonyState.transcript_approved
+        for attempt in attempts:
+            with pytest.raises(review.ReviewError, match="closed"):
+                attempt(seg.id, seg.version)
+        own = s.get(Segment, seg.id)
+        assert own is not None and own.version == seg.version and own.approved_by is None
+        assert s.scalars(select(RedactionMark)).all() == []

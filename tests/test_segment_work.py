@@ -70,6 +70,11 @@ def test_a_mark_removed_after_approval_sends_the_segment_back_to_four_eyes(
         # review as a second file would keep it open, to reach the reported sequence.
         t.state = TestimonyState.in_review
         approved_version = row.version
+        # A removal names the version its remover saw, like every other change.
+        with pytest.raises(review.ReviewError, match="stale"):
+            review.unmark(s, t, seg.id, mark.id, approved_version - 1, A)
+        assert s.get(RedactionMark, mark.id) is not None
+        assert row.review_state == ReviewState.approved and row.version == approved_version
         review.unmark(s, t, seg.id, mark.id, approved_version, A)
         assert row.review_state == ReviewState.edited
         assert (row.edited_by, row.approved_by) == (A, None)
@@ -124,10 +129,19 @@ def test_approving_refuses_a_version_the_approver_did_not_see(app: Flask, staff_
         with pytest.raises(review.ReviewError, match="stale"):
             review.approve(s, t, seg.id, seen, B)
         row = s.get(Segment, seg.id)
+        assert row is not None
+        # Nor a version that does not exist yet.
+        with pytest.raises(review.ReviewError, match="stale"):
+            review.approve(s, t, seg.id, row.version + 1, B)
         assert row is not None and row.review_state == ReviewState.edited
         assert row.approved_by is None and len(_actions(s, t.id)) == before
         review.approve(s, t, seg.id, row.version, B)
         assert row.review_state == ReviewState.approved
+        # Approving it again writes nothing: the approver stays the one who looked first.
+        approved, count = row.version, len(_actions(s, t.id))
+        review.approve(s, t, seg.id, approved, C)
+        assert (row.version, row.approved_by) == (approved, B)
+        assert len(_actions(s, t.id)) == count
 
 
 def _marked_source(app: Flask) -> tuple[str, int]:

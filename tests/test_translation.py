@@ -185,3 +185,43 @@ def test_pages_side_by_side_glossary_flag_html_as_text_and_roles(
     other = staff_client(staff_app)
     sign_in(other, reviewer)
     assert other.get(url).status_code == 403
+
+
+def test_a_translation_is_written_only_on_its_own_open_approved_and_consented_source(
+    app: Flask,
+) -> None:
+    pseudonym = approved_testimony(app, ["یک", "دو"])
+    other = approved_testimony(app, ["سه"])
+    first, second = source_segments(app, pseudonym)
+    (foreign,) = source_segments(app, other)
+    svc = app.extensions["testimony"]
+    keys = worker_keyring(app)
+
+    def refused(s: object, t: Testimony, segment_id: int, version: int, text: str = "one") -> str:
+        with pytest.raises(translation.TranslationError) as caught:
+            translation.save(s, keys, t, segment_id, text, version, 0, A, 5)  # type: ignore[arg-type]
+        return caught.value.reason
+
+    with svc.db.session() as s:
+        t = s.scalars(select(Testimony).where(Testimony.pseudonym == pseudonym)).one()
+        # Another testimony's segment named through this one.
+        assert refused(s, t, foreign.id, foreign.version) == "source_changed"
+        # Longer than the limit by one character.
+        assert refused(s, t, first.id, first.version, "sixsix") == "too_long"
+        # A source segment no longer approved.
+        seg = s.get(Segment, second.id)
+        assert seg is not None
+        seg.review_state = ReviewState.edited
+        assert refused(s, t, second.id, second.version) == "source_changed"
+        # The testimony's translation closed, then its consent to translate withdrawn.
+        t.state = TestimonyState.approved
+        assert refused(s, t, first.id, first.version) == "closed"
+        t.state = TestimonyState.in_translation
+        assert t.consent is not None
+        t.consent.translate = False
+        assert refused(s, t, first.id, first.version) == "no_consent"
+        assert s.scalars(select(TranslationSegment)).first() is None
+        # With everything in order the same text at the limit is written.
+        t.consent.translate = True
+        translation.save(s, keys, t, first.id, "fivee", first.version, 0, A, 5)
+        assert s.scalars(select(TranslationSegment)).one().segment_id == first.id
